@@ -1,0 +1,61 @@
+"""What a probe reports, and the states minutes are made of.
+
+A :class:`CheckResult` is final after the probe's own retries. Its ``error`` is one of the
+small documented set in :class:`ErrorKind`; that set is also the only metric label for errors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import IntEnum, StrEnum
+
+
+class ErrorKind(StrEnum):
+    """Why a check failed. The whole set; nothing else is ever reported."""
+
+    TIMEOUT = "timeout"  # no complete answer within the probe's timeout
+    DNS = "dns"  # the host name did not resolve
+    CONNECT = "connect"  # TCP connection refused, reset or unreachable
+    TLS = "tls"  # TLS handshake or certificate verification failed
+    HTTP_STATUS = "http_status"  # an answer arrived with a status code not expected
+    CONTENT = "content"  # the body did not contain / match what was expected
+    TOO_LARGE = "too_large"  # the body exceeded the read limit
+    PROTOCOL = "protocol"  # not HTTP, malformed HTTP, too many redirects, connection cut
+
+
+class State(IntEnum):
+    """A minute's (or a check's) state. Ordered so that ``max`` is "the worst of"."""
+
+    NODATA = 0
+    UP = 1
+    DEGRADED = 2
+    DOWN = 3
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    service: str
+    time: datetime  # UTC-aware: when the check started
+    ok: bool
+    latency_ms: float | None = None
+    status: int | None = None  # HTTP status code, when an answer arrived
+    error: ErrorKind | None = None
+    detail: str = ""  # human-readable, for logs and `upwatch probe`; never a metric label
+    location: str = "local"
+
+    def state(self, max_latency_ms: float | None) -> State:
+        """down if not ok; degraded if ok but slower than ``max_latency_ms``; else up."""
+        if not self.ok:
+            return State.DOWN
+        if (
+            max_latency_ms is not None
+            and self.latency_ms is not None
+            and self.latency_ms > max_latency_ms
+        ):
+            return State.DEGRADED
+        return State.UP
