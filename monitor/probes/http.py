@@ -1,0 +1,272 @@
+"""The HTTP(S) probe: one check is a fresh connection, a bounded read and a verdict.
+
+A check never raises for a target's misbehaviour; every failure becomes a
+:class:`~monitor.checks.CheckResult` with an :class:`~monitor.checks.ErrorKind` chosen by
+:func:`monitor.probes.classify.classify`. Only cancellation propagates.
+
+Verdict order for an answer: status (``http_status``, body not read), then the body size
+(``too_large``), then ``body_contains`` and ``body_regex`` (``content``).
+
+``latency_ms`` runs from the start of the final attempt to the end of its body (or to the
+failure: for a timeout it is the time waited). It is ``None`` when the attempt failed before
+the request could be sent: dns, connect and TLS handshake errors.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Protocol
+
+import aiohttp
+from aiohttp.abc import AbstractResolver
+
+from monitor import __version__
+from monitor.checks import CheckResult, ErrorKind
+from monitor.clock import Clock
+from monitor.probes.classify import classify
+
+__all__ = [
+    "DEFAULT_USER_AGENT",
+    "ExpectSpec",
+    "HttpProbe",
+    "ServiceSpec",
+    "StatusRangeSpec",
+    "make_session",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_USER_AGENT = f"upwatch/{__version__}"
+DNS_CACHE_SECONDS = 10
+_DETAIL_TEXT_MAX = 40
+
+# aiohttp warns (an error under our test settings) when asked to clean up closed TLS
+# transports on a Python that no longer needs it (fixed in 3.12.8 and 3.13.1).
+_NEEDS_CLEANUP_CLOSED = sys.version_info < (3, 12, 8) or (3, 13) <= sys.version_info < (3, 13, 1)
+
+
+class StatusRangeSpec(Protocol):
+    """An inclusive range of accepted status codes."""
+
+    @property
+    def lo(self) -> int: ...
+
+    @property
+    def hi(self) -> int: ...
+
+
+class ExpectSpec(Protocol):
+    """What the probe reads of a service's ``expect`` block."""
+
+    @property
+    def status(self) -> Sequence[StatusRangeSpec]: ...
+
+    @property
+    def body_contains(self) -> str | None: ...
+
+    @property
+    def body_regex(self) -> str | None: ...
+
+    def status_ok(self, code: int) -> bool: ...
+
+
+class ServiceSpec(Protocol):
+    """What the probe reads of a service (``monitor.config.ServiceConfig`` satisfies it)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def method(self) -> str: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+    @property
+    def body(self) -> str | None: ...
+
+    @property
+    def timeout(self) -> timedelta: ...
+
+    @property
+    def retries(self) -> int: ...
+
+    @property
+    def tls_verify(self) -> bool: ...
+
+    @property
+    def follow_redirects(self) -> bool: ...
+
+    @property
+    def max_redirects(self) -> int: ...
+
+    @property
+    def max_body_bytes(self) -> int: ...
+
+    @property
+    def expect(self) -> ExpectSpec: ...
+
+
+def make_session(
+    *, user_agent: str = DEFAULT_USER_AGENT, resolver: AbstractResolver | None = None
+) -> aiohttp.ClientSession:
+    """A client session for probes; call it inside the running event loop, close it after.
+
+    Every request opens a fresh connection (no keep-alive reuse), so connect and TLS failures
+    are seen as a visitor would see them, and a dropped connection is never silently retried
+    by aiohttp. Cookies are ignored. The probe asks for
+    ``Accept-Encoding: identity`` and never decompresses: the bytes counted against
+    ``max_body_bytes`` and matched against ``expect`` are the bytes sent. ``resolver``
+    replaces aiohttp's DNS resolver (tests use it to fail lookups without the network).
+    """
+    connector = aiohttp.TCPConnector(
+        force_close=True,
+        limit=0,
+        ttl_dns_cache=DNS_CACHE_SECONDS,
+        enable_cleanup_closed=_NEEDS_CLEANUP_CLOSED,
+        resolver=resolver,
+    )
+    session = aiohttp.ClientSession(
+        connector=connector,
+        cookie_jar=aiohttp.DummyCookieJar(),
+        headers={"User-Agent": user_agent, "Accept-Encoding": "identity"},
+        auto_decompress=False,
+        trust_env=False,
+    )
+    # aiohttp silently repeats an idempotent request once when the connection drops (meant for
+    # stale keep-alive connections, which we never reuse). The probe's own `retries` must be
+    # the only retries; aiohttp's test client turns it off the same way (no public switch).
+    session._retry_connection = False
+    return session
+
+
+class HttpProbe:
+    """Checks HTTP(S) services through an injected session and clock."""
+
+    def __init__(
+        self, session: aiohttp.ClientSession, clock: Clock, location: str = "local"
+    ) -> None:
+        self._session = session
+        self._clock = clock
+        self._location = location
+
+    async def check(self, service: ServiceSpec) -> CheckResult:
+        """Check ``service``, retrying at once up to ``service.retries`` times on failure.
+
+        ``time`` is when the first attempt started; everything else describes the last one.
+        """
+        started = self._clock.now()
+        result = await self._attempt(service, started)
+        for _ in range(max(service.retries, 0)):
+            if result.ok:
+                break
+            result = await self._attempt(service, started)
+        return result
+
+    async def _attempt(self, service: ServiceSpec, started: datetime) -> CheckResult:
+        t0 = self._clock.monotonic()
+        status: int | None = None
+        latency: float | None
+        try:
+            async with self._session.request(
+                service.method,
+                service.url,
+                headers=service.headers,
+                data=service.body.encode() if service.body is not None else None,
+                timeout=aiohttp.ClientTimeout(total=service.timeout.total_seconds()),
+                ssl=service.tls_verify,  # True: default verifying context; False: none
+                allow_redirects=service.follow_redirects,
+                # aiohttp gives up on reaching its limit; ours counts redirects followed.
+                max_redirects=service.max_redirects + 1,
+            ) as resp:
+                status = resp.status
+                error, detail = await _judge(resp, service)
+                latency = self._since(t0)
+        except (aiohttp.ClientError, OSError) as exc:  # OSError includes TimeoutError
+            error, detail = classify(exc, timeout=service.timeout, status=status)
+            # A failed resolve, connect or TLS handshake never got to sending the request.
+            latency = None if isinstance(exc, aiohttp.ClientConnectorError) else self._since(t0)
+        except Exception as exc:
+            log.exception("probe %s: unexpected error from %s", service.name, service.url)
+            error, detail = classify(exc, timeout=service.timeout, status=status)
+            latency = self._since(t0)
+        return CheckResult(
+            service=service.name,
+            time=started,
+            ok=error is None,
+            latency_ms=latency,
+            status=status,
+            error=error,
+            detail=detail,
+            location=self._location,
+        )
+
+    def _since(self, t0: float) -> float:
+        return max(self._clock.monotonic() - t0, 0.0) * 1000.0
+
+
+async def _judge(
+    resp: aiohttp.ClientResponse, service: ServiceSpec
+) -> tuple[ErrorKind | None, str]:
+    """Status first (body left unread), then size, then content; ``(None, "")`` passes."""
+    expect = service.expect
+    if not expect.status_ok(resp.status):
+        return ErrorKind.HTTP_STATUS, (
+            f"status {resp.status} not in expected {_describe(expect.status)}"
+        )
+    if service.method.upper() == "HEAD":
+        return None, ""
+    body = await _read_capped(resp, service.max_body_bytes)
+    if body is None:
+        resp.close()  # drop the connection instead of draining the rest
+        return ErrorKind.TOO_LARGE, f"body larger than {service.max_body_bytes} bytes"
+    mismatch = _content_mismatch(body, expect)
+    if mismatch is not None:
+        return ErrorKind.CONTENT, mismatch
+    return None, ""
+
+
+async def _read_capped(resp: aiohttp.ClientResponse, cap: int) -> bytes | None:
+    """The whole body, or None as soon as it is known to exceed ``cap`` bytes."""
+    declared = resp.content_length
+    if declared is not None and declared > cap:
+        return None
+    body = bytearray()
+    while chunk := await resp.content.readany():
+        body += chunk
+        if len(body) > cap:
+            return None
+    return bytes(body)
+
+
+def _content_mismatch(body: bytes, expect: ExpectSpec) -> str | None:
+    """Why the body fails ``expect``, or None when it passes (or nothing is expected)."""
+    if expect.body_contains is None and expect.body_regex is None:
+        return None
+    text = body.decode("utf-8", errors="replace")
+    if expect.body_contains is not None and expect.body_contains not in text:
+        return f"body does not contain {_quote(expect.body_contains)}"
+    if expect.body_regex is not None and re.search(expect.body_regex, text) is None:
+        return f"body does not match /{_shorten(expect.body_regex)}/"
+    return None
+
+
+def _describe(ranges: Sequence[StatusRangeSpec]) -> str:
+    """``[(200, 399), (418, 418)]`` → ``"200-399, 418"``."""
+    parts = [str(r.lo) if r.lo == r.hi else f"{r.lo}-{r.hi}" for r in ranges]
+    return ", ".join(parts) or "(none)"
+
+
+def _quote(text: str) -> str:
+    return repr(_shorten(text))
+
+
+def _shorten(text: str) -> str:
+    return text if len(text) <= _DETAIL_TEXT_MAX else text[: _DETAIL_TEXT_MAX - 1] + "…"
