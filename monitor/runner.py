@@ -1,0 +1,131 @@
+"""``upwatch run``: probers, scheduler, ledger writer and the HTTP server, wired and supervised.
+
+Signals: SIGTERM/SIGINT stop scheduling, let in-flight checks finish (bounded), flush the ledger
+and exit 0. SIGHUP re-reads the config: a valid file is applied without disturbing unchanged
+services; an invalid one is refused, its problems logged, and the old config keeps running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from monitor.clock import Clock, SystemClock
+from monitor.config import ConfigError, load_config
+from monitor.ledger import Ledger
+from monitor.metrics import ProbeMetrics
+from monitor.probes.http import HttpProbe, make_session
+from monitor.scheduler import ProbeScheduler
+from monitor.server import Runtime, make_app
+from monitor.writer import LedgerWriter
+
+log = logging.getLogger("upwatch")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    config_path: Path
+    db_path: Path
+    host: str = "127.0.0.1"
+    port: int = 8080
+    max_concurrency: int = 256
+    shutdown_grace_s: float = 10.0
+    site_dir: Path | None = None
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:8080`` for IPv6) → (host, port); raises ValueError with the fix."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f'--listen: expected HOST:PORT such as 127.0.0.1:8080, got "{value}"')
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+class Monitor:
+    """One running upwatch. ``start()`` → running; ``stop()`` → flushed and closed."""
+
+    def __init__(self, opts: RunOptions, clock: Clock | None = None) -> None:
+        self.opts = opts
+        self.clock: Clock = clock or SystemClock()
+        self.config = load_config(opts.config_path)
+        self.registry = CollectorRegistry()
+        self.metrics = ProbeMetrics(self.registry)
+        self.ledger = Ledger(opts.db_path)
+        self.writer = LedgerWriter(self.ledger, self.clock)
+        self.metrics.queued.set_function(lambda: float(self.writer.queued))
+        self._session = make_session()
+        self.probe = HttpProbe(self._session, self.clock, location=self.config.location)
+        self.scheduler = ProbeScheduler(self.probe, self.writer, self.metrics, self.clock,
+                                        max_concurrency=opts.max_concurrency)
+        self.runtime = Runtime(self.config, self.clock, self.registry, self.scheduler,
+                               self.writer, site_dir=opts.site_dir)
+        self._runner: web.AppRunner | None = None
+        self.port: int = opts.port
+
+    async def start(self) -> None:
+        await self.writer.start()
+        self._runner = web.AppRunner(make_app(self.runtime), access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.opts.host, self.opts.port)
+        await site.start()
+        addresses = self._runner.addresses  # the real port when 0 was asked for
+        if addresses:
+            self.port = int(addresses[0][1])
+        self.runtime.started_at = self.clock.now()
+        self.scheduler.start(self.config.services)
+        base = f"http://{self.opts.host}:{self.port}"
+        log.info("upwatch is running with %d services from %s, ledger %s",
+                 len(self.config.services), self.opts.config_path, self.opts.db_path)
+        log.info("metrics: %s/metrics   health: %s/healthz   status page: %s/",
+                 base, base, base)
+
+    def reload(self) -> bool:
+        """Re-read the config file; apply it if valid. Returns whether it was applied."""
+        try:
+            new = load_config(self.opts.config_path)
+        except ConfigError as err:
+            for problem in err.problems:
+                log.error("reload refused: %s", problem)
+            log.error("reload refused: still running the previous configuration")
+            return False
+        summary = self.scheduler.apply(new.services)
+        self.config = new
+        self.runtime.config = new
+        log.info("reloaded %s: %s", self.opts.config_path, summary)
+        return True
+
+    async def stop(self) -> None:
+        log.info("stopping: waiting up to %.0fs for checks in flight", self.opts.shutdown_grace_s)
+        await self.scheduler.stop(grace=self.opts.shutdown_grace_s)
+        await self.writer.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+        await self._session.close()
+        log.info("stopped; ledger flushed")
+
+
+async def serve(opts: RunOptions, on_ready: Callable[[Monitor], None] | None = None) -> int:
+    """Run until SIGTERM/SIGINT; SIGHUP reloads. Returns the process exit code."""
+    monitor = Monitor(opts)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, monitor.reload)
+    await monitor.start()
+    if on_ready is not None:
+        on_ready(monitor)
+    try:
+        await stop.wait()
+    finally:
+        await monitor.stop()
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            loop.remove_signal_handler(sig)
+    return 0

@@ -1,0 +1,105 @@
+"""The aiohttp application of ``upwatch run``: ``/healthz``, ``/metrics`` and the status page.
+
+Handlers only translate HTTP to calls on the :class:`Runtime` and back; no business logic here.
+State reaches handlers through :data:`RUNTIME` (an ``web.AppKey``), never through globals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder
+
+from monitor.clock import Clock
+from monitor.config import Config
+from monitor.scheduler import ProbeScheduler
+from monitor.writer import LedgerWriter
+
+#: A ledger commit older than this (while results are queued) makes /healthz answer 503.
+STALE_COMMIT_S = 30.0
+
+
+@dataclass
+class Runtime:
+    """Everything ``upwatch run`` holds while it runs."""
+
+    config: Config
+    clock: Clock
+    registry: CollectorRegistry
+    scheduler: ProbeScheduler
+    writer: LedgerWriter
+    site_dir: Path | None = None
+    started_at: datetime | None = None
+    extra_health: dict[str, Any] = field(default_factory=dict)
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        """Whether upwatch is healthy, and the facts that say so."""
+        mono = self.clock.monotonic()
+        last = self.writer.last_commit_monotonic
+        commit_age = None if last is None else round(mono - last, 3)
+        problems: list[str] = []
+        if not self.scheduler.running:
+            problems.append("scheduler is not running")
+        if self.writer.queued and commit_age is not None and commit_age > STALE_COMMIT_S:
+            problems.append(f"no ledger commit for {commit_age:.0f}s with results queued")
+        lag = self.scheduler.lag_quantile_ms(0.99)
+        body: dict[str, Any] = {
+            "status": "ok" if not problems else "unhealthy",
+            "problems": problems,
+            "scheduler_running": self.scheduler.running,
+            "services": len(self.config.services),
+            "checks_in_flight": self.scheduler.inflight,
+            "ledger_queued": self.writer.queued,
+            "last_ledger_write_age_s": commit_age,
+            "schedule_lag_p99_ms": None if lag is None else round(lag, 1),
+            "started_at": None if self.started_at is None else _iso(self.started_at),
+            **self.extra_health,
+        }
+        return not problems, body
+
+
+RUNTIME = web.AppKey("runtime", Runtime)
+
+
+def _iso(dt: datetime) -> str:
+    return dt.isoformat().replace("+00:00", "Z")
+
+
+async def healthz(request: web.Request) -> web.Response:
+    healthy, body = request.app[RUNTIME].health()
+    return web.json_response(body, status=200 if healthy else 503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    registry = request.app[RUNTIME].registry
+    encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
+    # Rendering thousands of series takes a while: keep it off the event loop.
+    output = await asyncio.get_running_loop().run_in_executor(None, encoder, registry)
+    resp = web.Response(body=output, headers={"Content-Type": content_type})
+    resp.enable_compression()
+    return resp
+
+
+async def index(request: web.Request) -> web.StreamResponse:
+    site = request.app[RUNTIME].site_dir
+    if site is not None and (site / "index.html").is_file():
+        return web.FileResponse(site / "index.html")
+    return web.json_response(
+        {"status": "starting", "message": "the status page is being built; see /healthz"},
+        status=503,
+    )
+
+
+def make_app(runtime: Runtime) -> web.Application:
+    app = web.Application(client_max_size=64 * 1024)
+    app[RUNTIME] = runtime
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/", index)
+    return app

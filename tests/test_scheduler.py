@@ -1,0 +1,160 @@
+"""The scheduler: spread, crash isolation, reload, graceful stop, lag."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from monitor.checks import CheckResult, ErrorKind, State
+from monitor.clock import FakeClock
+from monitor.config import ServiceConfig, parse_config
+from monitor.ledger import Observation
+from monitor.metrics import ProbeMetrics
+from monitor.scheduler import ProbeScheduler, phase_of
+
+T0 = datetime(2026, 10, 1, 10, 0, tzinfo=UTC)
+
+
+def services(yaml_services: str) -> tuple[ServiceConfig, ...]:
+    return parse_config(f"site: {{title: t}}\nservices:\n{yaml_services}").services
+
+
+TWO = services(
+    "  - {name: a, url: 'http://127.0.0.1:1/a', interval: 1s, timeout: 1s}\n"
+    "  - {name: b, url: 'http://127.0.0.1:1/b', interval: 1s, timeout: 1s}\n"
+)
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.observations: list[Observation] = []
+
+    def submit(self, obs: Observation) -> None:
+        self.observations.append(obs)
+
+
+class ScriptedChecker:
+    """Answers per service: 'up', 'down', 'crash', or 'block' (waits for ``release``)."""
+
+    def __init__(self, clock: FakeClock, plan: dict[str, str]) -> None:
+        self.clock = clock
+        self.plan = plan
+        self.release = asyncio.Event()
+        self.seen: dict[str, asyncio.Event] = {}
+
+    def seen_event(self, name: str) -> asyncio.Event:
+        return self.seen.setdefault(name, asyncio.Event())
+
+    async def check(self, service: ServiceConfig) -> CheckResult:
+        self.seen_event(service.name).set()
+        how = self.plan.get(service.name, "up")
+        if how == "crash":
+            raise RuntimeError("bug in a probe")
+        if how == "block":
+            await self.release.wait()
+        ok = how != "down"
+        return CheckResult(
+            service=service.name, time=self.clock.now(), ok=ok, latency_ms=5.0,
+            status=200 if ok else None, error=None if ok else ErrorKind.CONNECT,
+            detail="" if ok else "connection refused",
+        )
+
+
+def make(plan: dict[str, str]) -> tuple[ProbeScheduler, ScriptedChecker, Sink, ProbeMetrics]:
+    clock = FakeClock(T0)
+    registry = CollectorRegistry()
+    metrics = ProbeMetrics(registry)
+    checker = ScriptedChecker(clock, plan)
+    sink = Sink()
+    return ProbeScheduler(checker, sink, metrics, clock), checker, sink, metrics
+
+
+def test_phase_spreads_first_runs_over_the_interval() -> None:
+    interval = timedelta(seconds=60)
+    phases = [phase_of(f"svc-{i}", interval) for i in range(600)]
+    assert all(timedelta(0) <= p < interval for p in phases)
+    # no thundering herd: no single second holds more than a few percent of first runs
+    per_second: dict[int, int] = {}
+    for p in phases:
+        per_second[int(p.total_seconds())] = per_second.get(int(p.total_seconds()), 0) + 1
+    assert max(per_second.values()) <= 30
+    assert phase_of("svc-1", interval) == phase_of("svc-1", interval)  # stable over restarts
+
+
+async def test_a_crashing_probe_never_stops_the_others() -> None:
+    sched, _checker, sink, metrics = make({"a": "crash", "b": "down"})
+    sched.start(TWO)
+    try:
+        assert await sched.run_check("a") is None
+        result = await sched.run_check("b")
+    finally:
+        await sched.stop(grace=1)
+    assert result is not None and not result.ok
+    assert [o.result.service for o in sink.observations] == ["b"]
+    assert sink.observations[0].state == State.DOWN
+    assert sink.observations[0].interval_ms == 1000
+    assert metrics.registry.get_sample_value("upwatch_probe_crashes_total", {"service": "a"}) == 1
+    assert metrics.registry.get_sample_value("probe_success", {"service": "b"}) == 0
+    assert metrics.registry.get_sample_value(
+        "upwatch_checks_total", {"service": "b", "result": "connect"}) == 1
+
+
+async def test_jobs_fire_on_their_own() -> None:
+    sched, checker, sink, _ = make({})
+    sched.start(TWO)
+    try:
+        await asyncio.wait_for(
+            asyncio.gather(checker.seen_event("a").wait(), checker.seen_event("b").wait()),
+            timeout=5,
+        )
+    finally:
+        await sched.stop(grace=1)
+    assert {o.result.service for o in sink.observations} >= {"a", "b"}
+    assert sched.lag_quantile_ms(0.99) is not None
+
+
+async def test_stop_waits_for_checks_in_flight_then_gives_up_at_the_grace() -> None:
+    sched, checker, sink, _ = make({"a": "block"})
+    sched.start(TWO)
+    task = asyncio.create_task(sched.run_check("a"))
+    await checker.seen_event("a").wait()
+    assert sched.inflight == 1
+    stopper = asyncio.create_task(sched.stop(grace=5))
+    await asyncio.sleep(0)
+    assert not sched.running  # scheduling stopped at once
+    checker.release.set()
+    assert await stopper is True
+    assert (await task) is not None
+    assert [o.result.service for o in sink.observations] == ["a"]
+
+    sched2, _checker2, _, _ = make({"a": "block"})
+    sched2.start(TWO)
+    blocked = asyncio.create_task(sched2.run_check("a"))
+    await _checker2.seen_event("a").wait()
+    assert await sched2.stop(grace=0.05) is False
+    blocked.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await blocked
+
+
+async def test_apply_touches_only_what_changed() -> None:
+    sched, _, _, metrics = make({})
+    sched.start(TWO)
+    try:
+        new = services(
+            "  - {name: a, url: 'http://127.0.0.1:1/a', interval: 1s, timeout: 1s}\n"
+            "  - {name: c, url: 'http://127.0.0.1:1/c', interval: 2s, timeout: 1s}\n"
+            "  - {name: b, url: 'http://127.0.0.1:1/b2', interval: 1s, timeout: 1s}\n"
+        )
+        summary = sched.apply(new)
+    finally:
+        await sched.stop(grace=1)
+    assert summary.added == ("c",)
+    assert summary.removed == ()
+    assert summary.changed == ("b",)
+    assert summary.unchanged == ("a",)
+    assert metrics.registry.get_sample_value("upwatch_services") == 3
+    assert str(summary) == "1 added, 0 removed, 1 changed, 1 unchanged"
