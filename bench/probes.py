@@ -4,8 +4,10 @@ N services (default 5,000) point at a fast loopback target running in its own pr
 interval is chosen so that they fire ``--rate`` checks per second (default 500, the goal's load).
 The monitor runs for ``--seconds`` through the real ``Monitor`` of ``upwatch run`` (config file,
 APScheduler, HttpProbe with a fresh connection per check, LedgerWriter committing to SQLite).
-Then, in the same process, the reference: a bare aiohttp client making the same number of
-requests, a new connection each, at the same concurrency. CPU is this process's CPU time (all
+Then, in the same process, the references: a bare aiohttp client making the same number of
+requests, a new connection each, as fast as it can at concurrency 64 ("ratio"), and the same
+client paced at the monitor's rate, one task per request ("ratio_vs_paced": like for like,
+since a paced load cannot share event-loop wake-ups between requests the way a burst does). CPU is this process's CPU time (all
 threads), so the target's cost is not counted on either side.
 
 Last line: {"checks_per_cpu_s", "baseline_checks_per_cpu_s", "ratio", "lag_p50_ms",
@@ -98,6 +100,28 @@ async def run_baseline(port: int, requests: int, concurrency: int) -> dict[str, 
     return {"requests": requests, "cpu_s": c1 - c0, "wall_s": t1 - t0}
 
 
+async def run_paced_baseline(port: int, requests: int, rate: float) -> dict[str, float]:
+    """Bare aiohttp again, but paced at ``rate`` like the monitor's schedule, one task each."""
+    loop = asyncio.get_running_loop()
+    connector = aiohttp.TCPConnector(force_close=True, limit=0)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def one(i: int) -> None:
+            async with session.get(f"http://127.0.0.1:{port}/s{i}") as resp:
+                await resp.read()
+
+        tasks: list[asyncio.Task[None]] = []
+        c0, t0 = time.process_time(), loop.time()
+        for i in range(requests):
+            delay = t0 + i / rate - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(i)))
+        await asyncio.gather(*tasks)
+        c1, t1 = time.process_time(), loop.time()
+    return {"requests": requests, "cpu_s": c1 - c0, "wall_s": t1 - t0}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--services", type=int, default=5000)
@@ -114,23 +138,29 @@ def main() -> None:
             write_config(cfg, args.services, interval, port)
             mon = asyncio.run(run_monitor(cfg, tmp / "bench.db", args.seconds))
             base = asyncio.run(run_baseline(port, int(mon["checks"]), 64))
+            paced = asyncio.run(run_paced_baseline(port, int(mon["checks"]), args.rate))
             db_bytes = sum(p.stat().st_size for p in tmp.glob("bench.db*"))
         finally:
             target.kill()
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     ours = mon["checks"] / mon["cpu_s"] if mon["cpu_s"] else 0.0
     theirs = base["requests"] / base["cpu_s"] if base["cpu_s"] else 0.0
+    theirs_paced = paced["requests"] / paced["cpu_s"] if paced["cpu_s"] else 0.0
     print(f"upwatch: {mon['checks']:.0f} checks in {mon['wall_s']:.1f}s wall, "
           f"{mon['cpu_s']:.2f} CPU-s → {ours:.0f} checks/CPU-s, "
           f"{1000 * mon['cpu_s'] / max(mon['checks'], 1):.3f} CPU-s per 1,000 checks; "
           f"lag p50 {mon['lag_p50_ms']:.1f} ms, p99 {mon['lag_p99_ms']:.1f} ms")
     print(f"bare aiohttp (new connection each): {base['requests']:.0f} requests, "
           f"{base['cpu_s']:.2f} CPU-s → {theirs:.0f} requests/CPU-s")
+    print(f"bare aiohttp paced at {args.rate:.0f}/s like the schedule: {paced['requests']:.0f} "
+          f"requests, {paced['cpu_s']:.2f} CPU-s → {theirs_paced:.0f} requests/CPU-s")
     print(f"ledger on disk after the run: {db_bytes / 1e6:.2f} MB; peak RSS {rss_mb:.0f} MB")
     print(json.dumps({
         "checks_per_cpu_s": round(ours, 1),
         "baseline_checks_per_cpu_s": round(theirs, 1),
         "ratio": round(ours / theirs, 3) if theirs else None,
+        "paced_baseline_checks_per_cpu_s": round(theirs_paced, 1),
+        "ratio_vs_paced": round(ours / theirs_paced, 3) if theirs_paced else None,
         "lag_p50_ms": round(mon["lag_p50_ms"], 1),
         "lag_p99_ms": round(mon["lag_p99_ms"], 1),
         "rss_mb": round(rss_mb, 1),

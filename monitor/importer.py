@@ -1,0 +1,211 @@
+"""``upwatch import``: check results from JSON Lines or CSV, through the same ledger path as
+``upwatch run``.
+
+A line: ``{"service": "api", "time": "2026-10-01T00:00:00Z", "ok": true, "latency_ms": 87.5,
+"status": 200, "error": null}`` — the last three optional; CSV uses the same column names.
+Every line is validated first; unless ``skip_invalid``, one bad line means nothing is written
+(nothing half-imported). Re-importing the same lines changes nothing (see ``Ledger.record``).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import IO, Any
+
+from monitor.checks import CheckResult, ErrorKind
+from monitor.config import Config
+from monitor.ledger import Ledger, Observation
+
+BATCH = 50_000
+MAX_SHOWN_ERRORS = 20
+_ERROR_KINDS = {k.value: k for k in ErrorKind}
+_FIELDS = ("service", "time", "ok", "latency_ms", "status", "error", "location")
+
+
+class ImportError_(Exception):  # noqa: N801 - "ImportError" is a builtin
+    """The input had invalid lines and nothing was written."""
+
+    def __init__(self, errors: list[str], invalid: int) -> None:
+        self.errors = errors
+        self.invalid = invalid
+        super().__init__("\n".join(errors))
+
+
+@dataclass
+class ImportSummary:
+    lines: int = 0
+    imported: int = 0
+    invalid: int = 0
+    services: set[str] = field(default_factory=set)
+    first: datetime | None = None
+    last: datetime | None = None
+    errors: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        span = ""
+        if self.first is not None and self.last is not None:
+            span = f", {_iso(self.first)} .. {_iso(self.last)}"
+        skipped = f", {self.invalid:,} invalid lines skipped" if self.invalid else ""
+        return (
+            f"imported {self.imported:,} of {self.lines:,} lines for "
+            f"{len(self.services)} services{span}{skipped}"
+        )
+
+
+def _iso(dt: datetime) -> str:
+    return dt.isoformat().replace("+00:00", "Z")
+
+
+class LineError(ValueError):
+    def __init__(self, fld: str, message: str) -> None:
+        self.field = fld
+        super().__init__(f"{fld}: {message}" if fld else message)
+
+
+def _parse_time(value: Any) -> datetime:
+    if not isinstance(value, str):
+        raise LineError("time", f"expected an ISO 8601 string, got {json.dumps(value)}")
+    try:
+        dt = datetime.fromisoformat(value)
+    except ValueError:
+        raise LineError(
+            "time", f'not an ISO 8601 time: "{value}" (expected e.g. 2026-10-01T00:00:00Z)'
+        ) from None
+    if dt.tzinfo is None:
+        raise LineError("time", f'"{value}" has no UTC offset (add Z or +02:00)')
+    return dt.astimezone(UTC)
+
+
+def _parse_ok(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false", "1", "0"):
+        return value.lower() in ("true", "1")
+    raise LineError("ok", f"expected true or false, got {json.dumps(value)}")
+
+
+def _parse_optional_number(fld: str, value: Any) -> float | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise LineError(fld, f"expected a number, got {json.dumps(value)}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise LineError(fld, f"expected a number, got {json.dumps(value)}") from None
+    if not math.isfinite(number) or number < 0:
+        raise LineError(fld, f"expected a non-negative number, got {json.dumps(value)}")
+    return number
+
+
+def parse_record(record: Any, config: Config) -> Observation:
+    """One decoded line → an :class:`Observation`; raises :class:`LineError` naming the field."""
+    if not isinstance(record, dict):
+        raise LineError("", "expected a JSON object")
+    unknown = sorted(set(record) - set(_FIELDS))
+    if unknown:
+        raise LineError(unknown[0], f"unknown field (allowed: {', '.join(_FIELDS)})")
+    if "service" not in record:
+        raise LineError("service", "missing")
+    name = record["service"]
+    try:
+        service = config.service(name)
+    except (KeyError, TypeError):
+        known = ", ".join(config.service_names)
+        raise LineError("service", f"unknown service {json.dumps(name)} (known: {known})") from None
+    if "time" not in record:
+        raise LineError("time", "missing")
+    when = _parse_time(record["time"])
+    if "ok" not in record:
+        raise LineError("ok", "missing")
+    ok = _parse_ok(record["ok"])
+    latency = _parse_optional_number("latency_ms", record.get("latency_ms"))
+    status_f = _parse_optional_number("status", record.get("status"))
+    if status_f is not None and (status_f != int(status_f) or not 100 <= status_f <= 599):
+        raise LineError("status", f"expected an HTTP status code 100-599, got {record['status']}")
+    err_raw = record.get("error")
+    error: ErrorKind | None = None
+    if err_raw not in (None, ""):
+        if err_raw not in _ERROR_KINDS:
+            raise LineError(
+                "error", f"unknown error kind {json.dumps(err_raw)} "
+                f"(one of: {', '.join(_ERROR_KINDS)})")
+        error = _ERROR_KINDS[err_raw]
+    location = record.get("location") or config.location
+    if not isinstance(location, str):
+        raise LineError("location", f"expected a string, got {json.dumps(location)}")
+    result = CheckResult(
+        service=service.name, time=when, ok=ok, latency_ms=latency,
+        status=None if status_f is None else int(status_f), error=error, location=location,
+    )
+    return Observation(result, result.state(service.expect.max_latency_ms), service.interval_ms)
+
+
+def read_records(stream: IO[str], fmt: str) -> Iterator[tuple[int, Any]]:
+    """``(line number, decoded record)``; a line that cannot be decoded yields a LineError."""
+    if fmt == "csv":
+        reader = csv.DictReader(stream)
+        for row in reader:
+            yield reader.line_num, {k: v for k, v in row.items() if v not in (None, "")}
+        return
+    for number, line in enumerate(stream, start=1):
+        if not line.strip():
+            continue
+        try:
+            yield number, json.loads(line.rstrip("\r\n"))
+        except json.JSONDecodeError as err:
+            yield number, LineError("", f"not valid JSON: {err.msg} at column {err.colno}")
+
+
+def import_lines(
+    records: Iterable[tuple[int, Any]],
+    config: Config,
+    ledger: Ledger,
+    *,
+    skip_invalid: bool = False,
+    progress: Callable[[int], None] | None = None,
+    source: str = "input",
+) -> ImportSummary:
+    """Validate every record, then write the valid ones through ``ledger.record`` in batches."""
+    summary = ImportSummary()
+    valid: list[Observation] = []
+    for number, record in records:
+        summary.lines += 1
+        try:
+            if isinstance(record, LineError):
+                raise record
+            obs = parse_record(record, config)
+        except LineError as err:
+            summary.invalid += 1
+            if len(summary.errors) < MAX_SHOWN_ERRORS:
+                summary.errors.append(f"{source}: line {number}: {err}")
+            continue
+        valid.append(obs)
+        if progress is not None and summary.lines % BATCH == 0:
+            progress(summary.lines)
+    if summary.invalid and not skip_invalid:
+        errors = list(summary.errors)
+        if summary.invalid > len(errors):
+            errors.append(f"{source}: … and {summary.invalid - len(errors)} more invalid lines")
+        errors.append(
+            f"{source}: nothing imported; fix the lines above or pass --skip-invalid"
+        )
+        raise ImportError_(errors, summary.invalid)
+    # In time order, so each batch continues the ledger's fold exactly whatever the file's order.
+    valid.sort(key=lambda o: o.result.time)
+    for i in range(0, len(valid), BATCH):
+        ledger.record(valid[i : i + BATCH])
+    for obs in valid:
+        r = obs.result
+        summary.services.add(r.service)
+        if summary.first is None or r.time < summary.first:
+            summary.first = r.time
+        if summary.last is None or r.time > summary.last:
+            summary.last = r.time
+    summary.imported = len(valid)
+    return summary
