@@ -7,8 +7,9 @@ APScheduler, HttpProbe with a fresh connection per check, LedgerWriter committin
 Then, in the same process, the references: a bare aiohttp client making the same number of
 requests, a new connection each, as fast as it can at concurrency 64 ("ratio"), and the same
 client paced at the monitor's rate, one task per request ("ratio_vs_paced": like for like,
-since a paced load cannot share event-loop wake-ups between requests the way a burst does). CPU is this process's CPU time (all
-threads), so the target's cost is not counted on either side.
+since a paced load cannot share event-loop wake-ups between requests the way a burst does).
+CPU is this process's CPU time (all threads), so the target's cost is not counted on either
+side.
 
 Last line: {"checks_per_cpu_s", "baseline_checks_per_cpu_s", "ratio", "lag_p50_ms",
 "lag_p99_ms", "rss_mb", ...}. Goal (DESIGN.md): ≥ 2,000 checks per CPU-second, lag p99 < 200 ms
