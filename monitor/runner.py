@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +24,7 @@ from monitor.metrics import ProbeMetrics
 from monitor.probes.http import HttpProbe, make_session
 from monitor.scheduler import ProbeScheduler
 from monitor.server import Runtime, make_app
+from monitor.sla_metrics import SlaCollector, WindowsFn, config_windows
 from monitor.writer import LedgerWriter
 
 log = logging.getLogger("upwatch")
@@ -38,6 +39,7 @@ class RunOptions:
     max_concurrency: int = 256
     shutdown_grace_s: float = 10.0
     site_dir: Path | None = None
+    sla_refresh_s: float = 30.0
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -60,6 +62,7 @@ class Monitor:
         self.ledger = Ledger(opts.db_path)
         self.writer = LedgerWriter(self.ledger, self.clock)
         self.metrics.queued.set_function(lambda: float(self.writer.queued))
+        self.sla = SlaCollector(self.registry)
         self._session = make_session()
         self.probe = HttpProbe(self._session, self.clock, location=self.config.location)
         self.scheduler = ProbeScheduler(self.probe, self.writer, self.metrics, self.clock,
@@ -68,6 +71,32 @@ class Monitor:
                                self.writer, site_dir=opts.site_dir)
         self._runner: web.AppRunner | None = None
         self.port: int = opts.port
+        self._stopping = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def windows_fn(self) -> WindowsFn:
+        """Where the SLA figures get their maintenance windows and exclusions from."""
+        return config_windows(self.config)
+
+    async def refresh_sla(self) -> None:
+        """Recompute the month-to-date SLA figures /metrics serves (one ledger read)."""
+        await self.sla.refresh(self.config, self.writer, self.windows_fn(), self.clock)
+
+    def _every(self, seconds: float, job: Callable[[], Awaitable[None]], what: str) -> None:
+        async def loop() -> None:
+            while not self._stopping.is_set():
+                try:
+                    await job()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("%s failed; trying again in %.0fs", what, seconds)
+                try:
+                    await asyncio.wait_for(self._stopping.wait(), seconds)
+                except TimeoutError:
+                    pass
+
+        self._tasks.append(asyncio.create_task(loop(), name=what))
 
     async def start(self) -> None:
         await self.writer.start()
@@ -80,6 +109,7 @@ class Monitor:
             self.port = int(addresses[0][1])
         self.runtime.started_at = self.clock.now()
         self.scheduler.start(self.config.services)
+        self._every(self.opts.sla_refresh_s, self.refresh_sla, "refreshing the SLA figures")
         base = f"http://{self.opts.host}:{self.port}"
         log.info("upwatch is running with %d services from %s, ledger %s",
                  len(self.config.services), self.opts.config_path, self.opts.db_path)
@@ -99,11 +129,22 @@ class Monitor:
         self.config = new
         self.runtime.config = new
         log.info("reloaded %s: %s", self.opts.config_path, summary)
+        self._tasks.append(asyncio.create_task(self._refresh_once(), name="SLA after reload"))
         return True
+
+    async def _refresh_once(self) -> None:
+        try:
+            await self.refresh_sla()
+        except Exception:
+            log.exception("refreshing the SLA figures after the reload failed")
 
     async def stop(self) -> None:
         log.info("stopping: waiting up to %.0fs for checks in flight", self.opts.shutdown_grace_s)
+        self._stopping.set()
         await self.scheduler.stop(grace=self.opts.shutdown_grace_s)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.writer.close()
         if self._runner is not None:
             await self._runner.cleanup()

@@ -14,10 +14,11 @@ from typing import Any
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
-from prometheus_client.exposition import choose_encoder
+from prometheus_client.openmetrics import exposition as openmetrics
 
 from monitor.clock import Clock
 from monitor.config import Config
+from monitor.metrics import CONTENT_TYPE, render
 from monitor.scheduler import ProbeScheduler
 from monitor.writer import LedgerWriter
 
@@ -76,12 +77,25 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response(body, status=200 if healthy else 503)
 
 
+def wants_openmetrics(accept: str) -> bool:
+    return any(
+        part.split(";")[0].strip() == "application/openmetrics-text"
+        for part in accept.split(",")
+    )
+
+
 async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text format 0.0.4 (fast path), or OpenMetrics when the scraper asks for it."""
     registry = request.app[RUNTIME].registry
-    encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
+    loop = asyncio.get_running_loop()
     # Rendering thousands of series takes a while: keep it off the event loop.
-    output = await asyncio.get_running_loop().run_in_executor(None, encoder, registry)
-    resp = web.Response(body=output, headers={"Content-Type": content_type})
+    if wants_openmetrics(request.headers.get("Accept", "")):
+        body = await loop.run_in_executor(None, openmetrics.generate_latest, registry)
+        content_type = openmetrics.CONTENT_TYPE_LATEST
+    else:
+        body = await loop.run_in_executor(None, render, registry)
+        content_type = CONTENT_TYPE
+    resp = web.Response(body=body, headers={"Content-Type": content_type})
     resp.enable_compression()
     return resp
 
