@@ -157,7 +157,11 @@ def load_config(path: str | os.PathLike[str]) -> Config:
 def parse_config(text: str, source: str = "probes.yaml") -> Config:
     """Validate probes.yaml text; every ConfigError line starts with ``source``."""
     try:
-        raw = yaml.load(text, Loader=_Loader)  # noqa: S506 -- a SafeLoader subclass
+        try:
+            raw = yaml.load(text, Loader=_Loader)  # noqa: S506 -- a SafeLoader subclass
+        except yaml.YAMLError:
+            # Say it in PyYAML's own (clearer, stable) words: parse again with the pure loader.
+            raw = yaml.load(text, Loader=_PyLoader)  # noqa: S506
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark
         where = f"{source}:{mark.line + 1}" if mark else source
@@ -176,7 +180,7 @@ _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 _DUPLICATE = "duplicate key"
 
 
-class _Loader(yaml.SafeLoader):
+class _PyLoader(yaml.SafeLoader):
     """SafeLoader that keeps timestamps as text and rejects duplicate keys."""
 
     yaml_implicit_resolvers = {
@@ -195,7 +199,24 @@ class _Loader(yaml.SafeLoader):
                     key_node.start_mark, note=_DUPLICATE)
             if isinstance(key, Hashable):
                 seen[key] = key_node.start_mark.line
-        return super().construct_mapping(node, deep=deep)
+        mapping: dict[Hashable, Any] = super().construct_mapping(node, deep=deep)
+        return mapping
+
+
+# libyaml's parser when PyYAML was built with it (the usual wheels are): ~5x faster on a
+# 5,000-service file. Constructor and resolver are the Python ones above, so values and
+# duplicate-key errors are the same; syntax errors are re-told by _PyLoader.
+if yaml.__with_libyaml__:
+    from yaml.cyaml import CParser  # type: ignore[attr-defined]
+
+    class _Loader(CParser, _PyLoader):
+        def __init__(self, stream: str) -> None:  # as yaml.CSafeLoader does
+            CParser.__init__(self, stream)
+            yaml.constructor.SafeConstructor.__init__(self)
+            yaml.resolver.Resolver.__init__(self)
+
+else:  # pragma: no cover - PyYAML without libyaml
+    _Loader = _PyLoader  # type: ignore[misc,assignment]
 
 
 _TOP_KEYS = ("site", "location", "defaults", "services", "maintenance", "exclusions")
