@@ -82,6 +82,13 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--format", choices=["table", "json", "csv"], default="table")
     rep.add_argument("--fail-on-breach", action="store_true",
                      help="exit 1 when any service breached its target")
+
+    demo = sub.add_parser("demo", help="simulated services, 90 days of history, a full page")
+    demo.add_argument("--dir", type=Path, default=None,
+                      help="where to put the demo's probes.yaml, ledger and site "
+                           "(default: a new temporary directory)")
+    demo.add_argument("--listen", default="127.0.0.1:8080",
+                      help="address to serve on (default: 127.0.0.1:8080)")
     return parser
 
 
@@ -125,6 +132,8 @@ def dispatch(args: argparse.Namespace) -> int:
         return cmd_import(args)
     if command == "report":
         return cmd_report(args)
+    if command == "demo":
+        return cmd_demo(args)
     raise UsageError(f"unknown command {command!r}")
 
 
@@ -179,6 +188,35 @@ def cmd_probe(args: argparse.Namespace) -> int:
         return EXIT_OK if result.ok else EXIT_FAILED
 
     return asyncio.run(once())
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from monitor.clock import SystemClock
+    from monitor.demo import run_demo
+    from monitor.logs import setup_logging
+    from monitor.runner import parse_listen
+
+    try:
+        host, port = parse_listen(args.listen)
+    except ValueError as err:
+        raise UsageError(str(err)) from err
+    if args.dir is None:
+        workdir = Path(tempfile.mkdtemp(prefix="upwatch-demo-"))
+    else:
+        workdir = args.dir
+        if (workdir / "upwatch.db").exists():
+            raise UsageError(f"{workdir} already holds a demo ledger; pick a new --dir "
+                             "or remove it (the demo seeds fresh history)")
+        workdir.mkdir(parents=True, exist_ok=True)
+    setup_logging("text")
+    try:
+        return asyncio.run(run_demo(workdir, host, port, SystemClock()))
+    except OSError as err:
+        print(f"Error: cannot listen on {args.listen}: {err.strerror or err} "
+              "(try --listen 127.0.0.1:8090)", file=sys.stderr)
+        return EXIT_FAILED
 
 
 def open_ledger(args: argparse.Namespace) -> Ledger:
