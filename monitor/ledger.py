@@ -25,10 +25,12 @@ from datetime import datetime
 from operator import itemgetter
 from pathlib import Path
 
-from monitor import latency, schema
+from monitor import latency, ledger_windows, schema
 from monitor.checks import CheckResult, ErrorKind, State
 from monitor.clock import Clock, SystemClock
 from monitor.latency import HOUR_MS, HourHistogram, LatencyHour
+from monitor.ledger_windows import DeclaredWindow
+from monitor.maintenance import WindowKind
 from monitor.minutes import (
     MINUTE_MS,
     FolderState,
@@ -41,7 +43,7 @@ from monitor.minutes import (
 )
 from monitor.schema import LedgerError, from_ms, to_ms
 
-__all__ = ["LatencyHour", "Ledger", "LedgerError", "Observation", "StoredCheck"]
+__all__ = ["DeclaredWindow", "LatencyHour", "Ledger", "LedgerError", "Observation", "StoredCheck"]
 
 _DAY_MS = 86_400_000
 _Key = tuple[int, int]  # (service_id, location_id)
@@ -436,3 +438,32 @@ class Ledger:
             except sqlite3.DatabaseError:
                 return False
 
+    # ---- declared windows (SQL in monitor.ledger_windows) ---------------------------------
+
+    def add_window(
+        self, *, kind: WindowKind, services: Sequence[str], start: datetime, end: datetime,
+        title: str, declared_at: datetime, declared_by: str, warnings: Sequence[str] = (),
+    ) -> DeclaredWindow:
+        """Store a maintenance window or exclusion declared at run time; returns it as stored."""
+        with self._lock:
+            return ledger_windows.insert_window(
+                self._conn, kind=kind, services=services, start=start, end=end, title=title,
+                declared_at=declared_at, declared_by=declared_by, warnings=warnings)
+
+    def cancel_window(self, window_id: int, *, at: datetime, by: str) -> DeclaredWindow | None:
+        """Cancel a declared window (kept on record); None if unknown; once cancelled, as is."""
+        with self._lock:
+            return ledger_windows.cancel_window(self._conn, window_id, at=at, by=by)
+
+    def window(self, window_id: int) -> DeclaredWindow | None:
+        with self._lock:
+            return ledger_windows.get_window(self._conn, window_id)
+
+    def windows(
+        self, *, kind: WindowKind | None = None, start: datetime | None = None,
+        end: datetime | None = None, service: str | None = None,
+    ) -> list[DeclaredWindow]:
+        """Declared windows, cancelled ones included, overlapping ``[start, end)`` if given."""
+        with self._lock:
+            return ledger_windows.find_windows(
+                self._conn, kind=kind, start=start, end=end, service=service)

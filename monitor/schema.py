@@ -89,8 +89,47 @@ _V3_META = (
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID",
 )
 
+# Maintenance windows and exclusions declared through the CLI or the admin API. Nothing is ever
+# deleted or rewritten: a window can only be cancelled, once (monitor.ledger_windows).
+_V4_WINDOWS = (
+    """CREATE TABLE windows (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('maintenance', 'exclusion')),
+        start_ms INTEGER NOT NULL,
+        end_ms INTEGER NOT NULL CHECK (end_ms > start_ms),
+        title TEXT NOT NULL,
+        declared_at_ms INTEGER NOT NULL,
+        declared_by TEXT NOT NULL,
+        cancelled_at_ms INTEGER,
+        cancelled_by TEXT,
+        warnings TEXT NOT NULL DEFAULT '[]'
+    )""",
+    """CREATE TABLE window_services (
+        window_id INTEGER NOT NULL REFERENCES windows (id),
+        position INTEGER NOT NULL,
+        service TEXT NOT NULL,
+        PRIMARY KEY (window_id, position)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX windows_end ON windows (end_ms)",
+    "CREATE INDEX window_services_service ON window_services (service, window_id)",
+    """CREATE TRIGGER windows_never_deleted BEFORE DELETE ON windows
+    BEGIN SELECT RAISE(ABORT, 'declared windows are never deleted: cancel them'); END""",
+    """CREATE TRIGGER windows_never_rewritten BEFORE UPDATE
+    OF id, kind, start_ms, end_ms, title, declared_at_ms, declared_by, warnings ON windows
+    BEGIN SELECT RAISE(ABORT, 'declared windows are never rewritten: cancel and declare anew');
+    END""",
+    """CREATE TRIGGER windows_cancelled_once BEFORE UPDATE
+    OF cancelled_at_ms, cancelled_by ON windows WHEN OLD.cancelled_at_ms IS NOT NULL
+    BEGIN SELECT RAISE(ABORT, 'a window is cancelled only once'); END""",
+    """CREATE TRIGGER window_services_never_deleted BEFORE DELETE ON window_services
+    BEGIN SELECT RAISE(ABORT, 'declared windows are never deleted: cancel them'); END""",
+    """CREATE TRIGGER window_services_never_rewritten BEFORE UPDATE ON window_services
+    BEGIN SELECT RAISE(ABORT, 'declared windows are never rewritten: cancel and declare anew');
+    END""",
+)
+
 #: Migration ``n`` (1-based) takes a database from version ``n - 1`` to ``n``.
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1_CORE, _V2_LATENCY, _V3_META)
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1_CORE, _V2_LATENCY, _V3_META, _V4_WINDOWS)
 LATEST = len(MIGRATIONS)
 
 
