@@ -154,8 +154,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         return asyncio.run(serve(opts))
     except LedgerError as err:
-        print(f"Error: {err}", file=sys.stderr)
-        return EXIT_DB
+        raise DatabaseError(str(err)) from err
     except OSError as err:
         print(f"Error: cannot listen on {args.listen}: {err.strerror or err}", file=sys.stderr)
         return EXIT_FAILED

@@ -7,9 +7,7 @@ promtool comes from Debian's ``prometheus`` package. Without it these tests skip
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -19,6 +17,7 @@ from typing import Any
 import pytest
 import yaml
 from prometheus_client import CollectorRegistry
+from tools import require_tool
 
 from monitor.checks import CheckResult, ErrorKind, State
 from monitor.config import parse_config
@@ -40,12 +39,7 @@ PROMETHEUS_OWN = {"up"}
 
 @pytest.fixture(scope="module")
 def promtool() -> str:
-    found = shutil.which("promtool")
-    if found is None:
-        if os.environ.get("CI"):
-            pytest.fail("promtool is missing: install Debian's prometheus package")
-        pytest.skip("promtool not installed (apt-get install prometheus)")
-    return found
+    return require_tool("promtool", "prometheus")
 
 
 def run(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[str]:

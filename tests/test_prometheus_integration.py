@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import shutil
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -25,6 +23,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from tools import require_tool
 
 from monitor.checks import CheckResult, ErrorKind, State
 from monitor.cli import main as cli_main
@@ -46,12 +45,7 @@ DOWN_MINUTES = (10, 11, 20)
 
 @pytest.fixture(scope="module")
 def prometheus_bin() -> str:
-    found = shutil.which("prometheus")
-    if found is None:
-        if os.environ.get("CI"):
-            pytest.fail("prometheus is missing: install Debian's prometheus package")
-        pytest.skip("prometheus not installed (apt-get install prometheus)")
-    return found
+    return require_tool("prometheus", "prometheus")
 
 
 @pytest.fixture
