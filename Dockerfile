@@ -10,6 +10,7 @@ RUN useradd --system --uid 10001 --home-dir /var/lib/upwatch upwatch \
 WORKDIR /opt/upwatch
 COPY pyproject.toml README.md ./
 COPY monitor ./monitor
+COPY statuspage ./statuspage
 RUN pip install --no-cache-dir .
 COPY probes.yaml /etc/upwatch/probes.yaml
 
@@ -19,4 +20,4 @@ EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
   CMD python -c "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=4).status == 200 else 1)"
 STOPSIGNAL SIGTERM
-CMD ["upwatch", "run", "--listen", "0.0.0.0:8080"]
+CMD ["upwatch", "run", "--listen", "0.0.0.0:8080", "--site", "/var/lib/upwatch/site"]

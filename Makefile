@@ -38,7 +38,7 @@ system-deps:
 	fi
 
 lint: $(STAMP)
-	$(BIN)/ruff check monitor tests bench
+	$(BIN)/ruff check monitor statuspage tests bench
 	$(BIN)/mypy
 
 test: $(STAMP) system-deps lint
@@ -47,6 +47,7 @@ test: $(STAMP) system-deps lint
 bench: $(STAMP)
 	$(BIN)/python bench/probes.py
 	$(BIN)/python bench/metrics.py
+	$(BIN)/python bench/page.py
 	$(BIN)/python bench/ledger_size.py
 
 clean:

@@ -53,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="log lines for people (text) or machines (json)")
     run.add_argument("--max-concurrency", type=int, default=256,
                      help="checks allowed in flight at once (default: 256)")
+    run.add_argument("--site", type=Path, default=None,
+                     help="where the status page is built every minute and served from "
+                          "(default: site/ beside the ledger)")
 
     check = sub.add_parser("check-config", help="validate probes.yaml and exit")
     _common(check)
@@ -82,6 +85,11 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--format", choices=["table", "json", "csv"], default="table")
     rep.add_argument("--fail-on-breach", action="store_true",
                      help="exit 1 when any service breached its target")
+
+    page = sub.add_parser("build-page", help="render the static status page from the ledger")
+    _common(page)
+    page.add_argument("--out", type=Path, required=True,
+                      help="directory to publish the site at (replaced atomically)")
 
     demo = sub.add_parser("demo", help="simulated services, 90 days of history, a full page")
     demo.add_argument("--dir", type=Path, default=None,
@@ -134,6 +142,8 @@ def dispatch(args: argparse.Namespace) -> int:
         return cmd_report(args)
     if command == "demo":
         return cmd_demo(args)
+    if command == "build-page":
+        return cmd_build_page(args)
     raise UsageError(f"unknown command {command!r}")
 
 
@@ -149,8 +159,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.max_concurrency < 1:
         raise UsageError(f"--max-concurrency: must be at least 1, got {args.max_concurrency}")
     setup_logging(args.log_format)
-    opts = RunOptions(config_path=config_path(args), db_path=db_path(args), host=host, port=port,
-                      max_concurrency=args.max_concurrency)
+    db = db_path(args)
+    opts = RunOptions(config_path=config_path(args), db_path=db, host=host, port=port,
+                      max_concurrency=args.max_concurrency,
+                      site_dir=args.site if args.site is not None else db.parent / "site")
     try:
         return asyncio.run(serve(opts))
     except LedgerError as err:
@@ -187,6 +199,27 @@ def cmd_probe(args: argparse.Namespace) -> int:
         return EXIT_OK if result.ok else EXIT_FAILED
 
     return asyncio.run(once())
+
+
+def cmd_build_page(args: argparse.Namespace) -> int:
+    import time
+
+    from monitor.clock import SystemClock
+    from statuspage.render import BuildError, build_from_ledger
+
+    config = load_config(config_path(args))
+    ledger = open_ledger(args)
+    started = time.monotonic()
+    try:
+        report = build_from_ledger(config, ledger, (), SystemClock().now(), args.out)
+    except BuildError as err:
+        raise UsageError(f"--out: {err}") from err
+    finally:
+        ledger.close()
+    index_kb = report.sizes.get("index.html", 0) / 1024
+    print(f"built {len(report.files)} files into {args.out} in {time.monotonic() - started:.1f}s "
+          f"(index.html {index_kb:.0f} KB); serve it with any static web server")
+    return EXIT_OK
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

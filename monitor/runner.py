@@ -26,6 +26,8 @@ from monitor.scheduler import ProbeScheduler
 from monitor.server import Runtime, make_app
 from monitor.sla_metrics import SlaCollector, WindowsFn, config_windows
 from monitor.writer import LedgerWriter
+from statuspage.data import gather
+from statuspage.render import build_site
 
 log = logging.getLogger("upwatch")
 
@@ -40,6 +42,7 @@ class RunOptions:
     shutdown_grace_s: float = 10.0
     site_dir: Path | None = None
     sla_refresh_s: float = 30.0
+    page_rebuild_s: float = 60.0
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -72,11 +75,23 @@ class Monitor:
         self._runner: web.AppRunner | None = None
         self.port: int = opts.port
         self._stopping = asyncio.Event()
+        self._page_built = False
         self._tasks: list[asyncio.Task[None]] = []
 
     def windows_fn(self) -> WindowsFn:
         """Where the SLA figures get their maintenance windows and exclusions from."""
         return config_windows(self.config)
+
+    async def rebuild_page(self) -> None:
+        """Gather the page's data in the ledger thread, render and publish it in another."""
+        if self.opts.site_dir is None:
+            return
+        config, now = self.config, self.clock.now()
+        data = await self.writer.read(lambda ledger: gather(config, ledger, now, ()))
+        report = await asyncio.to_thread(build_site, data, self.opts.site_dir)
+        if not self._page_built:
+            self._page_built = True
+            log.info("status page built: %d files in %s", len(report.files), report.out_dir)
 
     async def refresh_sla(self) -> None:
         """Recompute the month-to-date SLA figures /metrics serves (one ledger read)."""
@@ -110,6 +125,7 @@ class Monitor:
         self.runtime.started_at = self.clock.now()
         self.scheduler.start(self.config.services)
         self._every(self.opts.sla_refresh_s, self.refresh_sla, "refreshing the SLA figures")
+        self._every(self.opts.page_rebuild_s, self.rebuild_page, "rebuilding the status page")
         base = f"http://{self.opts.host}:{self.port}"
         log.info("upwatch is running with %d services from %s, ledger %s",
                  len(self.config.services), self.opts.config_path, self.opts.db_path)

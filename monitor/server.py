@@ -21,6 +21,7 @@ from monitor.config import Config
 from monitor.metrics import CONTENT_TYPE, render
 from monitor.scheduler import ProbeScheduler
 from monitor.writer import LedgerWriter
+from statuspage.render import site_file
 
 #: A ledger commit older than this (while results are queued) makes /healthz answer 503.
 STALE_COMMIT_S = 30.0
@@ -100,14 +101,21 @@ async def metrics(request: web.Request) -> web.Response:
     return resp
 
 
-async def index(request: web.Request) -> web.StreamResponse:
-    site = request.app[RUNTIME].site_dir
-    if site is not None and (site / "index.html").is_file():
-        return web.FileResponse(site / "index.html")
-    return web.json_response(
-        {"status": "starting", "message": "the status page is being built; see /healthz"},
-        status=503,
-    )
+async def site(request: web.Request) -> web.StreamResponse:
+    """The status page's files, from whichever version is published right now."""
+    site_dir = request.app[RUNTIME].site_dir
+    path = request.match_info.get("path", "")
+    found = None if site_dir is None else site_file(site_dir, path)
+    if found is not None:
+        resp = web.FileResponse(found)
+        resp.headers["Cache-Control"] = "public, max-age=30"
+        return resp
+    if site_dir is not None and site_file(site_dir, "") is None:
+        return web.json_response(
+            {"status": "starting", "message": "the status page is being built; see /healthz"},
+            status=503, headers={"Retry-After": "5"},
+        )
+    raise web.HTTPNotFound(text="no such page\n")
 
 
 def make_app(runtime: Runtime) -> web.Application:
@@ -115,5 +123,6 @@ def make_app(runtime: Runtime) -> web.Application:
     app[RUNTIME] = runtime
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
-    app.router.add_get("/", index)
+    app.router.add_get("/", site)
+    app.router.add_get("/{path:.+}", site)  # last: every route above takes precedence
     return app

@@ -163,9 +163,21 @@ async def test_metrics_follow_a_target_down_and_back_then_sigterm_flushes(
         await up.wait_log(r"service web is down \(http_status")
         t.up = True
         await up.wait_metric("probe_success", "web", 1.0)
+        await up.wait_log(r"status page built: \d+ files in .*site")
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"{up.base}/") as resp:
+                assert resp.status == 200 and "<h1" in await resp.text()
+            async with session.get(f"{up.base}/status.json") as resp:
+                summary = await resp.json()
+            assert [c["name"] for c in summary["components"]] == ["web"]
+            async with session.get(f"{up.base}/../probes.yaml") as resp:
+                assert resp.status == 404
+            async with session.get(f"{up.base}/nope.html") as resp:
+                assert resp.status == 404
     finally:
         code = await up.signal(signal.SIGTERM)
     assert code == 0, "\n".join(up.log)
+    assert (tmp_path / "site" / "index.html").is_file()  # beside the ledger by default
     assert any("ledger flushed" in line for line in up.log)
     ledger = Ledger(tmp_path / "upwatch.db")
     try:
@@ -279,6 +291,9 @@ async def test_check_config_and_probe_commands(tmp_path: Path, target: tuple[Tar
     assert "web: DOWN status 503" in out and "http_status:" in out
     code, _, err = await run("probe", "nope")
     assert code == 2 and err == 'Error: no service named "nope" in the config (known: web)\n'
+    code, out, _ = await run("build-page", "--out", str(tmp_path / "public"))
+    assert code == 0 and out.startswith("built ") and "index.html" in out
+    assert (tmp_path / "public" / "feed.atom").is_file()
     (tmp_path / "probes.yaml").write_text("services:\n  - {name: web, url: 'x', interval: 0s}\n")
     code, out, err = await run("check-config")
     assert code == 2 and out == ""

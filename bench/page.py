@@ -1,0 +1,168 @@
+"""Status page build benchmark: 200 services × 90-day bars + 12 months of history.
+
+Seeds a real :class:`~monitor.ledger.Ledger` in a temporary directory through ``record()``
+(synthetic, seeded random: checks every 6 hours with a 6-hour interval so that minutes carry,
+plus outages of 1–90 minutes, degraded spells, gaps without data and services that started
+late; a fifth of the services have business-hours coverage, every service a weekly maintenance
+window). Then measures, best of ``--repeat``:
+
+- ``gather_s``: :func:`statuspage.data.gather` (ledger reads + all uptime arithmetic);
+- ``render_s``: :func:`statuspage.render.build_site` (5 languages × index + history,
+  status.json, feed, badges, assets; written and published atomically);
+- ``build_s`` = gather + render, the goal (DESIGN.md: < 1 s).
+
+Reference, from the same run: ``reference_s``, a bare f-string rendering of one ``<li>`` per
+day per service with a pre-formatted label (the least work any such page needs, ×5 languages);
+``ratio`` = build_s / reference_s. Last line: one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from monitor.checks import CheckResult, State  # noqa: E402
+from monitor.config import Config, parse_config  # noqa: E402
+from monitor.ledger import Ledger, Observation  # noqa: E402
+from statuspage.data import gather  # noqa: E402
+from statuspage.render import build_site  # noqa: E402
+
+NOW = datetime(2026, 10, 20, 12, 0, 30, tzinfo=UTC)
+STEP = timedelta(hours=6)
+INTERVAL_MS = 6 * 3600 * 1000
+
+
+def make_config(services: int) -> Config:
+    lines = [
+        "site: {title: Bench status, language: en, timezone: Europe/Copenhagen}",
+        "services:",
+    ]
+    for i in range(services):
+        sla = "{target: 99.9}"
+        if i % 5 == 4:
+            sla = ("{target: 99.95, timezone: Europe/Copenhagen, coverage: {days: mon-fri, "
+                   "hours: '09:00-17:00', holidays: [DK]}}")
+        lines.append(f"  - {{name: s{i:03d}, title: 'Service {i}', group: 'Group {i // 20}', "
+                     f"url: 'http://127.0.0.1/{i}', interval: 6h, timeout: 5s, sla: {sla}}}")
+    lines += [
+        "maintenance:",
+        "  - services: [" + ", ".join(f"s{i:03d}" for i in range(services)) + "]",
+        "    title: Weekly patching",
+        "    rrule: 'FREQ=WEEKLY;BYDAY=SU;BYHOUR=2;BYMINUTE=0'",
+        "    duration: 1h",
+        "    timezone: Europe/Copenhagen",
+    ]
+    return parse_config("\n".join(lines) + "\n")
+
+
+def _obs(name: str, t: datetime, state: State) -> Observation:
+    ok = state != State.DOWN
+    return Observation(CheckResult(name, t, ok, 90.0 if ok else None, 200 if ok else 503),
+                       state, INTERVAL_MS)
+
+
+def seed(ledger: Ledger, config: Config, days: int, rng: random.Random) -> int:
+    """Record synthetic history for every service; returns the number of checks recorded."""
+    count = 0
+    for svc in config.services:
+        start = NOW - timedelta(days=rng.choice([days, days, days, rng.randrange(20, days)]))
+        events: dict[datetime, State] = {}
+        t = start
+        while t < NOW:
+            events[t] = State.UP
+            t += STEP
+        for _ in range(rng.randrange(0, 25)):  # outages: down, then up again
+            at = start + timedelta(minutes=rng.randrange(int((NOW - start).total_seconds() // 60)))
+            events[at] = State.DOWN
+            events[at + timedelta(minutes=rng.randrange(1, 90))] = State.UP
+        for _ in range(rng.randrange(0, 5)):  # degraded spells
+            at = start + timedelta(minutes=rng.randrange(int((NOW - start).total_seconds() // 60)))
+            events[at] = State.DEGRADED
+            events[at + timedelta(minutes=rng.randrange(5, 120))] = State.UP
+        if rng.random() < 0.2:  # a gap without data (probing stopped for a few days)
+            gap = start + timedelta(days=rng.randrange(1, max(2, (NOW - start).days)))
+            for when in [w for w in events if gap <= w < gap + timedelta(days=3)]:
+                del events[when]
+        obs = [_obs(svc.name, when, state) for when, state in sorted(events.items())
+               if when < NOW]
+        ledger.record(obs)
+        count += len(obs)
+    return count
+
+
+def reference(config: Config, days: int) -> float:
+    """The least work a page needs: one pre-labelled <li> per day per service, ×5 languages."""
+    label = "1 Oct 2026: 100.00% up"
+    t0 = time.perf_counter()
+    for _ in range(5):
+        parts = []
+        for svc in config.services:
+            parts.append(f"<h3>{svc.title}</h3><ol>")
+            parts.extend(f'<li class="up"><span>{label}</span></li>' for _ in range(days))
+            parts.append("</ol>")
+        "".join(parts).encode()
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--services", type=int, default=200)
+    ap.add_argument("--days", type=int, default=400, help="days of history to seed")
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    rng = random.Random(20261020)
+    config = make_config(args.services)
+    with tempfile.TemporaryDirectory(prefix="upwatch-bench-page-") as tmp:
+        ledger = Ledger(Path(tmp) / "bench.db")
+        t0 = time.perf_counter()
+        checks = seed(ledger, config, args.days, rng)
+        seed_s = time.perf_counter() - t0
+        gathers, renders = [], []
+        report = None
+        for _ in range(args.repeat):
+            t0 = time.perf_counter()
+            data = gather(config, ledger, NOW)
+            t1 = time.perf_counter()
+            report = build_site(data, Path(tmp) / "site")
+            t2 = time.perf_counter()
+            gathers.append(t1 - t0)
+            renders.append(t2 - t1)
+        ledger.close()
+        assert report is not None
+        ref = min(reference(config, 90) for _ in range(args.repeat))
+        gather_s, render_s = min(gathers), min(renders)
+        sizes = report.sizes
+        result = {
+            "services": args.services,
+            "checks_seeded": checks,
+            "seed_s": round(seed_s, 2),
+            "gather_s": round(gather_s, 3),
+            "render_s": round(render_s, 3),
+            "build_s": round(gather_s + render_s, 3),
+            "reference_s": round(ref, 4),
+            "ratio": round((gather_s + render_s) / ref, 1),
+            "index_kb": round(sizes["index.html"] / 1024, 1),
+            "history_kb": round(sizes["history.html"] / 1024, 1),
+            "status_json_kb": round(sizes["status.json"] / 1024, 1),
+            "feed_kb": round(sizes["feed.atom"] / 1024, 1),
+            "site_kb": round(report.total_bytes / 1024, 1),
+            "files": len(report.files),
+            "goal_build_s": 1.0,
+        }
+        print(f"seeded {checks} checks for {args.services} services in {seed_s:.1f}s; "
+              f"gather {gather_s:.3f}s + render {render_s:.3f}s "
+              f"(reference {ref:.4f}s)")
+        print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,14 @@
+"""The static status page: ledger → :class:`PageData` → view models → Jinja2 → files.
+
+``build_from_ledger(config, ledger, windows, now, out_dir)`` is what ``upwatch build-page``
+and the rebuild loop of ``upwatch run`` call; ``gather`` + ``build_site`` are its two halves.
+"""
+
+from statuspage.data import PageData, gather
+from statuspage.i18n import LANGUAGES
+from statuspage.render import BuildError, BuildReport, build_from_ledger, build_site
+
+__all__ = [
+    "LANGUAGES", "BuildError", "BuildReport", "PageData", "build_from_ledger", "build_site",
+    "gather",
+]

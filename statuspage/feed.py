@@ -1,0 +1,151 @@
+"""The Atom feed's view model: outages (one entry per service and day with down minutes) and
+maintenance (one entry per window: those under way or announced, and those applied in the
+days shown). Pure; ``templates/feed.xml`` places it.
+
+Entry ids are ``urn:uuid:`` names derived (UUID 5) from the site's URL (or, without one, its
+title) and what the entry is about (``outage/<service>/<date>``, ``maintenance/<window id>``),
+so they stay the same from one build to the next while the entry's text is updated.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from babel.lists import format_list
+
+from monitor.coverage import minute_start
+from statuspage.data import UPCOMING, PageData
+from statuspage.i18n import formatter
+from statuspage.views import percent_places
+
+__all__ = ["MAX_ENTRIES", "Entry", "FeedView", "feed_view"]
+
+MAX_ENTRIES = 200
+
+
+@dataclass(frozen=True)
+class Entry:
+    id: str
+    title: str
+    published: str
+    updated: str
+    href: str
+    categories: tuple[str, ...]
+    summary: str
+
+
+@dataclass(frozen=True)
+class FeedView:
+    lang: str
+    id: str
+    title: str
+    updated: str
+    author: str
+    html_href: str
+    self_href: str | None
+    entries: tuple[Entry, ...]
+
+
+def _iso(dt: datetime) -> str:
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _base(url: str | None) -> str:
+    return "" if url is None else url.rstrip("/") + "/"
+
+
+@dataclass(frozen=True)
+class _Win:
+    id: str
+    title: str
+    start: datetime
+    end: datetime
+    declared_at: datetime | None
+    services: tuple[str, ...]
+
+
+def _windows(data: PageData) -> list[_Win]:
+    """Every maintenance window the page knows of, with the services it applied to."""
+    found: dict[str, _Win] = {}
+    for w in data.maintenance:
+        end = w.end if w.cancelled_at is None else min(w.end, w.cancelled_at)
+        found[w.id] = _Win(w.id, w.title, w.start, end, w.declared_at, w.services)
+    for s in data.services:
+        for day in s.days:
+            for a in day.uptime.maintenance:
+                if a.minutes == 0:
+                    continue
+                if a.id in found:
+                    if s.name not in found[a.id].services:
+                        old = found[a.id]
+                        found[a.id] = _Win(old.id, old.title, old.start, old.end,
+                                           old.declared_at, (*old.services, s.name))
+                    continue
+                end = a.end if a.cancelled_at is None else min(a.end, a.cancelled_at)
+                found[a.id] = _Win(a.id, a.title, a.start, end, a.declared_at, (s.name,))
+    return list(found.values())
+
+
+def feed_view(data: PageData, lang: str | None = None) -> FeedView:
+    """The feed in ``lang`` (default: the site's language), newest entries first."""
+    lang = lang or data.site.language
+    f = formatter(lang)
+    tz = ZoneInfo(data.site.timezone)
+    base = _base(data.site.url)
+    key = data.site.url or f"upwatch:{data.site.title}"
+    ns = uuid.uuid5(uuid.NAMESPACE_URL, key)
+    index = f"{base}index.html" if lang == data.site.language else f"{base}index.{lang}.html"
+    titles = {s.name: s.title for s in data.services}
+    entries: list[tuple[datetime, Entry]] = []
+    for s in data.services:
+        places = percent_places(s.target)
+        for day in s.days:
+            u = day.uptime
+            if not u.down_minutes or u.uptime_percent is None:
+                continue
+            assert day.first_down is not None and day.last_down_end is not None
+            first, last = minute_start(day.first_down), minute_start(day.last_down_end)
+            values = {
+                "service": s.title,
+                "minutes": f.ngettext("%(num)s minute", "%(num)s minutes", u.down_minutes)
+                % {"num": f.integer(u.down_minutes)},
+                "date": f.day(day.date),
+                "percent": f.percent(u.uptime_percent, places),
+                "start": f.time(first, tz),
+                "end": f.time(last, tz),
+                "zone": f.zone(last, tz),
+            }
+            entries.append((last, Entry(
+                id=f"urn:uuid:{uuid.uuid5(ns, f'outage/{s.name}/{day.date.isoformat()}')}",
+                title=f.gettext("%(service)s: %(minutes)s down on %(date)s") % values,
+                published=_iso(first), updated=_iso(last), href=f"{index}#svc-{s.name}",
+                categories=("outage", s.name),
+                summary=f.gettext("%(service)s was down for %(minutes)s on %(date)s, between "
+                                  "%(start)s and %(end)s %(zone)s; uptime that day: "
+                                  "%(percent)s.") % values,
+            )))
+    for w in _windows(data):
+        names = [titles[n] for n in w.services if n in titles]
+        when = f"{f.moment(w.start, tz)} – {f.moment(w.end, tz)}"
+        summary = when if not names else f.gettext("%(when)s; affects %(services)s") % {
+            "when": when, "services": format_list(names, locale=f.locale)}
+        # when it was announced: its declaration, or (probes.yaml) when the page began to show it
+        stamp = w.declared_at if w.declared_at is not None else w.start - UPCOMING
+        entries.append((stamp, Entry(
+            id=f"urn:uuid:{uuid.uuid5(ns, f'maintenance/{w.id}')}",
+            title=f.gettext("Maintenance: %(title)s") % {"title": w.title},
+            published=_iso(stamp), updated=_iso(stamp), href=index,
+            categories=("maintenance", *sorted(w.services)), summary=summary,
+        )))
+    entries.sort(key=lambda p: (p[0], p[1].id), reverse=True)
+    kept = [e for _, e in entries[:MAX_ENTRIES]]
+    return FeedView(
+        lang=lang, id=f"urn:uuid:{uuid.uuid5(ns, 'feed')}",
+        title=f"{data.site.title}: " + f.gettext("outages and maintenance"),
+        updated=_iso(entries[0][0] if entries else data.now), author=data.site.title,
+        html_href=index, self_href=f"{base}feed.atom" if data.site.url else None,
+        entries=tuple(kept),
+    )

@@ -1,0 +1,124 @@
+"""The view model of ``history.html``: per service, this month to date and the 12 before it,
+against the target, with the maintenance and exclusions that removed minutes (and when each
+was declared). Pure, like :mod:`statuspage.views`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from monitor.sla import AppliedWindow, Uptime
+from statuspage.data import Month, PageData
+from statuspage.i18n import Formatter, formatter
+from statuspage.views import Chrome, chrome, count, decimals, percent_places, verdict
+
+__all__ = ["HistoryView", "MonthRow", "ServiceHistory", "history_view"]
+
+
+@dataclass(frozen=True)
+class MonthRow:
+    label: str
+    to_date: bool
+    uptime: str | None
+    verdict: str
+    verdict_label: str
+    down: str
+    maintenance: str
+    excluded: str
+
+
+@dataclass(frozen=True)
+class ServiceHistory:
+    id: str
+    title: str
+    target: str
+    rows: tuple[MonthRow, ...]
+    notes: tuple[tuple[str, str], ...]  # (month, the window that month and its minutes)
+
+
+@dataclass(frozen=True)
+class HistoryView:
+    chrome: Chrome
+    services: tuple[ServiceHistory, ...]
+
+
+def _applied(w: AppliedWindow, f: Formatter, tz: ZoneInfo) -> str:
+    """One window of a month and when it was declared (every minute removed is accounted for;
+    who declared it is in ``upwatch report``, not on the public page)."""
+    values = {
+        "title": w.title,
+        "span": f"{f.moment(w.start, tz)} – {f.moment(w.end, tz)}",
+        "minutes": count(f.ngettext("%(num)s minute", "%(num)s minutes", w.minutes),
+                          w.minutes, f),
+        "declared": (
+            f.gettext("declared in the configuration") if w.declared_at is None else
+            f.gettext("declared %(time)s") % {"time": f.moment(w.declared_at, tz)}
+        ),
+    }
+    if w.kind == "maintenance":
+        return f.gettext("Maintenance “%(title)s”, %(span)s: %(minutes)s (%(declared)s)") % values
+    return f.gettext("Excluded: %(title)s, %(span)s: %(minutes)s (%(declared)s)") % values
+
+
+def _month_notes(u: Uptime, f: Formatter, tz: ZoneInfo) -> list[str]:
+    """The windows that removed minutes from a month. Windows from probes.yaml with the same
+    title (a recurring window) are one line; each one declared at run time and each exclusion
+    has a line of its own."""
+    out: list[str] = []
+    recurring: dict[str, list[AppliedWindow]] = {}
+    for w in u.maintenance:
+        if w.minutes and w.declared_at is None:
+            recurring.setdefault(w.title, []).append(w)
+        elif w.minutes:
+            out.append(_applied(w, f, tz))
+    for title, ws in recurring.items():
+        if len(ws) == 1:
+            out.append(_applied(ws[0], f, tz))
+            continue
+        n, minutes = len(ws), sum(w.minutes for w in ws)
+        out.append(f.ngettext(
+            "Maintenance “%(title)s”: %(count)s window, %(minutes)s (%(declared)s)",
+            "Maintenance “%(title)s”: %(count)s windows, %(minutes)s (%(declared)s)", n,
+        ) % {
+            "title": title, "count": f.integer(n),
+            "minutes": count(f.ngettext("%(num)s minute", "%(num)s minutes", minutes),
+                              minutes, f),
+            "declared": f.gettext("declared in the configuration"),
+        })
+    out.extend(_applied(w, f, tz) for w in u.exclusions if w.minutes)
+    return out
+
+
+def _month_row(m: Month, places: int, f: Formatter, tz: ZoneInfo) -> MonthRow:
+    u = m.uptime
+    result, result_label = verdict(u, f)
+    return MonthRow(
+        label=_capitalized(f.month(m.year, m.month)), to_date=m.to_date,
+        uptime=None if u.uptime_percent is None else f.percent(u.uptime_percent, places),
+        verdict=result, verdict_label=result_label, down=f.integer(u.down_minutes),
+        maintenance=f.integer(u.maintenance_minutes), excluded=f.integer(u.excluded_minutes),
+    )
+
+
+def history_view(data: PageData, lang: str) -> HistoryView:
+    """The view model of ``history.html``: this month to date and the 12 before, per service."""
+    f = formatter(lang)
+    tz = ZoneInfo(data.site.timezone)
+    services = []
+    for s in data.services:
+        places = percent_places(s.target)
+        months = (s.month, *s.history)
+        rows = tuple(_month_row(m, places, f, tz) for m in months)
+        notes = tuple(
+            (row.label, note)
+            for row, m in zip(rows, months, strict=True) for note in _month_notes(m.uptime, f, tz)
+        )
+        services.append(ServiceHistory(
+            s.name, s.title, f.percent(s.target, decimals(s.target)), rows, notes))
+    return HistoryView(chrome(data, lang, "history", f), tuple(services))
+
+
+def _capitalized(text: str) -> str:
+    """``oktober 2026`` → ``Oktober 2026``: a month heads its table row."""
+    return text[:1].upper() + text[1:]

@@ -1,0 +1,237 @@
+"""Render the static site and publish it atomically.
+
+:func:`build_site` writes, for a :class:`PageData`: ``index.html`` (the site's language),
+``index.<lang>.html`` for the other languages, ``history.html`` likewise, ``status.json``,
+``feed.atom``, ``badges/<service>-uptime.svg``, ``badges/<service>-status.svg`` and the
+``static/`` assets. Jinja2 renders with autoescape on and the ``i18n`` extension.
+
+Publishing is atomic. ``out_dir`` is a *symbolic link* to the current version, a directory
+beside it named ``.<name>.build-XXXXXXXX``. A build renders a new version there, then points a
+fresh link at it and renames that link over ``out_dir`` (``rename(2)`` replaces it in one
+step), so a reader always finds a complete site: the old one or the new one, never a mixture
+or nothing. The version before is kept until the next build (a reader may still be inside it);
+older ones are removed. One build at a time per ``out_dir`` (an ``flock`` on
+``.<name>.lock`` beside it). A first build replaces an *empty* directory at ``out_dir``; any
+other existing file or directory there is refused rather than deleted.
+
+Serving: :func:`site_file` maps a request path to a file of the version published at that
+moment (aiohttp's ``add_static`` resolves its directory once, at startup, and would keep
+serving a version that has since been removed).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+
+import jinja2
+
+from monitor.config import Config
+from monitor.ledger import Ledger
+from monitor.maintenance import Window
+from statuspage.badges import status_badge, uptime_badge
+from statuspage.data import DAYS, PageData, gather
+from statuspage.feed import feed_view
+from statuspage.history import history_view
+from statuspage.i18n import LANGUAGES, translations
+from statuspage.summary import status_json
+from statuspage.views import index_view, page_href
+
+__all__ = ["STATIC_DIR", "TEMPLATE_DIR", "BuildError", "BuildReport", "build_from_ledger",
+           "build_site", "environment", "publish", "render_files", "site_file"]
+
+TEMPLATE_DIR = Path(__file__).parent / "templates"
+STATIC_DIR = Path(__file__).parent / "static"
+_VERSION_MARK = ".build-"
+
+
+class BuildError(Exception):
+    """The site cannot be built or published where asked; the message says why."""
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    out_dir: Path
+    version_dir: Path  # the directory ``out_dir`` now points to
+    files: tuple[str, ...]  # paths relative to the site root, sorted
+    sizes: dict[str, int]  # bytes per file
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(self.sizes.values())
+
+
+@cache
+def environment(lang: str) -> jinja2.Environment:
+    """The Jinja2 environment of one language: autoescape on, gettext installed."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
+        autoescape=jinja2.select_autoescape(("html", "xml")),
+        extensions=["jinja2.ext.i18n"],
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.install_gettext_translations(translations(lang), newstyle=True)  # type: ignore[attr-defined]
+    return env
+
+
+def _asset_version(static_dir: Path) -> str:
+    """A hash of the assets, appended to their URLs so browsers never mix old and new."""
+    h = hashlib.sha256()
+    for p in sorted(static_dir.rglob("*")):
+        if p.is_file():
+            h.update(p.relative_to(static_dir).as_posix().encode() + b"\0" + p.read_bytes())
+    return h.hexdigest()[:10]
+
+
+def _languages(default: str, languages: Sequence[str]) -> list[str]:
+    unknown = [lang for lang in languages if lang not in LANGUAGES]
+    if unknown:
+        raise BuildError(f'unknown language "{unknown[0]}" (known: {", ".join(LANGUAGES)})')
+    return [default, *(lang for lang in dict.fromkeys(languages) if lang != default)]
+
+
+def render_files(
+    data: PageData, languages: Sequence[str] = LANGUAGES, *, asset_version: str = ""
+) -> dict[str, str]:
+    """Every generated file (not the static assets), path → text. Deterministic."""
+    default = data.site.language
+    files: dict[str, str] = {}
+    zone = data.site.timezone
+    for lang in _languages(default, languages):
+        env = environment(lang)
+        common = {"asset_version": asset_version, "days": DAYS, "zone": zone}
+        iv = index_view(data, lang)
+        files[page_href("index", lang, default)] = env.get_template("index.html").render(
+            c=iv.chrome, v=iv, **common)
+        hv = history_view(data, lang)
+        files[page_href("history", lang, default)] = env.get_template("history.html").render(
+            c=hv.chrome, v=hv, **common)
+    files["feed.atom"] = environment(default).get_template("feed.xml").render(
+        f=feed_view(data))
+    files["status.json"] = _json(status_json(data))
+    for s in data.services:
+        files[f"badges/{s.name}-uptime.svg"] = uptime_badge(s)
+        files[f"badges/{s.name}-status.svg"] = status_badge(s)
+    return files
+
+
+def _json(doc: object) -> str:
+    """JSON with ``<``, ``>`` and ``&`` written as escapes, so that no user text in it can be
+    mistaken for markup should a client paste it into a page."""
+    text = json.dumps(doc, indent=2, ensure_ascii=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026") + "\n"
+
+
+@contextmanager
+def _locked(out_dir: Path) -> Iterator[None]:
+    with open(out_dir.parent / f".{out_dir.name}.lock", "a+b") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _current(out_dir: Path) -> Path | None:
+    """The version ``out_dir`` points to; None when nothing is there yet."""
+    if out_dir.is_symlink():
+        return out_dir.parent / os.readlink(out_dir)
+    if not out_dir.exists():
+        return None
+    if out_dir.is_dir() and not any(out_dir.iterdir()):
+        out_dir.rmdir()  # an empty directory made for us: nothing to lose, nothing to show
+        return None
+    raise BuildError(
+        f"{out_dir} exists and is not a site published by upwatch (a symbolic link to its "
+        "current version); remove it or choose another output directory"
+    )
+
+
+def publish(version: Path, out_dir: Path) -> None:
+    """Point ``out_dir`` at ``version`` (a directory beside it) in one rename; tidy up."""
+    previous = _current(out_dir)
+    link = out_dir.parent / f".{out_dir.name}.link-{version.name}"
+    os.symlink(version.name, link)
+    try:
+        os.replace(link, out_dir)
+    except OSError:
+        link.unlink(missing_ok=True)
+        raise
+    keep = {version.name} | ({previous.name} if previous is not None else set())
+    prefix = f".{out_dir.name}{_VERSION_MARK}"
+    for old in out_dir.parent.iterdir():
+        if (old.name.startswith(prefix) and old.name not in keep and old.is_dir()
+                and not old.is_symlink()):
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def build_site(
+    data: PageData,
+    out_dir: Path,
+    *,
+    languages: Sequence[str] = LANGUAGES,
+    static_dir: Path = STATIC_DIR,
+) -> BuildReport:
+    """Render the whole site for ``data`` and publish it at ``out_dir`` atomically."""
+    out_dir = Path(os.path.abspath(out_dir))  # not resolve(): out_dir itself is the link
+    if not out_dir.parent.is_dir():
+        raise BuildError(f"{out_dir.parent} does not exist; create it first")
+    version_tag = _asset_version(static_dir)
+    files = render_files(data, languages, asset_version=version_tag)
+    with _locked(out_dir):
+        version = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}{_VERSION_MARK}",
+                                        dir=out_dir.parent))
+        try:
+            version.chmod(0o755)  # mkdtemp makes it private; a web server must read it
+            shutil.copytree(static_dir, version / "static")
+            (version / "badges").mkdir()
+            for rel, text in files.items():
+                (version / rel).write_text(text, encoding="utf-8")
+            sizes = {p.relative_to(version).as_posix(): p.stat().st_size
+                     for p in version.rglob("*") if p.is_file()}
+            publish(version, out_dir)
+        except BaseException:
+            if not (out_dir.is_symlink() and os.readlink(out_dir) == version.name):
+                shutil.rmtree(version, ignore_errors=True)
+            raise
+    return BuildReport(out_dir, version, tuple(sorted(sizes)), sizes)
+
+
+def build_from_ledger(
+    config: Config,
+    ledger: Ledger,
+    windows: Sequence[Window],
+    now: datetime,
+    out_dir: Path,
+    *,
+    languages: Sequence[str] = LANGUAGES,
+) -> BuildReport:
+    """Gather from the ledger at ``now`` and build: what ``upwatch build-page`` and the
+    rebuild loop of ``upwatch run`` call. ``windows``: those declared at run time."""
+    return build_site(gather(config, ledger, now, windows), out_dir, languages=languages)
+
+
+def site_file(out_dir: Path, path: str) -> Path | None:
+    """The file a request for ``path`` (as in the URL, ``""`` for the root) should get from the
+    site published at ``out_dir``, or None when there is none (or the path leads outside)."""
+    try:
+        root = Path(os.path.abspath(out_dir)).resolve()  # the version published right now
+        wanted = (root / (path.lstrip("/") or "index.html")).resolve()
+        if wanted.is_relative_to(root) and wanted.is_file():
+            return wanted
+    except (OSError, ValueError):  # a NUL byte, a name too long ...
+        pass
+    return None

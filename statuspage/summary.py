@@ -1,0 +1,147 @@
+"""``status.json``: the Statuspage v2 summary shape, so existing widgets and clients read it.
+
+Keys as Statuspage has them: ``page``, ``status {indicator, description}``, ``components``
+(groups as components with ``group: true`` and their children's ids), ``incidents`` (always
+empty until incidents exist), ``scheduled_maintenances``; upwatch's own figures are under
+``upwatch``. Pure and deterministic: everything derives from :class:`PageData`, times are UTC.
+
+Statuses: a service in maintenance is ``under_maintenance``; down is ``major_outage``; degraded
+is ``degraded_performance``; a service without recent data is ``degraded_performance`` too
+(Statuspage has no "unknown"; we do not claim operational without evidence) and says
+``"state": "nodata"`` under ``upwatch``. A group takes its worst child's status. The page
+indicator follows the banner: none (operational, maintenance), minor (degraded), major
+(partial outage), critical (major outage).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from typing import Any
+
+from monitor.checks import State
+from monitor.maintenance import Window
+from monitor.sla import report_dict
+from statuspage.data import PageData, ServiceData
+from statuspage.views import overall
+
+__all__ = ["COMPONENT_STATUSES", "INDICATORS", "component_status", "status_json"]
+
+COMPONENT_STATUSES = (
+    "operational", "under_maintenance", "degraded_performance", "partial_outage", "major_outage",
+)  # least to most severe
+INDICATORS = ("none", "minor", "major", "critical")
+
+_BANNER = {
+    "operational": ("none", "All Systems Operational"),
+    "maintenance": ("none", "Service Under Maintenance"),
+    "degraded": ("minor", "Minor Service Outage"),
+    "partial": ("major", "Partial System Outage"),
+    "major": ("critical", "Major Service Outage"),
+}
+
+
+def _iso(dt: datetime | None) -> str | None:
+    return None if dt is None else dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _hash_id(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def component_status(s: ServiceData) -> str:
+    if s.in_maintenance:
+        return "under_maintenance"
+    return {
+        State.UP: "operational",
+        State.DEGRADED: "degraded_performance",
+        State.DOWN: "major_outage",
+        State.NODATA: "degraded_performance",
+    }[s.state]
+
+
+def _window_end(w: Window) -> datetime:
+    return w.end if w.cancelled_at is None else min(w.end, w.cancelled_at)
+
+
+def status_json(data: PageData) -> dict[str, Any]:
+    """The whole ``status.json`` document."""
+    site = data.site
+    page_id = _hash_id(site.url or site.title)
+    updated = _iso(data.now)
+    page = {"id": page_id, "name": site.title, "url": site.url or "",
+            "time_zone": site.timezone, "updated_at": updated}
+
+    group_ids = {g: "group-" + _hash_id(g) for g in dict.fromkeys(s.group for s in data.services)
+                 if g}
+    components: list[dict[str, Any]] = []
+    by_name: dict[str, dict[str, Any]] = {}
+    position = 0
+    for group in dict.fromkeys(s.group for s in data.services):
+        members = [s for s in data.services if s.group == group]
+        if group:
+            position += 1
+            worst = max((component_status(s) for s in members), key=COMPONENT_STATUSES.index)
+            components.append({
+                "id": group_ids[group], "name": group, "status": worst, "created_at": updated,
+                "updated_at": updated, "position": position, "description": None,
+                "showcase": False, "start_date": None, "group_id": None, "page_id": page_id,
+                "group": True, "only_show_if_degraded": False,
+                "components": [s.name for s in members],
+            })
+        for s in members:
+            position += 1
+            comp = {
+                "id": s.name, "name": s.title, "status": component_status(s),
+                "created_at": updated, "updated_at": _iso(s.last_checked) or updated,
+                "position": position, "description": None, "showcase": True,
+                "start_date": None, "group_id": group_ids.get(s.group), "page_id": page_id,
+                "group": False, "only_show_if_degraded": False,
+            }
+            components.append(comp)
+            by_name[s.name] = comp
+
+    maintenances = []
+    for w in data.maintenance:
+        active = w.start <= data.now
+        announced = _iso(w.declared_at or w.start)
+        maintenances.append({
+            "id": w.id, "name": w.title, "status": "in_progress" if active else "scheduled",
+            "created_at": announced, "updated_at": announced, "monitoring_at": None,
+            "resolved_at": None, "impact": "maintenance", "shortlink": site.url or "",
+            "started_at": _iso(w.start), "page_id": page_id, "incident_updates": [],
+            "components": [by_name[n] for n in w.services if n in by_name],
+            "scheduled_for": _iso(w.start), "scheduled_until": _iso(_window_end(w)),
+        })
+
+    indicator, description = _BANNER[overall(data.services)]
+    return {
+        "page": page,
+        "status": {"indicator": indicator, "description": description},
+        "components": components,
+        "incidents": [],
+        "scheduled_maintenances": maintenances,
+        "upwatch": {
+            "schema": 1,
+            "generated_at": updated,
+            "services": [_figures(s) for s in data.services],
+        },
+    }
+
+
+def _figures(s: ServiceData) -> dict[str, Any]:
+    """One service's own figures: state and this month to date, as ``upwatch report`` has them."""
+    month = f"{s.month.year:04d}-{s.month.month:02d}"
+    figures = {k: v for k, v in report_dict(s.month.uptime, month).items()
+               if k not in ("service", "maintenance", "exclusions")}
+    return {
+        "id": s.name,
+        "state": s.state.label,
+        "in_maintenance": s.in_maintenance,
+        "since": _iso(s.since),
+        "last_checked": _iso(s.last_checked),
+        "month": month,
+        "month_to_date": s.month.to_date,
+        "time_zone": s.sla_timezone,
+        **figures,
+    }

@@ -1,0 +1,354 @@
+"""View models of the HTML pages: :class:`PageData` + a language → what templates place.
+
+PURE: no I/O, no clock; every percentage, colour class, date and text alternative is decided
+here (tested), and the templates only put them in place. ``history.html``'s view is in
+:mod:`statuspage.history`, ``status.json`` in :mod:`statuspage.summary`, the feed in
+:mod:`statuspage.feed`; they share the helpers exported here.
+
+Colour classes of a bar segment (each also said in words in its text alternative):
+``up`` no down or degraded minute, ``dg`` degraded minutes only, ``mi`` down minutes but the
+day still at or above the target, ``ma`` below the target, ``nd`` no data, ``off`` no minute of
+the day covered by the SLA, ``mt`` every covered minute in maintenance or excluded. ``m`` is
+added to a day with any maintenance. Consecutive days that would say the same are one segment
+spanning them (``span`` days), which keeps pages small and screen readers brief.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from functools import lru_cache
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from babel.lists import format_list
+
+from monitor.checks import State
+from monitor.maintenance import Window
+from monitor.sla import Uptime
+from statuspage.data import Day, PageData, ServiceData
+from statuspage.i18n import LANGUAGE_NAMES, LANGUAGES, Formatter, formatter
+
+__all__ = [
+    "BannerKind", "Chrome", "IndexView", "Segment", "bar_segments", "chrome", "count",
+    "decimals", "index_view", "overall", "page_href", "percent_places", "verdict",
+]
+
+BannerKind = Literal["operational", "degraded", "partial", "major", "maintenance"]
+
+
+def overall(services: tuple[ServiceData, ...]) -> BannerKind:
+    """The banner: any service down → partial outage, or major when more than half of those
+    not in maintenance are down; degraded or without data → degraded performance; else under
+    maintenance when any is; else all operational."""
+    live = [s for s in services if not s.in_maintenance]
+    down = sum(s.state == State.DOWN for s in live)
+    if down:
+        return "major" if 2 * down > len(live) else "partial"
+    if any(s.state in (State.DEGRADED, State.NODATA) for s in live):
+        return "degraded"
+    return "maintenance" if len(live) < len(services) else "operational"
+
+
+def decimals(target: float) -> int:
+    """How many decimals ``target`` is written with (99.95 → 2), at most 4."""
+    exponent = Decimal(repr(target)).normalize().as_tuple().exponent
+    return min(4, max(0, -exponent)) if isinstance(exponent, int) else 2
+
+
+def percent_places(target: float) -> int:
+    """Decimals to show uptimes of a service with ``target`` in: 2, or the target's own."""
+    return max(2, decimals(target))
+
+
+def page_href(kind: str, lang: str, default: str) -> str:
+    """``index.html`` for the default language, ``index.de.html`` for the others."""
+    return f"{kind}.html" if lang == default else f"{kind}.{lang}.html"
+
+
+@dataclass(frozen=True)
+class Link:
+    lang: str
+    name: str
+    href: str
+    current: bool
+
+
+@dataclass(frozen=True)
+class Segment:
+    css: str  # colour class (and "m" for maintenance)
+    span: int  # days
+    label: str
+    cls: str  # the HTML class attribute: css, and "w<span>" when it spans several days
+
+
+@dataclass(frozen=True)
+class ServiceView:
+    id: str
+    title: str
+    state: str  # up | degraded | down | nodata | maintenance
+    state_label: str
+    since: str | None
+    uptime: str | None  # this month to date; None = no data yet
+    target: str
+    verdict: str  # met | breached | nodata
+    verdict_label: str
+    budget: str | None
+    bar_label: str
+    bar: tuple[Segment, ...]
+
+
+@dataclass(frozen=True)
+class GroupView:
+    id: str
+    title: str | None  # None: services without a group
+    services: tuple[ServiceView, ...]
+
+
+@dataclass(frozen=True)
+class MaintenanceView:
+    id: str
+    title: str
+    active: bool
+    status: str
+    when: str
+    services: str
+
+
+@dataclass(frozen=True)
+class OutageView:
+    id: str
+    title: str
+    since: str | None
+
+
+@dataclass(frozen=True)
+class Chrome:
+    """What every page has: language, titles, navigation, time of the update."""
+
+    lang: str
+    site_title: str
+    description: str
+    updated: str
+    updated_iso: str
+    languages: tuple[Link, ...]
+    index_href: str
+    history_href: str
+
+
+@dataclass(frozen=True)
+class IndexView:
+    chrome: Chrome
+    banner: BannerKind
+    banner_text: str
+    outages: tuple[OutageView, ...]
+    maintenance: tuple[MaintenanceView, ...]
+    groups: tuple[GroupView, ...]
+    legend: tuple[tuple[str, str], ...]
+
+
+def _banner_text(kind: BannerKind, f: Formatter) -> str:
+    return {
+        "operational": f.gettext("All systems operational"),
+        "degraded": f.gettext("Degraded performance"),
+        "partial": f.gettext("Partial outage"),
+        "major": f.gettext("Major outage"),
+        "maintenance": f.gettext("Under maintenance"),
+    }[kind]
+
+
+def _state(s: ServiceData, f: Formatter) -> tuple[str, str]:
+    if s.in_maintenance:
+        return "maintenance", f.gettext("Under maintenance")
+    return {
+        State.UP: ("up", f.gettext("Operational")),
+        State.DEGRADED: ("degraded", f.gettext("Degraded performance")),
+        State.DOWN: ("down", f.gettext("Down")),
+        State.NODATA: ("nodata", f.gettext("No recent data")),
+    }[s.state]
+
+
+def count(message: str, n: int, f: Formatter) -> str:
+    """Fill ``%(num)s`` of an already chosen singular/plural ``message`` with ``n``."""
+    return message % {"num": f.integer(n)}
+
+
+def _day_summary(u: Uptime, places: int, f: Formatter) -> tuple[str, str]:
+    """(css class, what the day says) of one day's uptime."""
+    return _summary(f, places, u.covered_minutes, u.maintenance_minutes, u.excluded_minutes,
+                    u.nodata_minutes, u.eligible_minutes, u.down_minutes, u.degraded_minutes,
+                    u.uptime_percent, u.met)
+
+
+@lru_cache(maxsize=16384)
+def _summary(f: Formatter, places: int, covered: int, maintenance: int, excluded: int,
+             nodata: int, eligible: int, down: int, degraded: int, percent: float | None,
+             met: bool | None) -> tuple[str, str]:
+    if eligible == 0 or percent is None:
+        if covered == 0:
+            return "off", f.gettext("outside service hours")
+        if maintenance + excluded == covered:
+            return "mt", f.gettext("maintenance")
+        return "nd", f.gettext("no data")
+    # TRANSLATORS: a day's availability, e.g. "99.93% up"; followed by ", 1 minute down".
+    parts = [f.gettext("%(percent)s up") % {"percent": f.percent(percent, places)}]
+    if down:
+        parts.append(count(f.ngettext("%(num)s minute down", "%(num)s minutes down", down),
+                            down, f))
+    if degraded:
+        parts.append(count(
+            f.ngettext("%(num)s minute degraded", "%(num)s minutes degraded", degraded),
+            degraded, f))
+    if maintenance:
+        parts.append(f.gettext("maintenance %(duration)s") % {"duration": f.duration(maintenance)})
+    if nodata:
+        parts.append(f.gettext("no data for %(duration)s") % {"duration": f.duration(nodata)})
+    if down:
+        css = "mi" if met else "ma"
+    else:
+        css = "dg" if degraded else "up"
+    if maintenance:
+        css += " m"
+    return css, ", ".join(parts)
+
+
+def bar_segments(days: tuple[Day, ...], places: int, today: date,
+                 f: Formatter) -> tuple[Segment, ...]:
+    """The 90-day bar: one segment per run of days that say the same, oldest first."""
+    runs: list[tuple[str, str, date, date, int]] = []
+    for day in days:
+        css, text = _day_summary(day.uptime, places, f)
+        if runs and runs[-1][0] == css and runs[-1][1] == text:
+            c, t, first, _, n = runs[-1]
+            runs[-1] = (c, t, first, day.date, n + 1)
+        else:
+            runs.append((css, text, day.date, day.date, 1))
+    out = []
+    for css, text, first, last, n in runs:
+        year = first.year != today.year or last.year != today.year
+        when = f.day_range(first, last, year=year)
+        label = f.gettext("%(date)s: %(summary)s") % {"date": when, "summary": text}
+        out.append(Segment(css, n, label, css if n == 1 else f"{css} w{n}"))
+    return tuple(out)
+
+
+def verdict(u: Uptime, f: Formatter) -> tuple[str, str]:
+    """(css class, label) of a period's result against its target."""
+    if u.met is None:
+        return "nodata", f.gettext("No data")
+    # TRANSLATORS: the month's uptime reached the committed target (SLA met) or did not.
+    return ("met", f.gettext("Met")) if u.met else ("breached", f.gettext("Breached"))
+
+
+def _budget(u: Uptime, f: Formatter) -> str | None:
+    if u.eligible_minutes == 0:
+        return None
+    left = u.budget_remaining_minutes
+    if left >= 0:
+        return f.gettext("%(duration)s of error budget left") % {"duration": f.duration(left)}
+    return f.gettext("Error budget overspent by %(duration)s") % {"duration": f.duration(left)}
+
+
+def _bar_label(days: tuple[Day, ...], places: int, f: Formatter) -> str:
+    eligible = sum(d.uptime.eligible_minutes for d in days)
+    down = sum(d.uptime.down_minutes for d in days)
+    if not eligible:
+        return f.gettext("Last %(days)s days: no data") % {"days": f.integer(len(days))}
+    pct = f.percent(100 * (eligible - down) / eligible, places)
+    return (f.gettext("Last %(days)s days: %(percent)s up")
+            % {"days": f.integer(len(days)), "percent": pct})
+
+
+def _service(s: ServiceData, today: date, f: Formatter, tz: ZoneInfo) -> ServiceView:
+    places = percent_places(s.target)
+    state, label = _state(s, f)
+    u = s.month.uptime
+    result, result_label = verdict(u, f)
+    since = None
+    if s.since is not None and state != "maintenance":
+        since = f.gettext("since %(time)s") % {"time": f.moment(s.since, tz)}
+    return ServiceView(
+        id=s.name, title=s.title, state=state, state_label=label, since=since,
+        uptime=None if u.uptime_percent is None else f.percent(u.uptime_percent, places),
+        target=f.percent(s.target, places=decimals(s.target)), verdict=result,
+        verdict_label=result_label, budget=_budget(u, f),
+        bar_label=_bar_label(s.days, places, f), bar=bar_segments(s.days, places, today, f),
+    )
+
+
+def _window_span(w: Window, f: Formatter, tz: ZoneInfo) -> str:
+    start, end = w.start.astimezone(tz), w.end.astimezone(tz)
+    if w.cancelled_at is not None and w.cancelled_at < w.end:
+        end = w.cancelled_at.astimezone(tz)
+    if start.date() == end.date():
+        return f"{f.moment(start, tz, zone=False)} – {f.time(end, tz)} {f.zone(end, tz)}"
+    return f"{f.moment(start, tz)} – {f.moment(end, tz)}"
+
+
+def _maintenance(data: PageData, f: Formatter, tz: ZoneInfo) -> tuple[MaintenanceView, ...]:
+    titles = {s.name: s.title for s in data.services}
+    out = []
+    for w in data.maintenance:
+        active = w.start <= data.now
+        names = [titles[n] for n in w.services if n in titles]
+        out.append(MaintenanceView(
+            id=w.id, title=w.title, active=active,
+            status=f.gettext("In progress") if active else f.gettext("Scheduled"),
+            when=_window_span(w, f, tz),
+            services=format_list(names, locale=f.locale) if names else "",
+        ))
+    return tuple(out)
+
+
+def chrome(data: PageData, lang: str, kind: str, f: Formatter) -> Chrome:
+    tz = ZoneInfo(data.site.timezone)
+    default = data.site.language
+    links = tuple(
+        Link(code, LANGUAGE_NAMES[code], page_href(kind, code, default), code == lang)
+        for code in LANGUAGES
+    )
+    return Chrome(
+        lang=lang, site_title=data.site.title, description=data.site.description,
+        updated=f.moment(data.now, tz),
+        updated_iso=data.now.strftime("%Y-%m-%dT%H:%M:%SZ"), languages=links,
+        index_href=page_href("index", lang, default),
+        history_href=page_href("history", lang, default),
+    )
+
+
+def _legend(f: Formatter) -> tuple[tuple[str, str], ...]:
+    return (
+        ("up", f.gettext("No downtime")),
+        ("dg", f.gettext("Degraded, no downtime")),
+        ("mi", f.gettext("Downtime, still within the target")),
+        ("ma", f.gettext("Downtime below the target")),
+        ("mt", f.gettext("Maintenance")),
+        ("nd", f.gettext("No data")),
+        ("off", f.gettext("Outside service hours")),
+    )
+
+
+def index_view(data: PageData, lang: str) -> IndexView:
+    """The view model of ``index.html`` in ``lang``."""
+    f = formatter(lang)
+    tz = ZoneInfo(data.site.timezone)
+    today = data.now.astimezone(tz).date()
+    groups: dict[str, list[ServiceView]] = {}
+    for s in data.services:
+        groups.setdefault(s.group, []).append(_service(s, today, f, tz))
+    kind = overall(data.services)
+    outages = tuple(
+        OutageView(s.name, s.title, None if s.since is None else
+                   f.gettext("since %(time)s") % {"time": f.moment(s.since, tz)})
+        for s in data.services if s.state == State.DOWN and not s.in_maintenance
+    )
+    return IndexView(
+        chrome=chrome(data, lang, "index", f), banner=kind, banner_text=_banner_text(kind, f),
+        outages=outages, maintenance=_maintenance(data, f, tz),
+        groups=tuple(
+            GroupView(f"group-{i + 1}", name or None, tuple(views))
+            for i, (name, views) in enumerate(groups.items())
+        ),
+        legend=_legend(f),
+    )

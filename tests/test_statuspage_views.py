@@ -1,0 +1,336 @@
+"""View models and status.json: pure functions of a hand-built PageData.
+
+Golden files live in tests/golden/statuspage/. After an intended change regenerate them with
+
+    UPWATCH_REGEN_GOLDEN=1 .venv/bin/python -m pytest tests/test_statuspage_views.py \
+        tests/test_statuspage_render.py
+
+and review the diff like code.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import date
+
+import pytest
+from test_statuspage_sample import NOW, as_json, check_golden, sample_page
+
+from monitor.checks import State
+from monitor.coverage import minute_start
+from monitor.maintenance import Window
+from monitor.minutes import Run
+from monitor.sla import Uptime, period_uptime
+from statuspage.data import Day, ServiceData
+from statuspage.history import history_view
+from statuspage.i18n import formatter
+from statuspage.summary import COMPONENT_STATUSES, INDICATORS, component_status, status_json
+from statuspage.views import bar_segments, index_view, overall, percent_places
+
+# ---- golden files -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("lang", ["en", "de"])
+def test_index_view_golden(lang: str) -> None:
+    check_golden(f"index_view.{lang}.json", as_json(index_view(sample_page(), lang)))
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_history_view_golden(lang: str) -> None:
+    check_golden(f"history_view.{lang}.json", as_json(history_view(sample_page(), lang)))
+
+
+def test_status_json_golden() -> None:
+    text = json.dumps(status_json(sample_page()), indent=2, ensure_ascii=False) + "\n"
+    check_golden("status.json", text)
+
+
+def test_views_are_deterministic() -> None:
+    assert index_view(sample_page(), "da") == index_view(sample_page(), "da")
+    assert status_json(sample_page()) == status_json(sample_page())
+
+
+# ---- banner and component statuses ------------------------------------------------------
+
+
+def _svc(state: State, maintenance: bool = False) -> ServiceData:
+    base = sample_page().services[0]
+    return replace(base, state=state, in_maintenance=maintenance)
+
+
+U, G, D, N = State.UP, State.DEGRADED, State.DOWN, State.NODATA
+
+
+@pytest.mark.parametrize(
+    ("states", "expected"),
+    [
+        ([U, U, U], "operational"),
+        ([U, G, U], "degraded"),
+        ([U, N, U], "degraded"),
+        ([U, U, D], "partial"),
+        ([U, D, D], "major"),
+        ([D], "major"),
+        ([U, D], "partial"),
+        ([(U, True), U], "maintenance"),
+        ([(D, True), U], "maintenance"),
+        ([(U, True), D], "major"),
+        ([(U, True), G], "degraded"),
+    ],
+    ids=["all-up", "one-degraded", "one-without-data", "one-of-three-down", "two-of-three-down",
+         "only-service-down", "half-down-is-partial", "one-in-maintenance",
+         "down-but-in-maintenance", "maintenance-and-the-rest-down",
+         "maintenance-and-degraded"],
+)
+def test_banner(states: list[State | tuple[State, bool]], expected: str) -> None:
+    services = tuple(_svc(*s) if isinstance(s, tuple) else _svc(s) for s in states)
+    assert overall(services) == expected
+
+
+@pytest.mark.parametrize(
+    ("state", "maintenance", "expected"),
+    [
+        (U, False, "operational"),
+        (G, False, "degraded_performance"),
+        (D, False, "major_outage"),
+        (N, False, "degraded_performance"),
+        (D, True, "under_maintenance"),
+    ],
+    ids=["up", "degraded", "down", "nodata-is-not-operational", "maintenance-wins"],
+)
+def test_component_status(state: State, maintenance: bool, expected: str) -> None:
+    assert component_status(_svc(state, maintenance)) == expected
+
+
+def test_status_json_shape_and_enums() -> None:
+    doc = status_json(sample_page())
+    assert list(doc) == [
+        "page", "status", "components", "incidents", "scheduled_maintenances", "upwatch"]
+    assert doc["page"] == {
+        "id": doc["page"]["id"], "name": "Example status", "url": "https://status.example.com",
+        "time_zone": "Europe/Copenhagen", "updated_at": "2026-10-20T12:00:30Z",
+    }
+    assert doc["status"] == {"indicator": "major", "description": "Partial System Outage"}
+    assert doc["status"]["indicator"] in INDICATORS
+    assert doc["incidents"] == []
+    for comp in doc["components"]:
+        assert comp["status"] in COMPONENT_STATUSES
+        assert comp["page_id"] == doc["page"]["id"]
+    groups = [c for c in doc["components"] if c["group"]]
+    assert [(g["name"], g["components"], g["status"]) for g in groups] == [
+        ("Core", ["api", "web", "batch"], "major_outage")]
+    children = {c["id"]: c["group_id"] for c in doc["components"] if not c["group"]}
+    assert children == {"api": groups[0]["id"], "web": groups[0]["id"], "docs": None,
+                        "batch": groups[0]["id"]}
+    maint = {m["id"]: m for m in doc["scheduled_maintenances"]}
+    assert maint["cfg-m0"]["status"] == "in_progress"
+    assert maint["7"]["status"] == "scheduled"
+    assert maint["7"]["scheduled_for"] == "2026-10-23T00:00:00Z"
+    assert maint["7"]["scheduled_until"] == "2026-10-23T02:00:00Z"
+    assert [c["id"] for c in maint["7"]["components"]] == ["web", "api"]
+    assert maint["7"]["impact"] == "maintenance"
+    figures = {s["id"]: s for s in doc["upwatch"]["services"]}
+    assert figures["web"]["state"] == "down"
+    assert figures["batch"]["state"] == "nodata"
+    assert figures["api"]["month"] == "2026-10"
+    assert figures["api"]["target_percent"] == 99.9
+    assert figures["api"]["down_minutes"] == 13
+    assert doc["upwatch"]["generated_at"] == "2026-10-20T12:00:30Z"
+    json.dumps(doc, allow_nan=False)  # plain JSON, no NaN or objects
+
+
+# ---- the 90-day bar ---------------------------------------------------------------------
+
+M = 29_000_000  # an epoch minute at a local midnight is not needed here: periods are arbitrary
+
+
+def _uptime(runs: list[Run], covered: list[tuple[int, int]] | None = None,
+            maintenance: int = 0) -> Uptime:
+    """One day's uptime (minutes ``M`` to ``M + 1440``), optionally with maintenance first."""
+    windows = () if not maintenance else (Window(
+        "m", "maintenance", ("x",), minute_start(M), minute_start(M + maintenance), "work",
+        None, "probes.yaml"),)
+    return period_uptime(service="x", target=99.9, start=M, end=M + 1440,
+                         covered=[(M, M + 1440)] if covered is None else covered, runs=runs,
+                         windows=windows)
+
+
+@pytest.mark.parametrize(
+    ("uptime", "css", "text"),
+    [
+        (_uptime([Run(M, M + 1440, U)]), "up", "1 Oct: 100.00% up"),
+        (_uptime([Run(M, M + 1439, U), Run(M + 1439, M + 1440, D)]), "mi",
+         "1 Oct: 99.93% up, 1 minute down"),
+        (_uptime([Run(M, M + 1428, U), Run(M + 1428, M + 1440, D)]), "ma",
+         "1 Oct: 99.16% up, 12 minutes down"),
+        (_uptime([Run(M, M + 1410, U), Run(M + 1410, M + 1440, G)]), "dg",
+         "1 Oct: 100.00% up, 30 minutes degraded"),
+        (_uptime([]), "nd", "1 Oct: no data"),
+        (_uptime([Run(M, M + 720, U)]), "up", "1 Oct: 100.00% up, no data for 12 hrs"),
+        (_uptime([], covered=[]), "off", "1 Oct: outside service hours"),
+        (_uptime([Run(M, M + 1440, D)], maintenance=1440), "mt", "1 Oct: maintenance"),
+        (_uptime([Run(M, M + 1440, U)], maintenance=120), "up m",
+         "1 Oct: 100.00% up, maintenance 2 hrs"),
+    ],
+    ids=["all-up", "one-minute-down-within-target", "below-target", "degraded-only", "no-data",
+         "half-day-without-data", "not-covered", "all-maintenance", "some-maintenance"],
+)
+def test_day_segment(uptime: Uptime, css: str, text: str) -> None:
+    day = Day(date(2026, 10, 1), uptime)
+    (seg,) = bar_segments((day,), 2, date(2026, 10, 20), formatter("en"))
+    assert (seg.css, seg.label, seg.span, seg.cls) == (css, text, 1, css)
+
+
+def test_alike_days_are_one_segment_and_spans_add_up() -> None:
+    api = sample_page().services[0]
+    segs = bar_segments(api.days, 2, date(2026, 10, 20), formatter("en"))
+    assert sum(s.span for s in segs) == 90
+    assert [(s.css, s.span, s.label) for s in segs] == [
+        ("nd", 29, "23 Jul\u2009–\u200920 Aug: no data"),  # Babel puts thin spaces there
+        ("up", 50, "21 Aug\u2009–\u20099 Oct: 100.00% up"),
+        ("ma", 1, "10 Oct: 99.16% up, 12 minutes down"),
+        ("up", 4, "11–14 Oct: 100.00% up"),
+        ("mi", 1, "15 Oct: 99.93% up, 1 minute down"),
+        ("up", 1, "16 Oct: 100.00% up"),
+        ("dg", 1, "17 Oct: 100.00% up, 30 minutes degraded"),
+        ("up", 3, "18–20 Oct: 100.00% up"),
+    ]
+    assert segs[0].cls == "nd w29"
+
+
+def test_a_segment_names_the_year_when_it_is_not_this_year() -> None:
+    runs = [Run(M, M + 1440, U)]
+    days = (Day(date(2025, 12, 31), _uptime(runs)), Day(date(2026, 1, 1), _uptime(runs)))
+    (seg,) = bar_segments(days, 2, date(2026, 1, 1), formatter("en"))
+    assert seg.label == "31 Dec 2025\u2009–\u20091 Jan 2026: 100.00% up"
+
+
+def test_a_day_without_data_is_never_green() -> None:
+    for s in sample_page().services:
+        for d in s.days:
+            if d.uptime.eligible_minutes == 0:
+                (seg,) = bar_segments((d,), 2, date(2026, 10, 20), formatter("en"))
+                assert seg.css in ("nd", "off", "mt")
+
+
+# ---- locale formatting ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("lang", "value", "places", "expected"),
+    [
+        ("en", 99.99, 2, "99.99%"),
+        ("de", 99.99, 2, "99,99\xa0%"),
+        ("da", 99.99, 2, "99,99\xa0%"),
+        ("it", 99.99, 2, "99,99%"),
+        ("es", 99.99, 2, "99,99\xa0%"),
+        ("en", 99.996, 2, "99.99%"),
+        ("en", 100.0, 2, "100.00%"),
+        ("en", 99.9, 0, "99%"),
+        ("de", 99.995, 3, "99,995\xa0%"),
+        ("en", 0.0, 2, "0.00%"),
+    ],
+    ids=["en", "de", "da", "it", "es", "truncated-not-rounded-up", "hundred", "no-decimals",
+         "three-places", "zero"],
+)
+def test_percent(lang: str, value: float, places: int, expected: str) -> None:
+    assert formatter(lang).percent(value, places) == expected
+
+
+@pytest.mark.parametrize(
+    ("target", "places"), [(99.9, 2), (99.99, 2), (99.995, 3), (99.9999, 4), (99.0, 2)],
+    ids=["99.9", "99.99", "99.995", "99.9999", "99"],
+)
+def test_percent_places_follow_the_target(target: float, places: int) -> None:
+    assert percent_places(target) == places
+
+
+def test_german_page_formats_numbers_dates_and_words() -> None:
+    view = index_view(sample_page(), "de")
+    api = view.groups[0].services[0]
+    assert api.uptime == "99,95\xa0%"
+    assert api.target == "99,9\xa0%"
+    assert api.verdict_label == "Erfüllt"
+    assert api.bar[2].label == "10. Okt.: 99,16\xa0% verfügbar, 12 Minuten Ausfall"
+    assert view.banner_text == "Teilweiser Ausfall"
+    assert view.chrome.updated == "20. Okt. 2026, 14:00 MESZ"
+
+
+def test_month_figures_budget_and_verdict() -> None:
+    view = index_view(sample_page(), "en")
+    api, web, batch = view.groups[0].services
+    assert (api.uptime, api.target, api.verdict, api.verdict_label) == (
+        "99.95%", "99.9%", "met", "Met")
+    assert api.budget == "15 mins of error budget left"
+    assert web.state == "down" and web.since == "since 20 Oct 2026, 13:55 CEST"
+    assert (batch.state, batch.state_label, batch.since) == (
+        "maintenance", "Under maintenance", None)
+    breached = replace(sample_page().services[0],
+                       month=replace(sample_page().services[0].month, uptime=_uptime(
+                           [Run(M, M + 1400, U), Run(M + 1400, M + 1440, D)])))
+    page = replace(sample_page(), services=(breached,))
+    (svc,) = index_view(page, "en").groups[0].services
+    assert (svc.verdict, svc.verdict_label) == ("breached", "Breached")
+    assert svc.budget == "Error budget overspent by 38 mins"
+
+
+def test_maintenance_and_outage_lists() -> None:
+    view = index_view(sample_page(), "en")
+    assert [(o.id, o.since) for o in view.outages] == [("web", "since 20 Oct 2026, 13:55 CEST")]
+    assert [(m.title, m.active, m.status, m.when, m.services) for m in view.maintenance] == [
+        ("Queue migration", True, "In progress", "20 Oct 2026, 13:00 – 15:00 CEST",
+         "Batch jobs"),
+        ("Database upgrade", False, "Scheduled", "23 Oct 2026, 02:00 – 04:00 CEST",
+         "Website and API"),
+    ]
+
+
+def test_language_links() -> None:
+    page = sample_page()
+    page = replace(page, site=replace(page.site, language="da"))
+    links = index_view(page, "it").chrome.languages
+    assert [(lk.lang, lk.name, lk.href, lk.current) for lk in links] == [
+        ("en", "English", "index.en.html", False), ("de", "Deutsch", "index.de.html", False),
+        ("da", "Dansk", "index.html", False), ("it", "Italiano", "index.it.html", True),
+        ("es", "Español", "index.es.html", False),
+    ]
+    assert history_view(page, "da").chrome.history_href == "history.html"
+
+
+def test_history_rows_and_notes() -> None:
+    view = history_view(sample_page(), "en")
+    api = view.services[0]
+    assert [r.label for r in api.rows[:3]] == ["October 2026", "September 2026", "August 2026"]
+    assert api.rows[0].to_date and not api.rows[1].to_date
+    assert (api.rows[0].uptime, api.rows[0].down, api.rows[0].verdict) == ("99.95%", "13", "met")
+    assert (api.rows[2].uptime, api.rows[2].verdict) == ("100.00%", "met")
+    assert (api.rows[3].uptime, api.rows[3].verdict_label) == (None, "No data")
+    assert api.rows[1].excluded == "60"
+    assert api.notes == (
+        ("September 2026", "Excluded: Upstream DNS provider outage, 8 Sept 2026, 05:00 CEST – "
+                           "8 Sept 2026, 06:00 CEST: 60 minutes (declared 9 Sept 2026, "
+                           "10:00 CEST)"),
+    )
+
+
+def test_recurring_maintenance_is_one_note_per_month() -> None:
+    start = sample_page().services[0].history[0].uptime.period_start
+    windows = tuple(
+        Window(f"cfg-m0@{i}", "maintenance", ("api",), minute_start(start + i * 10080 + 120),
+               minute_start(start + i * 10080 + 180), "Weekly patching", None, "probes.yaml")
+        for i in range(4)
+    )
+    u = period_uptime(service="api", target=99.9, start=start, end=start + 43200,
+                      covered=[(start, start + 43200)], runs=[], windows=windows)
+    api = sample_page().services[0]
+    page = replace(sample_page(), services=(replace(
+        api, history=(replace(api.history[0], uptime=u), *api.history[1:])),))
+    notes = history_view(page, "de").services[0].notes
+    assert notes == (("September 2026", "Wartung „Weekly patching“: 4 Fenster, 240 Minuten "
+                                        "(in der Konfiguration festgelegt)"),)
+
+
+def test_today_counts_up_to_now() -> None:
+    today = sample_page().services[0].days[-1]
+    assert today.date == NOW.date()
+    assert today.uptime.total_minutes == 14 * 60  # local midnight (22:00Z) to 12:00Z
