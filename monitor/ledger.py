@@ -19,15 +19,18 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from operator import itemgetter
 from pathlib import Path
+from typing import Any, TypeVar
 
-from monitor import latency, ledger_windows, schema
+from monitor import incident_store, latency, ledger_windows, schema
 from monitor.checks import CheckResult, ErrorKind, State
 from monitor.clock import Clock, SystemClock
+from monitor.incident_store import OutboxItem, OutboxRow
+from monitor.incidents import Incident, IncidentUpdate
 from monitor.latency import HOUR_MS, HourHistogram, LatencyHour
 from monitor.ledger_windows import DeclaredWindow
 from monitor.maintenance import WindowKind
@@ -46,6 +49,7 @@ from monitor.schema import LedgerError, from_ms, to_ms
 __all__ = ["DeclaredWindow", "LatencyHour", "Ledger", "LedgerError", "Observation", "StoredCheck"]
 
 _DAY_MS = 86_400_000
+T = TypeVar("T")
 _Key = tuple[int, int]  # (service_id, location_id)
 _Item = tuple[int, "Observation"]  # (ts_ms, observation)
 
@@ -467,3 +471,67 @@ class Ledger:
         with self._lock:
             return ledger_windows.find_windows(
                 self._conn, kind=kind, start=start, end=end, service=service)
+
+    # ---- incidents and the notification outbox (SQL in monitor.incident_store) ------------
+
+    def atomically(self, fn: Callable[[Ledger], T]) -> T:
+        """Run ``fn(self)`` in one transaction: its incident and outbox writes commit together."""
+        with self._lock, incident_store.transaction(self._conn, "an incident change"):
+            return fn(self)
+
+    def open_incident(self, **fields: Any) -> tuple[Incident, bool]:
+        """:func:`monitor.incident_store.open_incident`: ``(incident, created)``."""
+        with self._lock:
+            return incident_store.open_incident(self._conn, **fields)
+
+    def post_incident_update(
+        self, incident_id: int, **fields: Any
+    ) -> tuple[Incident, IncidentUpdate] | None:
+        """:func:`monitor.incident_store.post_update`; None if there is no such incident."""
+        with self._lock:
+            return incident_store.post_update(self._conn, incident_id, **fields)
+
+    def incident(self, incident_id: int) -> Incident | None:
+        with self._lock:
+            return incident_store.get_incident(self._conn, incident_id)
+
+    def incident_by_key(self, key: str) -> Incident | None:
+        with self._lock:
+            return incident_store.incident_by_key(self._conn, key)
+
+    def incidents(self, *, since: datetime | None = None, open_only: bool = False,
+                  detected_only: bool = False, limit: int | None = None) -> list[Incident]:
+        """Incidents newest first (see :func:`monitor.incident_store.find_incidents`)."""
+        with self._lock:
+            return incident_store.find_incidents(
+                self._conn, since=since, open_only=open_only, detected_only=detected_only,
+                limit=limit)
+
+    def enqueue_notifications(self, rows: Sequence[OutboxRow], now: datetime) -> int:
+        with self._lock:
+            return incident_store.enqueue(self._conn, rows, now)
+
+    def due_notifications(self, now: datetime, limit: int = 100) -> list[OutboxItem]:
+        with self._lock:
+            return incident_store.due_items(self._conn, now, limit)
+
+    def next_notification_due(self) -> datetime | None:
+        with self._lock:
+            return incident_store.next_due(self._conn)
+
+    def notifications(self, *, pending_only: bool = False) -> list[OutboxItem]:
+        with self._lock:
+            return incident_store.outbox_items(self._conn, pending_only=pending_only)
+
+    def notification_sent(self, item_id: int, at: datetime) -> None:
+        with self._lock:
+            incident_store.mark_sent(self._conn, item_id, at)
+
+    def notification_failed(self, item_id: int, *, next_at: datetime, error: str) -> None:
+        with self._lock:
+            incident_store.mark_retry(self._conn, item_id, next_at=next_at, error=error)
+
+    def notification_dropped(self, item_id: int, *, reason: str,
+                             error: str | None = None) -> None:
+        with self._lock:
+            incident_store.mark_dropped(self._conn, item_id, reason=reason, error=error)

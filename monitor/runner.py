@@ -126,6 +126,12 @@ class Monitor:
         self.scheduler.start(self.config.services)
         self._every(self.opts.sla_refresh_s, self.refresh_sla, "refreshing the SLA figures")
         self._every(self.opts.page_rebuild_s, self.rebuild_page, "rebuilding the status page")
+        # The first build has no live check yet; build again once every service has had its
+        # first one (first runs are spread over one interval), instead of a minute later.
+        first_round = max(s.interval.total_seconds() for s in self.config.services) + 2.0
+        if first_round < self.opts.page_rebuild_s:
+            self._tasks.append(asyncio.create_task(self._after(first_round, self.rebuild_page),
+                                                   name="status page after the first checks"))
         base = f"http://{self.opts.host}:{self.port}"
         log.info("upwatch is running with %d services from %s, ledger %s",
                  len(self.config.services), self.opts.config_path, self.opts.db_path)
@@ -147,6 +153,15 @@ class Monitor:
         log.info("reloaded %s: %s", self.opts.config_path, summary)
         self._tasks.append(asyncio.create_task(self._refresh_once(), name="SLA after reload"))
         return True
+
+    async def _after(self, seconds: float, job: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+        except TimeoutError:
+            try:
+                await job()
+            except Exception:
+                log.exception("an early status page build failed; the next one is in a minute")
 
     async def _refresh_once(self) -> None:
         try:

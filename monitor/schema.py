@@ -128,8 +128,60 @@ _V4_WINDOWS = (
     END""",
 )
 
+# Incidents, their updates (the audit trail: never deleted) and the notification outbox
+# (monitor.incident_store). One outbox row per (event, channel): the idempotency key.
+_V5_INCIDENTS = (
+    """CREATE TABLE incidents (
+        id INTEGER PRIMARY KEY,
+        title TEXT NOT NULL,
+        impact TEXT NOT NULL CHECK (impact IN ('none', 'minor', 'major', 'critical')),
+        severity TEXT NOT NULL,
+        status TEXT NOT NULL
+            CHECK (status IN ('investigating', 'identified', 'monitoring', 'resolved')),
+        detected_at_ms INTEGER NOT NULL,
+        created_by TEXT NOT NULL,
+        resolved_at_ms INTEGER,
+        detection_key TEXT UNIQUE
+    )""",
+    "CREATE INDEX incidents_detected ON incidents (detected_at_ms)",
+    """CREATE TABLE incident_services (
+        incident_id INTEGER NOT NULL REFERENCES incidents (id),
+        service TEXT NOT NULL,
+        PRIMARY KEY (incident_id, service)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE incident_updates (
+        id INTEGER PRIMARY KEY,
+        incident_id INTEGER NOT NULL REFERENCES incidents (id),
+        at_ms INTEGER NOT NULL,
+        status TEXT NOT NULL
+            CHECK (status IN ('investigating', 'identified', 'monitoring', 'resolved')),
+        body TEXT NOT NULL,
+        author TEXT NOT NULL,
+        human INTEGER NOT NULL CHECK (human IN (0, 1))
+    )""",
+    "CREATE INDEX incident_updates_incident ON incident_updates (incident_id, at_ms)",
+    """CREATE TRIGGER incident_updates_never_deleted BEFORE DELETE ON incident_updates
+    BEGIN SELECT RAISE(ABORT, 'incident updates are never deleted: post a new one'); END""",
+    """CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY,
+        event_id TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        created_at_ms INTEGER NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_at_ms INTEGER NOT NULL,
+        last_error TEXT,
+        sent_at_ms INTEGER,
+        dropped TEXT,
+        UNIQUE (event_id, channel)
+    )""",
+    "CREATE INDEX outbox_due ON outbox (next_at_ms) WHERE sent_at_ms IS NULL AND dropped IS NULL",
+)
+
 #: Migration ``n`` (1-based) takes a database from version ``n - 1`` to ``n``.
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1_CORE, _V2_LATENCY, _V3_META, _V4_WINDOWS)
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    _V1_CORE, _V2_LATENCY, _V3_META, _V4_WINDOWS, _V5_INCIDENTS)
 LATEST = len(MIGRATIONS)
 
 
