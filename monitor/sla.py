@@ -57,6 +57,7 @@ class AppliedWindow:
     declared_by: str
     cancelled_at: datetime | None
     minutes: int
+    warnings: tuple[str, ...] = ()  # given when it was declared (declared windows only)
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,7 @@ def _apply(
         applied.append(
             AppliedWindow(
                 w.id, w.kind, w.title, w.start, w.end, w.declared_at, w.declared_by,
-                w.cancelled_at, total(mine),
+                w.cancelled_at, total(mine), tuple(getattr(w, "warnings", ())),
             )
         )
     return taken, tuple(applied)
@@ -216,7 +217,9 @@ def _window_dict(w: AppliedWindow) -> dict[str, object]:
         "end": _iso(w.end),
         "declared_at": _iso(w.declared_at),
         "declared_by": w.declared_by,
+        "cancelled_at": _iso(w.cancelled_at),
         "minutes": w.minutes,
+        "warnings": list(w.warnings),
     }
 
 

@@ -257,11 +257,11 @@ def test_report_dict_shape() -> None:
     assert d["maintenance"] == [{
         "id": "cfg-m0", "title": "t", "start": "2026-10-10T10:30:00Z",
         "end": "2026-10-10T12:00:00Z", "declared_at": None, "declared_by": "probes.yaml",
-        "minutes": 90}]
+        "cancelled_at": None, "minutes": 90, "warnings": []}]
     assert d["exclusions"] == [{
         "id": "cfg-x0", "reason": "DNS provider outage", "start": "2026-10-10T09:00:00Z",
         "end": "2026-10-10T10:15:00Z", "declared_at": "2026-10-11T08:00:00Z",
-        "declared_by": "probes.yaml", "minutes": 75}]
+        "declared_by": "probes.yaml", "cancelled_at": None, "minutes": 75, "warnings": []}]
     json.dumps(d)  # plain JSON types only
 
 
