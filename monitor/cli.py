@@ -86,6 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--fail-on-breach", action="store_true",
                      help="exit 1 when any service breached its target")
 
+    from monitor.cli_incidents import add_incident_parsers
+    from monitor.cli_windows import add_window_parsers  # it imports this module: lazily
+
+    add_window_parsers(sub)
+    add_incident_parsers(sub)
+
     page = sub.add_parser("build-page", help="render the static status page from the ledger")
     _common(page)
     page.add_argument("--out", type=Path, required=True,
@@ -144,10 +150,19 @@ def dispatch(args: argparse.Namespace) -> int:
         return cmd_demo(args)
     if command == "build-page":
         return cmd_build_page(args)
+    if command == "incident":
+        from monitor.cli_incidents import run_incident_command
+
+        return run_incident_command(args)
+    if command in ("maintenance", "exclusion"):
+        from monitor.cli_windows import run_window_command
+
+        return run_window_command(args)
     raise UsageError(f"unknown command {command!r}")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from monitor.api import AdminTokenError
     from monitor.ledger import LedgerError
     from monitor.logs import setup_logging
     from monitor.runner import RunOptions, parse_listen, serve
@@ -167,6 +182,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         return asyncio.run(serve(opts))
     except LedgerError as err:
         raise DatabaseError(str(err)) from err
+    except AdminTokenError as err:
+        raise UsageError(str(err)) from err
     except OSError as err:
         print(f"Error: cannot listen on {args.listen}: {err.strerror or err}", file=sys.stderr)
         return EXIT_FAILED
@@ -205,13 +222,15 @@ def cmd_build_page(args: argparse.Namespace) -> int:
     import time
 
     from monitor.clock import SystemClock
+    from monitor.declarations import declared_windows
     from statuspage.render import BuildError, build_from_ledger
 
     config = load_config(config_path(args))
     ledger = open_ledger(args)
     started = time.monotonic()
     try:
-        report = build_from_ledger(config, ledger, (), SystemClock().now(), args.out)
+        report = build_from_ledger(config, ledger, declared_windows(ledger), SystemClock().now(),
+                                   args.out)
     except BuildError as err:
         raise UsageError(f"--out: {err}") from err
     finally:
@@ -300,6 +319,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from monitor.clock import SystemClock
+    from monitor.declarations import declared_windows
     from monitor.report import (
         ReportError,
         build_reports,
@@ -325,7 +345,8 @@ def cmd_report(args: argparse.Namespace) -> int:
             months = [parse_month(args.month) if args.month else current]
         ledger = open_ledger(args)
         try:
-            reports = build_reports(config, ledger, months, now, services=args.service)
+            reports = build_reports(config, ledger, months, now, services=args.service,
+                                    extra_windows=declared_windows(ledger))
         finally:
             ledger.close()
     except ReportError as err:

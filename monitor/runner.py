@@ -9,18 +9,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
+from monitor.api import load_admin_tokens
 from monitor.clock import Clock, SystemClock
 from monitor.config import ConfigError, load_config
+from monitor.declarations import active_windows, declared_windows, window_summary, with_declared
+from monitor.incident_desk import IncidentDesk
+from monitor.incidents import IncidentPolicy
 from monitor.ledger import Ledger
 from monitor.metrics import ProbeMetrics
+from monitor.notify.outbox import Outbox
 from monitor.probes.http import HttpProbe, make_session
 from monitor.scheduler import ProbeScheduler
 from monitor.server import Runtime, make_app
@@ -68,34 +75,51 @@ class Monitor:
         self.sla = SlaCollector(self.registry)
         self._session = make_session()
         self.probe = HttpProbe(self._session, self.clock, location=self.config.location)
+        # Notification channels come with their configuration (not there yet): the outbox
+        # keeps incident and state events durable already, ready for them.
+        self.outbox = Outbox(self.writer, (), self.clock)
+        self.incidents = IncidentDesk(self.writer, self.clock, IncidentPolicy(), self.config,
+                                      self.outbox)
         self.scheduler = ProbeScheduler(self.probe, self.writer, self.metrics, self.clock,
-                                        max_concurrency=opts.max_concurrency)
+                                        max_concurrency=opts.max_concurrency,
+                                        on_result=self.incidents.on_result)
         self.runtime = Runtime(self.config, self.clock, self.registry, self.scheduler,
-                               self.writer, site_dir=opts.site_dir)
+                               self.writer, site_dir=opts.site_dir,
+                               admin_tokens=load_admin_tokens(os.environ),
+                               incidents=self.incidents)
         self._runner: web.AppRunner | None = None
         self.port: int = opts.port
         self._stopping = asyncio.Event()
         self._page_built = False
+        self._outbox_task: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     def windows_fn(self) -> WindowsFn:
-        """Where the SLA figures get their maintenance windows and exclusions from."""
-        return config_windows(self.config)
+        """Where the SLA figures get their windows: probes.yaml's and the declared ones."""
+        return with_declared(config_windows(self.config))
 
     async def rebuild_page(self) -> None:
         """Gather the page's data in the ledger thread, render and publish it in another."""
         if self.opts.site_dir is None:
             return
         config, now = self.config, self.clock.now()
-        data = await self.writer.read(lambda ledger: gather(config, ledger, now, ()))
+        data = await self.writer.read(
+            lambda ledger: gather(config, ledger, now, declared_windows(ledger)))
         report = await asyncio.to_thread(build_site, data, self.opts.site_dir)
         if not self._page_built:
             self._page_built = True
             log.info("status page built: %d files in %s", len(report.files), report.out_dir)
 
     async def refresh_sla(self) -> None:
-        """Recompute the month-to-date SLA figures /metrics serves (one ledger read)."""
+        """Recompute the month-to-date SLA figures /metrics serves (one ledger read), and the
+        maintenance windows in force that /healthz lists."""
         await self.sla.refresh(self.config, self.writer, self.windows_fn(), self.clock)
+        now = self.clock.now()
+        windows_fn = self.windows_fn()
+        windows = await self.writer.read(
+            lambda ledger: windows_fn(ledger, now - timedelta(days=8), now + timedelta(days=1)))
+        self.runtime.extra_health["maintenance_active"] = [
+            window_summary(w) for w in active_windows(windows, now) if w.kind == "maintenance"]
 
     def _every(self, seconds: float, job: Callable[[], Awaitable[None]], what: str) -> None:
         async def loop() -> None:
@@ -115,6 +139,7 @@ class Monitor:
 
     async def start(self) -> None:
         await self.writer.start()
+        await self.incidents.resume()
         self._runner = web.AppRunner(make_app(self.runtime), access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.opts.host, self.opts.port)
@@ -126,12 +151,20 @@ class Monitor:
         self.scheduler.start(self.config.services)
         self._every(self.opts.sla_refresh_s, self.refresh_sla, "refreshing the SLA figures")
         self._every(self.opts.page_rebuild_s, self.rebuild_page, "rebuilding the status page")
+        self._every(60.0, self.incidents.tick, "resolving recovered incidents")
+        self._outbox_task = asyncio.create_task(self.outbox.run(), name="notification outbox")
         # The first build has no live check yet; build again once every service has had its
         # first one (first runs are spread over one interval), instead of a minute later.
         first_round = max(s.interval.total_seconds() for s in self.config.services) + 2.0
         if first_round < self.opts.page_rebuild_s:
             self._tasks.append(asyncio.create_task(self._after(first_round, self.rebuild_page),
                                                    name="status page after the first checks"))
+        if self.runtime.admin_tokens is None:
+            log.info("admin API disabled: set UPWATCH_ADMIN_TOKEN or UPWATCH_ADMIN_TOKEN_FILE "
+                     "to declare maintenance over HTTP")
+        else:
+            log.info("admin API enabled at /api/v1 for %s",
+                     ", ".join(self.runtime.admin_tokens.names))
         base = f"http://{self.opts.host}:{self.port}"
         log.info("upwatch is running with %d services from %s, ledger %s",
                  len(self.config.services), self.opts.config_path, self.opts.db_path)
@@ -176,6 +209,10 @@ class Monitor:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.incidents.drain()
+        self.outbox.close()
+        if self._outbox_task is not None:
+            await self._outbox_task
         await self.writer.close()
         if self._runner is not None:
             await self._runner.cleanup()

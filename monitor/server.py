@@ -16,8 +16,11 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 from prometheus_client.openmetrics import exposition as openmetrics
 
+from monitor.api import ADMIN_PREFIX, AdminTokens, admin_app
+from monitor.api_incidents import add_incident_routes
 from monitor.clock import Clock
 from monitor.config import Config
+from monitor.incident_desk import IncidentDesk
 from monitor.metrics import CONTENT_TYPE, render
 from monitor.scheduler import ProbeScheduler
 from monitor.writer import LedgerWriter
@@ -37,6 +40,8 @@ class Runtime:
     scheduler: ProbeScheduler
     writer: LedgerWriter
     site_dir: Path | None = None
+    admin_tokens: AdminTokens | None = None
+    incidents: IncidentDesk | None = None
     started_at: datetime | None = None
     extra_health: dict[str, Any] = field(default_factory=dict)
 
@@ -123,6 +128,10 @@ def make_app(runtime: Runtime) -> web.Application:
     app[RUNTIME] = runtime
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
+    admin = admin_app(runtime, runtime.admin_tokens)
+    if runtime.incidents is not None:
+        add_incident_routes(admin, runtime.incidents)
+    app.add_subapp(ADMIN_PREFIX, admin)
     app.router.add_get("/", site)
     app.router.add_get("/{path:.+}", site)  # last: every route above takes precedence
     return app
