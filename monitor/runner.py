@@ -11,6 +11,7 @@ import asyncio
 import logging
 import os
 import signal
+import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -21,7 +22,7 @@ from prometheus_client import CollectorRegistry
 
 from monitor.api import load_admin_tokens
 from monitor.clock import Clock, SystemClock
-from monitor.config import ConfigError, load_config
+from monitor.config import ConfigError, ServiceConfig, load_config
 from monitor.declarations import active_windows, declared_windows, window_summary, with_declared
 from monitor.incident_desk import IncidentDesk
 from monitor.incidents import IncidentPolicy
@@ -29,6 +30,7 @@ from monitor.ledger import Ledger
 from monitor.metrics import ProbeMetrics
 from monitor.notify.outbox import Outbox
 from monitor.probes.http import HttpProbe, make_session
+from monitor.probes.tls import cert_expiry, tls_target
 from monitor.scheduler import ProbeScheduler
 from monitor.server import Runtime, make_app
 from monitor.sla_metrics import SlaCollector, WindowsFn, config_windows
@@ -49,6 +51,7 @@ class RunOptions:
     shutdown_grace_s: float = 10.0
     site_dir: Path | None = None
     sla_refresh_s: float = 30.0
+    cert_check_s: float = 3600.0
     page_rebuild_s: float = 60.0
 
 
@@ -74,6 +77,7 @@ class Monitor:
         self.metrics.queued.set_function(lambda: float(self.writer.queued))
         self.sla = SlaCollector(self.registry)
         self._session = make_session()
+        self.tls_context: ssl.SSLContext | None = None  # None: the system's trust store
         self.probe = HttpProbe(self._session, self.clock, location=self.config.location)
         # Notification channels come with their configuration (not there yet): the outbox
         # keeps incident and state events durable already, ready for them.
@@ -109,6 +113,26 @@ class Monitor:
         if not self._page_built:
             self._page_built = True
             log.info("status page built: %d files in %s", len(report.files), report.out_dir)
+
+    async def check_certificates(self) -> None:
+        """probe_ssl_earliest_cert_expiry for every verified https service (hourly)."""
+        sem = asyncio.Semaphore(20)
+
+        async def one(svc: ServiceConfig) -> None:
+            target = tls_target(svc.url)
+            if target is None or not svc.tls_verify:
+                self.metrics.observe_cert_expiry(svc.name, None)
+                return
+            async with sem:
+                try:
+                    async with asyncio.timeout(svc.timeout.total_seconds()):
+                        expiry = await cert_expiry(*target, context=self.tls_context)
+                except TimeoutError:
+                    expiry = None
+            self.metrics.observe_cert_expiry(
+                svc.name, None if expiry is None else expiry.timestamp())
+
+        await asyncio.gather(*(one(svc) for svc in self.config.services))
 
     async def refresh_sla(self) -> None:
         """Recompute the month-to-date SLA figures /metrics serves (one ledger read), and the
@@ -152,6 +176,8 @@ class Monitor:
         self._every(self.opts.sla_refresh_s, self.refresh_sla, "refreshing the SLA figures")
         self._every(self.opts.page_rebuild_s, self.rebuild_page, "rebuilding the status page")
         self._every(60.0, self.incidents.tick, "resolving recovered incidents")
+        self._every(self.opts.cert_check_s, self.check_certificates,
+                    "checking TLS certificates")
         self._outbox_task = asyncio.create_task(self.outbox.run(), name="notification outbox")
         # The first build has no live check yet; build again once every service has had its
         # first one (first runs are spread over one interval), instead of a minute later.
