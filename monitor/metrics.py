@@ -32,6 +32,7 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client.metrics_core import Metric
+from prometheus_client.openmetrics import exposition as openmetrics
 from prometheus_client.samples import Sample
 
 from monitor import __version__
@@ -43,7 +44,9 @@ __all__ = [
     "ProbeMetrics",
     "ServiceFamily",
     "StaticMetric",
+    "OPENMETRICS_CONTENT_TYPE",
     "render",
+    "render_openmetrics",
 ]
 
 LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -52,6 +55,9 @@ Key = tuple[str, ...]  # label values, the service first
 
 #: Content type of :func:`render`'s output (Prometheus text format 0.0.4).
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+#: Content type of :func:`render_openmetrics`'s output.
+OPENMETRICS_CONTENT_TYPE = openmetrics.CONTENT_TYPE_LATEST
+_EOF = b"# EOF\n"
 
 
 class _Families:
@@ -74,6 +80,7 @@ class StaticMetric(Metric):
     def __init__(self, name: str, documentation: str, typ: str, unit: str = "") -> None:
         super().__init__(name, documentation, typ, unit)
         self._text: bytes | None = None
+        self._om_text: bytes | None = None
 
     def text(self) -> bytes:
         """This family in text format 0.0.4, encoded on first use."""
@@ -81,22 +88,45 @@ class StaticMetric(Metric):
             self._text = generate_latest(_Families([self]))
         return self._text
 
+    def openmetrics_text(self) -> bytes:
+        """This family in OpenMetrics text (without the closing ``# EOF``), on first use."""
+        if self._om_text is None:
+            self._om_text = _openmetrics_body([self])
+        return self._om_text
 
-def render(registry: CollectorRegistry) -> bytes:
-    """``generate_latest(registry)`` byte for byte; :class:`StaticMetric` text is reused."""
+
+def _openmetrics_body(metrics: list[Metric]) -> bytes:
+    text: bytes = openmetrics.generate_latest(_Families(metrics))  # type: ignore[no-untyped-call]
+    return text[: -len(_EOF)] if text.endswith(_EOF) else text
+
+
+def _render(registry: CollectorRegistry, *, om: bool) -> bytes:
+    encode = _openmetrics_body if om else (lambda ms: generate_latest(_Families(ms)))
     parts: list[bytes] = []
     batch: list[Metric] = []
     for metric in registry.collect():
         if isinstance(metric, StaticMetric):
             if batch:
-                parts.append(generate_latest(_Families(batch)))
+                parts.append(encode(batch))
                 batch = []
-            parts.append(metric.text())
+            parts.append(metric.openmetrics_text() if om else metric.text())
         else:
             batch.append(metric)
     if batch:
-        parts.append(generate_latest(_Families(batch)))
+        parts.append(encode(batch))
+    if om:
+        parts.append(_EOF)
     return b"".join(parts)
+
+
+def render(registry: CollectorRegistry) -> bytes:
+    """``generate_latest(registry)`` byte for byte; :class:`StaticMetric` text is reused."""
+    return _render(registry, om=False)
+
+
+def render_openmetrics(registry: CollectorRegistry) -> bytes:
+    """OpenMetrics' ``generate_latest(registry)`` byte for byte, reusing static families."""
+    return _render(registry, om=True)
 
 
 class ServiceFamily:

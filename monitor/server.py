@@ -14,14 +14,13 @@ from typing import Any
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
-from prometheus_client.openmetrics import exposition as openmetrics
 
 from monitor.api import ADMIN_PREFIX, AdminTokens, admin_app
 from monitor.api_incidents import add_incident_routes
 from monitor.clock import Clock
 from monitor.config import Config
 from monitor.incident_desk import IncidentDesk
-from monitor.metrics import CONTENT_TYPE, render
+from monitor.metrics import CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE, render, render_openmetrics
 from monitor.scheduler import ProbeScheduler
 from monitor.writer import LedgerWriter
 from statuspage.render import site_file
@@ -96,8 +95,8 @@ async def metrics(request: web.Request) -> web.Response:
     loop = asyncio.get_running_loop()
     # Rendering thousands of series takes a while: keep it off the event loop.
     if wants_openmetrics(request.headers.get("Accept", "")):
-        body = await loop.run_in_executor(None, openmetrics.generate_latest, registry)
-        content_type = openmetrics.CONTENT_TYPE_LATEST
+        body = await loop.run_in_executor(None, render_openmetrics, registry)
+        content_type = OPENMETRICS_CONTENT_TYPE
     else:
         body = await loop.run_in_executor(None, render, registry)
         content_type = CONTENT_TYPE

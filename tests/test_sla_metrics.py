@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.openmetrics import exposition as openmetrics
 
 from monitor.checks import CheckResult, ErrorKind, State
 from monitor.clock import FakeClock
@@ -16,7 +17,7 @@ from monitor.config import Config, parse_config
 from monitor.coverage import epoch_minute
 from monitor.ledger import Ledger, Observation
 from monitor.maintenance import Window, windows_from_config
-from monitor.metrics import ProbeMetrics, render
+from monitor.metrics import ProbeMetrics, render, render_openmetrics
 from monitor.minutes import Run
 from monitor.sla_metrics import (
     STATES,
@@ -328,6 +329,7 @@ def test_render_is_generate_latest_byte_for_byte() -> None:
     metrics.lag.observe(0.03)
     SlaCollector(registry).update(snapshot_for(CASES))
     assert render(registry) == generate_latest(registry)
+    assert render_openmetrics(registry) == openmetrics.generate_latest(registry)
     assert render(registry) == render(registry)  # the cached SLA text changes nothing
 
 
