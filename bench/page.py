@@ -4,7 +4,8 @@ Seeds a real :class:`~monitor.ledger.Ledger` in a temporary directory through ``
 (synthetic, seeded random: checks every 6 hours with a 6-hour interval so that minutes carry,
 plus outages of 1–90 minutes, degraded spells, gaps without data and services that started
 late; a fifth of the services have business-hours coverage, every service a weekly maintenance
-window). Then measures, best of ``--repeat``:
+window; 40 incidents in the last 90 days, two still open, with 2–6 Markdown updates each).
+Then measures, best of ``--repeat``:
 
 - ``gather_s``: :func:`statuspage.data.gather` (ledger reads + all uptime arithmetic);
 - ``render_s``: :func:`statuspage.render.build_site` (5 languages × index + history,
@@ -32,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from monitor.checks import CheckResult, State  # noqa: E402
 from monitor.config import Config, parse_config  # noqa: E402
+from monitor.incidents import Impact, IncidentStatus  # noqa: E402
 from monitor.ledger import Ledger, Observation  # noqa: E402
 from statuspage.data import gather  # noqa: E402
 from statuspage.render import build_site  # noqa: E402
@@ -99,6 +101,28 @@ def seed(ledger: Ledger, config: Config, days: int, rng: random.Random) -> int:
     return count
 
 
+def seed_incidents(ledger: Ledger, config: Config, rng: random.Random, n: int = 40) -> int:
+    """``n`` incidents over the last 90 days (the newest two left open); returns ``n``."""
+    names = config.service_names
+    for i in range(n):
+        at = NOW - timedelta(minutes=rng.randrange(60, 90 * 1440)) if i >= 2 else \
+            NOW - timedelta(minutes=rng.randrange(5, 60))
+        inc, _ = ledger.open_incident(
+            title=f"Incident {i}: elevated errors", impact=rng.choice(list(Impact)[1:]),
+            severity="severity 2", services=rng.sample(names, rng.randrange(1, 4)),
+            detected_at=at, at=at, author="detector", human=False,
+            body="upwatch detected that **a service** is down.")
+        steps = rng.randrange(1, 6)
+        for k in range(steps):
+            last = k == steps - 1 and i >= 2
+            ledger.post_incident_update(
+                inc.id, at=at + timedelta(minutes=10 * (k + 1)),
+                status=IncidentStatus.RESOLVED if last else IncidentStatus.MONITORING,
+                body="We *rolled back* the release.\n\n- `api` is fine\n- see "
+                     "[the notes](https://example.com/notes)", author="cli:ops", human=True)
+    return n
+
+
 def reference(config: Config, days: int) -> float:
     """The least work a page needs: one pre-labelled <li> per day per service, ×5 languages."""
     label = "1 Oct 2026: 100.00% up"
@@ -125,6 +149,7 @@ def main() -> None:
         ledger = Ledger(Path(tmp) / "bench.db")
         t0 = time.perf_counter()
         checks = seed(ledger, config, args.days, rng)
+        incidents = seed_incidents(ledger, config, rng)
         seed_s = time.perf_counter() - t0
         gathers, renders = [], []
         report = None
@@ -144,6 +169,7 @@ def main() -> None:
         result = {
             "services": args.services,
             "checks_seeded": checks,
+            "incidents": incidents,
             "seed_s": round(seed_s, 2),
             "gather_s": round(gather_s, 3),
             "render_s": round(render_s, 3),

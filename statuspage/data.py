@@ -14,7 +14,9 @@ the pure view code (:mod:`statuspage.views`) turns into pages. Per service:
 - this month to date and the :data:`MONTHS` calendar months before it, in the SLA's time zone
   (:func:`monitor.sla.month_uptime`, exactly as ``upwatch report`` counts them).
 
-All runs come from one :meth:`~monitor.ledger.Ledger.runs_many` call.
+All runs come from one :meth:`~monitor.ledger.Ledger.runs_many` call. Incidents open now or
+active in the last :data:`DAYS` days come from :meth:`~monitor.ledger.Ledger.incidents`, their
+updates' Markdown rendered to safe HTML here (:func:`monitor.markdown.render`).
 """
 
 from __future__ import annotations
@@ -28,15 +30,17 @@ from zoneinfo import ZoneInfo
 from monitor.checks import State
 from monitor.config import Config, ServiceConfig
 from monitor.coverage import covered_ranges, epoch_minute, minute_start, month_bounds
+from monitor.incidents import Incident, IncidentStatus
 from monitor.intervals import Ranges
 from monitor.ledger import Ledger, StoredCheck
 from monitor.maintenance import Window, windows_from_config
+from monitor.markdown import render
 from monitor.minutes import Run
 from monitor.sla import Uptime, month_uptime, period_uptime
 
 __all__ = [
-    "DAYS", "MONTHS", "UPCOMING", "Day", "Month", "PageData", "ServiceData", "SiteInfo",
-    "current_state", "gather", "page_windows",
+    "DAYS", "MONTHS", "UPCOMING", "Day", "IncidentData", "Month", "PageData", "ServiceData",
+    "SiteInfo", "UpdateData", "current_state", "gather", "page_incident", "page_windows",
 ]
 
 DAYS = 90  # days in the bar, today included
@@ -45,6 +49,7 @@ UPCOMING = timedelta(days=7)  # maintenance this far ahead is announced
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MINUTE = timedelta(minutes=1)
+_DAY = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -92,11 +97,57 @@ class ServiceData:
 
 
 @dataclass(frozen=True)
+class UpdateData:
+    id: int
+    at: datetime
+    status: str  # investigating | identified | monitoring | resolved
+    body: str  # as written (the Markdown subset)
+    html: str  # ``body`` rendered by monitor.markdown: escaped, safe to place as is
+
+
+@dataclass(frozen=True)
+class IncidentData:
+    id: int
+    title: str
+    impact: str  # none | minor | major | critical
+    status: str
+    services: tuple[str, ...]
+    started_at: datetime  # detected (or opened by a person)
+    resolved_at: datetime | None  # None while it is open
+    updates: tuple[UpdateData, ...]  # newest first, as status pages show them
+
+    @property
+    def open(self) -> bool:
+        return self.resolved_at is None
+
+    @property
+    def updated_at(self) -> datetime:
+        return self.updates[0].at if self.updates else self.started_at
+
+
+@dataclass(frozen=True)
 class PageData:
     site: SiteInfo
     now: datetime
     services: tuple[ServiceData, ...]  # in probes.yaml order
     maintenance: tuple[Window, ...]  # active or starting within UPCOMING, by (start, id)
+    # open now, or detected or resolved in the last DAYS days; newest first
+    incidents: tuple[IncidentData, ...] = ()
+
+    @property
+    def open_incidents(self) -> tuple[IncidentData, ...]:
+        return tuple(i for i in self.incidents if i.open)
+
+
+def page_incident(inc: Incident) -> IncidentData:
+    """An incident as the page shows it: updates newest first, bodies rendered to safe HTML."""
+    return IncidentData(
+        id=inc.id, title=inc.title, impact=inc.impact.value, status=inc.status.value,
+        services=inc.services, started_at=inc.detected_at,
+        resolved_at=inc.resolved_at if inc.status == IncidentStatus.RESOLVED else None,
+        updates=tuple(UpdateData(u.id, u.at, u.status.value, u.body, render(u.body))
+                      for u in sorted(inc.updates, key=lambda u: (u.at, u.id), reverse=True)),
+    )
 
 
 def current_state(check: StoredCheck | None, svc: ServiceConfig, now: datetime) -> State:
@@ -327,8 +378,10 @@ def gather(
             days=tuple(days.uptimes(svc, runs, ends)), month=months[0],
             history=tuple(months[1:]),
         ))
+    incidents = tuple(page_incident(i) for i in ledger.incidents(since=now - DAYS * _DAY)
+                      if i.detected_at <= now)
     site = config.site
     return PageData(
         site=SiteInfo(site.title, site.description, site.url, site.language, site.timezone),
-        now=now, services=tuple(services), maintenance=shown,
+        now=now, services=tuple(services), maintenance=shown, incidents=incidents,
     )

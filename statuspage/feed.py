@@ -1,10 +1,12 @@
-"""The Atom feed's view model: outages (one entry per service and day with down minutes) and
+"""The Atom feed's view model: outages (one entry per service and day with down minutes),
 maintenance (one entry per window: those under way or announced, and those applied in the
-days shown). Pure; ``templates/feed.xml`` places it.
+days shown) and incidents (one entry per incident, updated with each of its updates; its
+content, ``type="html"``, holds every update). Pure; ``templates/feed.xml`` places it.
 
 Entry ids are ``urn:uuid:`` names derived (UUID 5) from the site's URL (or, without one, its
-title) and what the entry is about (``outage/<service>/<date>``, ``maintenance/<window id>``),
-so they stay the same from one build to the next while the entry's text is updated.
+title) and what the entry is about (``outage/<service>/<date>``, ``maintenance/<window id>``,
+``incident/<id>``), so they stay the same from one build to the next while the entry's text
+is updated.
 """
 
 from __future__ import annotations
@@ -15,10 +17,12 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from babel.lists import format_list
+from markupsafe import escape
 
 from monitor.coverage import minute_start
 from statuspage.data import UPCOMING, PageData
-from statuspage.i18n import formatter
+from statuspage.i18n import Formatter, formatter
+from statuspage.incident_views import IncidentView, incident_view
 from statuspage.views import percent_places
 
 __all__ = ["MAX_ENTRIES", "Entry", "FeedView", "feed_view"]
@@ -35,6 +39,7 @@ class Entry:
     href: str
     categories: tuple[str, ...]
     summary: str
+    content: str = ""  # HTML as text (the template escapes it once more, as type="html" wants)
 
 
 @dataclass(frozen=True)
@@ -89,6 +94,22 @@ def _windows(data: PageData) -> list[_Win]:
     return list(found.values())
 
 
+def _incident_content(v: IncidentView) -> str:
+    """Every update of an incident as HTML, newest first; all text in it escaped."""
+    parts = []
+    for u in v.updates:
+        parts.append(f"<p><strong>{escape(u.status_label)}</strong> – {escape(u.when)}</p>")
+        parts.append(str(u.html))
+    return "\n".join(parts)
+
+
+def _incident_summary(v: IncidentView, f: Formatter) -> str:
+    text = f"{v.status_label} · {v.impact_label}"
+    if v.services:
+        text += " · " + f.gettext("Affects: %(services)s") % {"services": v.services}
+    return text
+
+
 def feed_view(data: PageData, lang: str | None = None) -> FeedView:
     """The feed in ``lang`` (default: the site's language), newest entries first."""
     lang = lang or data.site.language
@@ -139,6 +160,17 @@ def feed_view(data: PageData, lang: str | None = None) -> FeedView:
             title=f.gettext("Maintenance: %(title)s") % {"title": w.title},
             published=_iso(stamp), updated=_iso(stamp), href=index,
             categories=("maintenance", *sorted(w.services)), summary=summary,
+        )))
+    history = f"{base}history.html" if lang == data.site.language else \
+        f"{base}history.{lang}.html"
+    for inc in data.incidents:
+        v = incident_view(inc, data, f)
+        entries.append((inc.updated_at, Entry(
+            id=f"urn:uuid:{uuid.uuid5(ns, f'incident/{inc.id}')}",
+            title=f.gettext("Incident: %(title)s") % {"title": inc.title},
+            published=_iso(inc.started_at), updated=_iso(inc.updated_at),
+            href=f"{history}#{v.anchor}", categories=("incident", inc.impact, *inc.services),
+            summary=_incident_summary(v, f), content=_incident_content(v),
         )))
     entries.sort(key=lambda p: (p[0], p[1].id), reverse=True)
     kept = [e for _, e in entries[:MAX_ENTRIES]]

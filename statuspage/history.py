@@ -1,6 +1,7 @@
 """The view model of ``history.html``: per service, this month to date and the 12 before it,
 against the target, with the maintenance and exclusions that removed minutes (and when each
-was declared). Pure, like :mod:`statuspage.views`.
+was declared); and the incidents of the last 90 days with all their updates. Pure, like
+:mod:`statuspage.views`.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from zoneinfo import ZoneInfo
 from monitor.sla import AppliedWindow, Uptime
 from statuspage.data import Month, PageData
 from statuspage.i18n import Formatter, formatter
+from statuspage.incident_views import IncidentView, incident_view
 from statuspage.views import Chrome, chrome, count, decimals, percent_places, verdict
 
 __all__ = ["HistoryView", "MonthRow", "ServiceHistory", "history_view"]
@@ -41,6 +43,7 @@ class ServiceHistory:
 class HistoryView:
     chrome: Chrome
     services: tuple[ServiceHistory, ...]
+    incidents: tuple[IncidentView, ...]  # the last 90 days (and open ones), newest first
 
 
 def _applied(w: AppliedWindow, f: Formatter, tz: ZoneInfo) -> str:
@@ -116,7 +119,8 @@ def history_view(data: PageData, lang: str) -> HistoryView:
         )
         services.append(ServiceHistory(
             s.name, s.title, f.percent(s.target, decimals(s.target)), rows, notes))
-    return HistoryView(chrome(data, lang, "history", f), tuple(services))
+    incidents = tuple(incident_view(i, data, f) for i in data.incidents)
+    return HistoryView(chrome(data, lang, "history", f), tuple(services), incidents)
 
 
 def _capitalized(text: str) -> str:

@@ -115,10 +115,10 @@ def render_files(
         common = {"asset_version": asset_version, "days": DAYS, "zone": zone}
         iv = index_view(data, lang)
         files[page_href("index", lang, default)] = env.get_template("index.html").render(
-            c=iv.chrome, v=iv, **common)
+            c=iv.chrome, v=iv, more=True, **common)
         hv = history_view(data, lang)
         files[page_href("history", lang, default)] = env.get_template("history.html").render(
-            c=hv.chrome, v=hv, **common)
+            c=hv.chrome, v=hv, more=False, **common)
     files["feed.atom"] = environment(default).get_template("feed.xml").render(
         f=feed_view(data))
     files["status.json"] = _json(status_json(data))

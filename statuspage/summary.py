@@ -1,8 +1,9 @@
 """``status.json``: the Statuspage v2 summary shape, so existing widgets and clients read it.
 
 Keys as Statuspage has them: ``page``, ``status {indicator, description}``, ``components``
-(groups as components with ``group: true`` and their children's ids), ``incidents`` (always
-empty until incidents exist), ``scheduled_maintenances``; upwatch's own figures are under
+(groups as components with ``group: true`` and their children's ids), ``incidents`` (the
+unresolved ones, as in Statuspage's summary, each with its updates newest first and the
+components it affects), ``scheduled_maintenances``; upwatch's own figures are under
 ``upwatch``. Pure and deterministic: everything derives from :class:`PageData`, times are UTC.
 
 Statuses: a service in maintenance is ``under_maintenance``; down is ``major_outage``; degraded
@@ -10,7 +11,8 @@ is ``degraded_performance``; a service without recent data is ``degraded_perform
 (Statuspage has no "unknown"; we do not claim operational without evidence) and says
 ``"state": "nodata"`` under ``upwatch``. A group takes its worst child's status. The page
 indicator follows the banner: none (operational, maintenance), minor (degraded), major
-(partial outage), critical (major outage).
+(partial outage), critical (major outage); an open incident raises it to at least its impact.
+An incident update's ``body`` is the text as written (Markdown subset), not HTML.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ from typing import Any
 from monitor.checks import State
 from monitor.maintenance import Window
 from monitor.sla import report_dict
-from statuspage.data import PageData, ServiceData
-from statuspage.views import overall
+from statuspage.data import IncidentData, PageData, ServiceData
+from statuspage.incident_views import incident_anchor
+from statuspage.views import page_banner
 
 __all__ = ["COMPONENT_STATUSES", "INDICATORS", "component_status", "status_json"]
 
@@ -114,18 +117,41 @@ def status_json(data: PageData) -> dict[str, Any]:
             "scheduled_for": _iso(w.start), "scheduled_until": _iso(_window_end(w)),
         })
 
-    indicator, description = _BANNER[overall(data.services)]
+    shortlink = f"{site.url.rstrip('/')}/history.html" if site.url else ""
+    incidents = [_incident(i, page_id, shortlink, by_name) for i in data.open_incidents]
+    indicator, description = _BANNER[page_banner(data)]
     return {
         "page": page,
         "status": {"indicator": indicator, "description": description},
         "components": components,
-        "incidents": [],
+        "incidents": incidents,
         "scheduled_maintenances": maintenances,
         "upwatch": {
             "schema": 1,
             "generated_at": updated,
             "services": [_figures(s) for s in data.services],
         },
+    }
+
+
+def _incident(i: IncidentData, page_id: str, history: str,
+              by_name: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """One incident in Statuspage's shape (ids as strings, times in UTC)."""
+    iid = str(i.id)
+    monitoring = [u.at for u in i.updates if u.status == "monitoring"]
+    return {
+        "id": iid, "name": i.title, "status": i.status,
+        "created_at": _iso(i.started_at), "updated_at": _iso(i.updated_at),
+        "monitoring_at": _iso(min(monitoring)) if monitoring else None,
+        "resolved_at": _iso(i.resolved_at), "impact": i.impact,
+        "shortlink": f"{history}#{incident_anchor(i.id)}" if history else "",
+        "started_at": _iso(i.started_at), "page_id": page_id,
+        "incident_updates": [{
+            "id": str(u.id), "status": u.status, "body": u.body, "incident_id": iid,
+            "created_at": _iso(u.at), "updated_at": _iso(u.at), "display_at": _iso(u.at),
+            "affected_components": None, "deliver_notifications": True,
+        } for u in i.updates],
+        "components": [by_name[n] for n in i.services if n in by_name],
     }
 
 

@@ -11,6 +11,9 @@ day still at or above the target, ``ma`` below the target, ``nd`` no data, ``off
 the day covered by the SLA, ``mt`` every covered minute in maintenance or excluded. ``m`` is
 added to a day with any maintenance. Consecutive days that would say the same are one segment
 spanning them (``span`` days), which keeps pages small and screen readers brief.
+
+The banner is the worse of what the services say (:func:`overall`) and what the open
+incidents' impacts say (:func:`page_banner`).
 """
 
 from __future__ import annotations
@@ -29,13 +32,18 @@ from monitor.maintenance import Window
 from monitor.sla import Uptime
 from statuspage.data import Day, PageData, ServiceData
 from statuspage.i18n import LANGUAGE_NAMES, LANGUAGES, Formatter, formatter
+from statuspage.incident_views import IMPACT_BANNER, IncidentView, incident_view
 
 __all__ = [
-    "BannerKind", "Chrome", "IndexView", "Segment", "bar_segments", "chrome", "count",
-    "decimals", "index_view", "overall", "page_href", "percent_places", "verdict",
+    "BANNER_ORDER", "BannerKind", "Chrome", "IndexView", "Segment", "bar_segments", "chrome",
+    "count", "decimals", "index_view", "overall", "page_banner", "page_href", "percent_places",
+    "verdict",
 ]
 
 BannerKind = Literal["operational", "degraded", "partial", "major", "maintenance"]
+#: Banners from the least to the most severe.
+BANNER_ORDER: tuple[BannerKind, ...] = ("operational", "maintenance", "degraded", "partial",
+                                        "major")
 
 
 def overall(services: tuple[ServiceData, ...]) -> BannerKind:
@@ -49,6 +57,14 @@ def overall(services: tuple[ServiceData, ...]) -> BannerKind:
     if any(s.state in (State.DEGRADED, State.NODATA) for s in live):
         return "degraded"
     return "maintenance" if len(live) < len(services) else "operational"
+
+
+def page_banner(data: PageData) -> BannerKind:
+    """The banner of the page: the worse of :func:`overall` and the open incidents' impacts
+    (minor → degraded performance, major → partial outage, critical → major outage)."""
+    kinds: list[BannerKind] = [overall(data.services)]
+    kinds += [IMPACT_BANNER.get(i.impact, "operational") for i in data.open_incidents]
+    return max(kinds, key=BANNER_ORDER.index)
 
 
 def decimals(target: float) -> int:
@@ -142,6 +158,7 @@ class IndexView:
     chrome: Chrome
     banner: BannerKind
     banner_text: str
+    incidents: tuple[IncidentView, ...]  # open ones, newest first, with their latest update
     outages: tuple[OutageView, ...]
     maintenance: tuple[MaintenanceView, ...]
     groups: tuple[GroupView, ...]
@@ -337,7 +354,7 @@ def index_view(data: PageData, lang: str) -> IndexView:
     groups: dict[str, list[ServiceView]] = {}
     for s in data.services:
         groups.setdefault(s.group, []).append(_service(s, today, f, tz))
-    kind = overall(data.services)
+    kind = page_banner(data)
     outages = tuple(
         OutageView(s.name, s.title, None if s.since is None else
                    f.gettext("since %(time)s") % {"time": f.moment(s.since, tz)})
@@ -345,6 +362,8 @@ def index_view(data: PageData, lang: str) -> IndexView:
     )
     return IndexView(
         chrome=chrome(data, lang, "index", f), banner=kind, banner_text=_banner_text(kind, f),
+        incidents=tuple(incident_view(i, data, f, latest_only=True)
+                        for i in data.open_incidents),
         outages=outages, maintenance=_maintenance(data, f, tz),
         groups=tuple(
             GroupView(f"group-{i + 1}", name or None, tuple(views))

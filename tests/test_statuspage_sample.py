@@ -8,6 +8,10 @@ Four services around ``NOW`` (20 Oct 2026, 14:00 CEST; site zone Europe/Copenhag
 - ``docs`` (no group, 99.99 %, Mon–Fri 09–17 local): up, weekends not covered;
 - ``batch`` (group Core): no recent data, under maintenance right now.
 
+Three incidents: #3 open (web, major, identified, two updates, Markdown in the latest), #2
+resolved on 17 Oct (api, minor), #1 resolved on 10 Oct (api, major). ``sample_page(incidents=
+False)`` is the same page without any.
+
 Uptimes are computed from runs with the real arithmetic (:mod:`monitor.sla`), so every figure
 is consistent. The tests in this file check the sample itself; the others import it.
 """
@@ -26,9 +30,20 @@ from monitor.checks import State
 from monitor.coverage import epoch_minute
 from monitor.intervals import Ranges
 from monitor.maintenance import Window
+from monitor.markdown import render
 from monitor.minutes import Run
 from monitor.sla import Uptime, period_uptime
-from statuspage.data import DAYS, MONTHS, Day, Month, PageData, ServiceData, SiteInfo
+from statuspage.data import (
+    DAYS,
+    MONTHS,
+    Day,
+    IncidentData,
+    Month,
+    PageData,
+    ServiceData,
+    SiteInfo,
+    UpdateData,
+)
 
 NOW = datetime(2026, 10, 20, 12, 0, 30, tzinfo=UTC)
 TZ = ZoneInfo("Europe/Copenhagen")
@@ -121,7 +136,36 @@ WEB_WINDOW = Window(
 )
 
 
-def sample_page(site: SiteInfo | None = None) -> PageData:
+def _update(uid: int, at: datetime, status: str, body: str) -> UpdateData:
+    return UpdateData(uid, at, status, body, render(body))
+
+
+INCIDENTS = (
+    IncidentData(
+        3, "Website unavailable", "major", "identified", ("web",), utc(2026, 10, 20, 11, 57),
+        None, (
+            _update(6, utc(2026, 10, 20, 11, 59), "identified",
+                    "A faulty release; we are **rolling it back**.\n\n- checkout is affected\n"
+                    "- details in [the changelog](https://example.com/changes)"),
+            _update(5, utc(2026, 10, 20, 11, 57), "investigating",
+                    "upwatch detected that **web** is down since 11:55 UTC."),
+        )),
+    IncidentData(
+        2, "Slow API responses", "minor", "resolved", ("api",), utc(2026, 10, 17, 6, 5),
+        utc(2026, 10, 17, 6, 50), (
+            _update(4, utc(2026, 10, 17, 6, 50), "resolved", "Response times are normal."),
+            _update(3, utc(2026, 10, 17, 6, 40), "monitoring", "A cache node was replaced."),
+            _update(2, utc(2026, 10, 17, 6, 5), "investigating", "Responses are *slow*."),
+        )),
+    IncidentData(
+        1, "API outage", "major", "resolved", ("api",), utc(2026, 10, 10, 10, 2),
+        utc(2026, 10, 10, 10, 30), (
+            _update(1, utc(2026, 10, 10, 10, 30), "resolved", "The API is back since 10:12 UTC."),
+        )),
+)
+
+
+def sample_page(site: SiteInfo | None = None, *, incidents: bool = True) -> PageData:
     """The sample page; ``site`` replaces its site information."""
     first = local_minute(date(2026, 8, 21))
     outage = local_minute(date(2026, 10, 10), 12)
@@ -151,6 +195,7 @@ def sample_page(site: SiteInfo | None = None) -> PageData:
         site=site or SiteInfo("Example status", "Is it up?", "https://status.example.com",
                               "en", "Europe/Copenhagen"),
         now=NOW, services=services, maintenance=(BATCH_WINDOW, WEB_WINDOW),
+        incidents=INCIDENTS if incidents else (),
     )
 
 
@@ -162,7 +207,8 @@ def _retitled(u: Uptime, text: str) -> Uptime:
 
 def with_titles(page: PageData, text: str) -> PageData:
     """Every user-provided string of ``page`` (site title and description, service titles,
-    groups, window titles, exclusion reasons) replaced by ``text``, for escaping tests."""
+    groups, window titles, exclusion reasons, incident titles and update bodies) replaced by
+    ``text``, for escaping tests."""
     services = tuple(
         replace(
             s, title=text, group=text if s.group else "",
@@ -172,7 +218,12 @@ def with_titles(page: PageData, text: str) -> PageData:
         )
         for s in page.services
     )
-    return replace(page, services=services,
+    incidents = tuple(
+        replace(i, title=text, updates=tuple(replace(u, body=text, html=render(text))
+                                             for u in i.updates))
+        for i in page.incidents
+    )
+    return replace(page, services=services, incidents=incidents,
                    maintenance=tuple(replace(w, title=text) for w in page.maintenance),
                    site=replace(page.site, title=text, description=text))
 
