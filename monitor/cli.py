@@ -17,6 +17,9 @@ from monitor import __version__
 from monitor.config import ConfigError, default_config_path, default_db_path, load_config
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
+    from monitor.config import Config
     from monitor.ledger import Ledger
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_DB = 0, 1, 2, 3
@@ -85,12 +88,17 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--format", choices=["table", "json", "csv"], default="table")
     rep.add_argument("--fail-on-breach", action="store_true",
                      help="exit 1 when any service breached its target")
+    rep.add_argument("--incidents", action="store_true",
+                     help="first-response times of the month's incidents against their "
+                          "targets, instead of uptime")
 
     from monitor.cli_incidents import add_incident_parsers
+    from monitor.cli_notify import add_notify_parsers
     from monitor.cli_windows import add_window_parsers  # it imports this module: lazily
 
     add_window_parsers(sub)
     add_incident_parsers(sub)
+    add_notify_parsers(sub)
 
     page = sub.add_parser("build-page", help="render the static status page from the ledger")
     _common(page)
@@ -150,6 +158,10 @@ def dispatch(args: argparse.Namespace) -> int:
         return cmd_demo(args)
     if command == "build-page":
         return cmd_build_page(args)
+    if command == "notify":
+        from monitor.cli_notify import run_notify_command
+
+        return run_notify_command(args)
     if command == "incident":
         from monitor.cli_incidents import run_incident_command
 
@@ -165,6 +177,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from monitor.api import AdminTokenError
     from monitor.ledger import LedgerError
     from monitor.logs import setup_logging
+    from monitor.notify import ChannelSetupError
     from monitor.runner import RunOptions, parse_listen, serve
 
     try:
@@ -182,7 +195,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return asyncio.run(serve(opts))
     except LedgerError as err:
         raise DatabaseError(str(err)) from err
-    except AdminTokenError as err:
+    except (AdminTokenError, ChannelSetupError) as err:
         raise UsageError(str(err)) from err
     except OSError as err:
         print(f"Error: cannot listen on {args.listen}: {err.strerror or err}", file=sys.stderr)
@@ -216,6 +229,32 @@ def cmd_probe(args: argparse.Namespace) -> int:
         return EXIT_OK if result.ok else EXIT_FAILED
 
     return asyncio.run(once())
+
+
+def cmd_incident_report(args: argparse.Namespace, config: Config, now: datetime) -> int:
+    from monitor import incident_report
+    from monitor.notify.channels import policy_from_config
+    from monitor.report import ReportError, parse_month
+
+    if args.from_month or args.to_month or args.service or args.fail_on_breach:
+        raise UsageError("--incidents takes --month and --format only")
+    hours = config.incident.business_hours
+    try:
+        month = parse_month(args.month) if args.month else (now.year, now.month)
+        ledger = open_ledger(args)
+        try:
+            report = incident_report.load_incident_report(
+                ledger, month, now, coverage=hours.coverage, tz=hours.tz,
+                policy=policy_from_config(config))
+        finally:
+            ledger.close()
+    except ReportError as err:
+        raise UsageError(str(err)) from err
+    render = {"table": incident_report.to_table, "json": incident_report.to_json,
+              "csv": incident_report.to_csv}[args.format]
+    out = render(report)
+    sys.stdout.write(out if out.endswith("\n") else out + "\n")
+    return EXIT_OK
 
 
 def cmd_build_page(args: argparse.Namespace) -> int:
@@ -332,6 +371,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     config = load_config(config_path(args))
     now = SystemClock().now()
+    if args.incidents:
+        return cmd_incident_report(args, config, now)
     current = (now.year, now.month)
     try:
         if args.month and (args.from_month or args.to_month):

@@ -14,13 +14,15 @@ import os
 from collections.abc import Mapping, Sequence
 
 from monitor import cli
-from monitor.cli_windows import _declared_by
+from monitor.cli_windows import declared_by_from
 from monitor.clock import Clock, SystemClock
 from monitor.config import load_config
 from monitor.incident_desk import IncidentDesk, IncidentInputError, incident_json
-from monitor.incidents import Incident, IncidentPolicy
-from monitor.notify import Channel
+from monitor.incidents import Incident
+from monitor.notify import Channel, ChannelSetupError
+from monitor.notify.channels import channels_from_config, policy_from_config
 from monitor.notify.outbox import DirectLedger, Outbox
+from monitor.probes.http import make_session
 
 __all__ = ["add_incident_parsers", "run_incident_command"]
 
@@ -64,17 +66,27 @@ def _line(inc: Incident) -> str:
 def run_incident_command(args: argparse.Namespace, *, clock: Clock | None = None,
                          environ: Mapping[str, str] | None = None,
                          channels: Sequence[Channel] = ()) -> int:
-    """Run ``upwatch incident …``; returns the exit code. ``channels`` get the notifications
-    (delivered later by ``upwatch run``'s outbox)."""
+    """Run ``upwatch incident …``; returns the exit code. Notifications are queued for
+    ``channels`` (default: those configured) and delivered later by ``upwatch run``'s outbox."""
     env = os.environ if environ is None else environ
     clk = clock or SystemClock()
     config = load_config(cli.config_path(args))
     ledger = cli.open_ledger(args)
     access = DirectLedger(ledger)
-    desk = IncidentDesk(access, clk, IncidentPolicy(), config,
-                        Outbox(access, channels, clk) if channels else None)
+
+    async def main() -> int:
+        # The configured channels, only to queue notifications: `upwatch run` delivers them.
+        async with make_session() as session:
+            try:
+                chans = list(channels) or channels_from_config(config, session, clk, env)
+            except ChannelSetupError as err:
+                raise cli.UsageError(str(err)) from None
+            desk = IncidentDesk(access, clk, policy_from_config(config), config,
+                                Outbox(access, chans, clk) if chans else None)
+            return await _run(args, desk, env)
+
     try:
-        return asyncio.run(_run(args, desk, env))
+        return asyncio.run(main())
     except IncidentInputError as err:
         raise cli.UsageError("; ".join(err.problems)) from None
     finally:
@@ -92,7 +104,7 @@ async def _run(args: argparse.Namespace, desk: IncidentDesk, env: Mapping[str, s
         else:
             print("\n".join(_line(i) for i in found))
         return cli.EXIT_OK
-    by = _declared_by(args, env)
+    by = declared_by_from(args, env)
     if args.action == "open":
         inc = await desk.open(title=args.title, services=args.service, impact=args.impact,
                               status=args.status, body=args.body, by=by)

@@ -108,7 +108,7 @@ def run_window_command(
     return _cancel(args, kind, now, env)
 
 
-def _declared_by(args: argparse.Namespace, env: Mapping[str, str]) -> str:
+def declared_by_from(args: argparse.Namespace, env: Mapping[str, str]) -> str:
     if args.by is not None:
         if not _BY.fullmatch(args.by):
             raise cli.UsageError('--by: 1-64 letters, digits, ".", "_", "-" or "@", got '
@@ -133,7 +133,7 @@ def _zone(name: str | None) -> ZoneInfo | None:
 
 
 def _add(args: argparse.Namespace, kind: WindowKind, now: datetime, env: Mapping[str, str]) -> int:
-    by = _declared_by(args, env)
+    by = declared_by_from(args, env)
     tz = _zone(args.timezone)
     duration: timedelta | None = None
     if args.duration is not None:
@@ -194,7 +194,7 @@ def _list(args: argparse.Namespace, kind: WindowKind, now: datetime) -> int:
 
 def _cancel(args: argparse.Namespace, kind: WindowKind, now: datetime,
             env: Mapping[str, str]) -> int:
-    by = _declared_by(args, env)
+    by = declared_by_from(args, env)
     ledger = cli.open_ledger(args)
     try:
         window, changed = cancel(ledger, kind, args.id, now=now, by=by)

@@ -30,6 +30,7 @@ from monitor.coverage_config import (
     SlaConfig,
 )
 from monitor.durations import format_duration, invalid, parse_duration, show
+from monitor.incident_config import CHANNEL_KINDS, Channels, IncidentConfig
 from monitor.service_config import LANGUAGES as LANGUAGES
 from monitor.service_config import METHODS as METHODS
 from monitor.service_config import (
@@ -90,6 +91,8 @@ class Config(BaseModel):
     maintenance: tuple[MaintenanceWindowConfig, ...] = ()
     maintenance_policy: MaintenancePolicy = MaintenancePolicy()
     exclusions: tuple[ExclusionConfig, ...] = ()
+    incident: IncidentConfig = IncidentConfig()
+    notifications: Channels = ()
     _by_name: dict[str, ServiceConfig] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
@@ -219,8 +222,9 @@ else:  # pragma: no cover - PyYAML without libyaml
     _Loader = _PyLoader  # type: ignore[misc,assignment]
 
 
-_TOP_KEYS = ("site", "location", "defaults", "services", "maintenance", "exclusions")
-_LISTS = ("services", "maintenance", "exclusions")
+_TOP_KEYS = ("site", "location", "defaults", "services", "maintenance", "exclusions", "incident",
+             "notifications")
+_LISTS = ("services", "maintenance", "exclusions", "notifications")
 _SERVICE_ONLY = ("name", "title", "url")
 _POLICY_KEYS = ("min_notice", "max_duration")
 _GONE = object()
@@ -339,6 +343,8 @@ class _Reader:
             return self.windows + loc[1:]
         if loc[:1] == ("maintenance_policy",):
             return ("maintenance", *loc[1:])
+        if loc[:1] == ("notifications",) and len(loc) > 2 and loc[2] in CHANNEL_KINDS:
+            return loc[:2] + loc[3:]  # drop the union's tag
         if loc[:1] == ("services",) and len(loc) > 2 and isinstance(loc[1], int):
             rest = loc[2:]
             if any(rest[:len(p)] == p for p in self.origins.get(loc[1], ())):

@@ -25,9 +25,10 @@ from monitor.clock import Clock, SystemClock
 from monitor.config import ConfigError, ServiceConfig, load_config
 from monitor.declarations import active_windows, declared_windows, window_summary, with_declared
 from monitor.incident_desk import IncidentDesk
-from monitor.incidents import IncidentPolicy
 from monitor.ledger import Ledger
+from monitor.maintenance_events import MaintenanceAnnouncer
 from monitor.metrics import ProbeMetrics
+from monitor.notify.channels import channels_from_config, policy_from_config
 from monitor.notify.outbox import Outbox
 from monitor.probes.http import HttpProbe, make_session
 from monitor.probes.tls import cert_expiry, tls_target
@@ -79,11 +80,14 @@ class Monitor:
         self._session = make_session()
         self.tls_context: ssl.SSLContext | None = None  # None: the system's trust store
         self.probe = HttpProbe(self._session, self.clock, location=self.config.location)
-        # Notification channels come with their configuration (not there yet): the outbox
-        # keeps incident and state events durable already, ready for them.
-        self.outbox = Outbox(self.writer, (), self.clock)
-        self.incidents = IncidentDesk(self.writer, self.clock, IncidentPolicy(), self.config,
-                                      self.outbox)
+        # Channels and the incident policy are read at start; a reload does not change them.
+        channels = channels_from_config(self.config, self._session, self.clock, os.environ)
+        self.outbox = Outbox(self.writer, channels, self.clock)
+        self.incidents = IncidentDesk(self.writer, self.clock, policy_from_config(self.config),
+                                      self.config, self.outbox)
+        self.maintenance_events = MaintenanceAnnouncer(
+            self.writer, self.outbox, self.clock,
+            lambda ledger, lo, hi: self.windows_fn()(ledger, lo, hi))
         self.scheduler = ProbeScheduler(self.probe, self.writer, self.metrics, self.clock,
                                         max_concurrency=opts.max_concurrency,
                                         on_result=self.incidents.on_result)
@@ -113,6 +117,10 @@ class Monitor:
         if not self._page_built:
             self._page_built = True
             log.info("status page built: %d files in %s", len(report.files), report.out_dir)
+
+    async def announce_maintenance(self) -> None:
+        """Queue notifications for maintenance windows that started or ended (exactly once)."""
+        await self.maintenance_events.tick()
 
     async def check_certificates(self) -> None:
         """probe_ssl_earliest_cert_expiry for every verified https service (hourly)."""
@@ -176,6 +184,7 @@ class Monitor:
         self._every(self.opts.sla_refresh_s, self.refresh_sla, "refreshing the SLA figures")
         self._every(self.opts.page_rebuild_s, self.rebuild_page, "rebuilding the status page")
         self._every(60.0, self.incidents.tick, "resolving recovered incidents")
+        self._every(60.0, self.announce_maintenance, "announcing maintenance start and end")
         self._every(self.opts.cert_check_s, self.check_certificates,
                     "checking TLS certificates")
         self._outbox_task = asyncio.create_task(self.outbox.run(), name="notification outbox")

@@ -11,10 +11,16 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
-import yaml
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 from jsonschema import Draft202012Validator
+from openapi_check import (
+    SPEC,
+    body_is_valid,
+    check_response,
+    documented_routes,
+    served_routes,
+)
 
 from monitor import api
 from monitor.api import (
@@ -24,6 +30,7 @@ from monitor.api import (
     load_admin_tokens,
     mount_admin_api,
 )
+from monitor.api_incidents import add_incident_routes
 from monitor.checks import State
 from monitor.clock import FakeClock
 from monitor.config import Config, parse_config
@@ -33,8 +40,6 @@ from monitor.minutes import Run
 from monitor.sla import month_uptime
 from monitor.writer import LedgerWriter
 
-ROOT = Path(__file__).resolve().parent.parent
-SPEC: dict[str, Any] = yaml.safe_load((ROOT / "docs" / "openapi.yaml").read_text("utf-8"))
 CONFIG = """\
 services:
   - name: api
@@ -60,37 +65,8 @@ PAST = {"services": "web", "start": "2026-09-28T10:00:00Z", "end": "2026-09-28T1
 # ---- the OpenAPI document ------------------------------------------------------------------
 
 
-def _resolve(node: dict[str, Any]) -> dict[str, Any]:
-    while "$ref" in node and node["$ref"].startswith("#/components/responses/"):
-        node = SPEC["components"]["responses"][node["$ref"].rsplit("/", 1)[1]]
-    return node
-
-
-def _validator(schema: dict[str, Any]) -> Draft202012Validator:
-    return Draft202012Validator({**schema, "components": SPEC["components"]})
-
-
-def _template(path: str) -> str:
-    parts = path.partition("?")[0].removeprefix("/api/v1").split("/")
-    return "/".join("{id}" if i == 2 else p for i, p in enumerate(parts))
-
-
-def check_response(method: str, path: str, status: int, body: object) -> None:
-    """The answer matches the documented schema (Error for any undocumented one)."""
-    operation = SPEC["paths"].get(_template(path), {}).get(method.lower())
-    documented = None if operation is None else operation["responses"].get(str(status))
-    if documented is None:  # the answers the document's description lists for any request
-        allowed = (500,) if operation is not None else (401, 404, 405, 503)
-        assert status in allowed, f"{method} {path} → {status} is not documented"
-        schema: dict[str, Any] = {"$ref": "#/components/schemas/Error"}
-    else:
-        schema = _resolve(documented)["content"]["application/json"]["schema"]
-    _validator(schema).validate(body)
-
-
 def request_is_valid(kind: str, body: object) -> bool:
-    name = "NewMaintenance" if kind == "maintenance" else "NewExclusion"
-    return _validator({"$ref": f"#/components/schemas/{name}"}).is_valid(body)
+    return body_is_valid("NewMaintenance" if kind == "maintenance" else "NewExclusion", body)
 
 
 def test_the_document_is_openapi_3_1_with_valid_schemas() -> None:
@@ -101,11 +77,8 @@ def test_the_document_is_openapi_3_1_with_valid_schemas() -> None:
 
 def test_every_route_is_documented_and_every_documented_route_exists() -> None:
     app = api.admin_app(cast(Any, None), None)
-    served = {(r.resource.canonical, r.method.lower()) for r in app.router.routes()
-              if r.resource is not None and r.method != "HEAD"}
-    documented = {(path, method) for path, ops in SPEC["paths"].items() for method in ops
-                  if method != "parameters"}
-    assert served == documented
+    add_incident_routes(app, cast(Any, None))  # as monitor.server mounts it
+    assert served_routes(app) == documented_routes()
 
 
 # ---- fixtures ------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from openapi_check import body_is_valid, check_response, request_schema
 
 from monitor.api import ADMIN_PREFIX, AdminTokens, admin_app
 from monitor.api_incidents import add_incident_routes
@@ -110,23 +111,6 @@ async def test_an_outage_opens_and_resolves_an_incident_with_notifications(rt: R
         "api is up", "[severity 2] api down: monitoring", "[severity 2] api down: resolved"]
 
 
-async def test_a_person_takes_over_and_only_a_person_resolves(
-        rt: Rt, aiohttp_client: Callable[..., Any]) -> None:
-    client = await make(aiohttp_client, rt)
-    await outage(rt, {"api": "udd", "web": "uuu"})
-    [inc] = await rt.desk.find()
-    resp = await client.post(f"/api/v1/incidents/{inc.id}/updates", headers=AUTH,
-                             json={"status": "identified", "body": "A bad deploy; rolling back."})
-    assert resp.status == 201
-    await outage(rt, {"api": "uuuuuuuuuu", "web": "uuuuuuuuuu"}, rt.clock.now())
-    [inc] = await rt.desk.find()
-    assert inc.status == IncidentStatus.IDENTIFIED and inc.resolved_at is None
-    assert inc.first_human_update is not None and inc.first_human_update.author == "api:admin"
-    resp = await client.post(f"/api/v1/incidents/{inc.id}/updates", headers=AUTH,
-                             json={"status": "resolved", "body": "Rolled back."})
-    assert (await resp.json())["incident"]["status"] == "resolved"
-
-
 async def test_notifications_are_silenced_in_maintenance(rt: Rt) -> None:
     await outage(rt, {"web": "ddduuu"}, datetime(2026, 10, 1, 12, 10, tzinfo=UTC))
     items = await rt.writer.read(lambda led: led.notifications())
@@ -147,7 +131,7 @@ async def test_resume_after_restart_continues_the_open_incident(rt: Rt) -> None:
     assert inc.status == IncidentStatus.RESOLVED
 
 
-# ---- HTTP ---------------------------------------------------------------------------------
+# ---- HTTP: every request and answer checked against docs/openapi.yaml ----------------------
 
 Client = TestClient[web.Request, web.Application]
 
@@ -166,65 +150,171 @@ async def client(aiohttp_client: Callable[..., Any], rt: Rt) -> Client:
     return await make(aiohttp_client, rt)
 
 
+async def call(client: Client, method: str, path: str, body: object = None, *,
+               headers: dict[str, str] | None = None, data: Any = None,
+               ) -> tuple[int, Any, dict[str, str]]:
+    """One request; the answer is checked against the OpenAPI document, and a JSON body the
+    server took (2xx) against the request schema documented for it."""
+    kwargs: dict[str, Any] = {"headers": AUTH if headers is None else headers}
+    if body is not None:
+        kwargs["json"] = body
+    if data is not None:
+        kwargs["data"] = data
+    async with client.request(method, path, **kwargs) as resp:
+        assert resp.content_type == "application/json"
+        payload = await resp.json()
+        check_response(method, path, resp.status, payload)
+        if body is not None and resp.status < 300:
+            assert body_is_valid(request_schema(method, path), body), (method, path, body)
+        return resp.status, payload, dict(resp.headers)
+
+
+async def test_the_detectors_incidents_match_the_document(rt: Rt, client: Client) -> None:
+    await outage(rt, {"api": "udduuuuuuu", "web": "uuuuuuuuuu"})
+    status, listed, _ = await call(client, "GET", "/api/v1/incidents")
+    assert status == 200
+    [inc] = listed["incidents"]
+    assert (inc["automatic"], inc["created_by"], inc["resolved_at"]) == (
+        True, "detector", "2026-10-01T10:08:00Z")
+    assert [u["human"] for u in inc["updates"]] == [False, False, False]
+    status, got, _ = await call(client, "GET", f"/api/v1/incidents/{inc['id']}")
+    assert (status, got) == (200, inc)
+
+
+async def test_a_person_takes_over_and_only_a_person_resolves(rt: Rt, client: Client) -> None:
+    await outage(rt, {"api": "udd", "web": "uuu"})
+    [inc] = await rt.desk.find()
+    status, _, _ = await call(client, "POST", f"/api/v1/incidents/{inc.id}/updates",
+                              {"status": "identified", "body": "A bad deploy; rolling back."})
+    assert status == 201
+    await outage(rt, {"api": "uuuuuuuuuu", "web": "uuuuuuuuuu"}, rt.clock.now())
+    [inc] = await rt.desk.find()
+    assert inc.status == IncidentStatus.IDENTIFIED and inc.resolved_at is None
+    assert inc.first_human_update is not None and inc.first_human_update.author == "api:admin"
+    status, answer, _ = await call(client, "POST", f"/api/v1/incidents/{inc.id}/updates",
+                                   {"status": "resolved", "body": "Rolled back."})
+    assert answer["incident"]["status"] == "resolved"
+    assert answer["update_id"] == answer["incident"]["updates"][-1]["id"]
+
+
 async def test_open_update_list_get(client: Client, rt: Rt) -> None:
-    resp = await client.post("/api/v1/incidents", headers=AUTH, json={
+    status, body, headers = await call(client, "POST", "/api/v1/incidents", {
         "title": "Slow logins", "services": ["api"], "impact": "minor",
         "body": "We are looking at <script>alert(1)</script> [x](javascript:alert(1))"})
-    assert resp.status == 201
-    body = await resp.json()
-    assert resp.headers["Location"] == f"/api/v1/incidents/{body['id']}"
+    assert status == 201
+    assert headers["Location"] == f"/api/v1/incidents/{body['id']}"
     assert (body["severity"], body["status"], body["automatic"], body["created_by"]) == (
         "severity 3", "investigating", False, "api:admin")
     assert body["updates"][0]["body_html"] == (
         "<p>We are looking at &lt;script&gt;alert(1)&lt;/script&gt; "
         "[x](javascript:alert(1))</p>")
     rt.clock.advance(600)
-    resp = await client.post(f"/api/v1/incidents/{body['id']}/updates", headers=AUTH,
-                             json={"status": "monitoring", "body": "A fix is out."})
-    assert resp.status == 201
-    listed = await (await client.get("/api/v1/incidents?state=open", headers=AUTH)).json()
+    status, _, _ = await call(client, "POST", f"/api/v1/incidents/{body['id']}/updates",
+                              {"status": "monitoring", "body": "A fix is out."})
+    assert status == 201
+    _, listed, _ = await call(client, "GET", "/api/v1/incidents?state=open")
     assert [i["status"] for i in listed["incidents"]] == ["monitoring"]
-    got = await (await client.get(f"/api/v1/incidents/{body['id']}", headers=AUTH)).json()
+    _, got, _ = await call(client, "GET", f"/api/v1/incidents/{body['id']}")
     assert [u["at"] for u in got["updates"]] == ["2026-10-01T10:00:00Z", "2026-10-01T10:10:00Z"]
     await rt.outbox.deliver_due()
     assert [e.id for e in rt.channel.sent] == ["incident-update:1", "incident-update:2"]
 
 
-@pytest.mark.parametrize(("path", "payload", "status", "expected"), [
+async def test_a_service_name_alone_and_the_defaults_are_taken(client: Client) -> None:
+    status, body, _ = await call(client, "POST", "/api/v1/incidents",
+                                 {"title": "Web is slow", "services": "web"})
+    assert status == 201
+    assert (body["services"], body["impact"], body["severity"], body["status"]) == (
+        ["web"], "major", "severity 2", "investigating")
+    status, listed, _ = await call(client, "GET", "/api/v1/incidents?state=all")
+    assert (status, [i["id"] for i in listed["incidents"]]) == (200, [body["id"]])
+
+
+@pytest.mark.parametrize(("path", "payload", "status", "expected", "schema_agrees"), [
     ("/api/v1/incidents", {"title": "", "services": ["nope"], "impact": "huge"}, 400,
      {"error": "invalid incident", "problems": [
          "title: must not be empty",
          'services: unknown service "nope" (services: api, web)',
-         'impact: expected one of minor, major, critical, got "huge"']}),
+         'impact: expected one of minor, major, critical, got "huge"']}, False),
     ("/api/v1/incidents", {"title": "x", "services": ["api"], "status": "resolved"}, 400,
      {"error": "invalid incident", "problems": [
-         'status: expected one of investigating, identified, monitoring, got "resolved"']}),
+         'status: expected one of investigating, identified, monitoring, got "resolved"']},
+     False),
     ("/api/v1/incidents", {"title": "x", "services": ["api"], "severity": 1}, 400,
      {"error": "invalid incident", "problems": [
-         '"severity": unknown key (allowed: body, impact, services, status, title)']}),
+         '"severity": unknown key (allowed: body, impact, services, status, title)']}, False),
     ("/api/v1/incidents", [1], 400, {"error": "invalid incident", "problems": [
-        "body: expected a JSON object with title, services, impact, status, body"]}),
+        "body: expected a JSON object with title, services, impact, status, body"]}, False),
+    ("/api/v1/incidents", {"title": "x" * 201, "services": ["api"]}, 400,
+     {"error": "invalid incident", "problems": ["title: at most 200 characters, got 201"]},
+     False),
+    ("/api/v1/incidents", {"title": "x", "services": []}, 400,
+     {"error": "invalid incident", "problems": [
+         "services: expected a list of service names, got []"]}, False),
+    ("/api/v1/incidents", {"title": "x", "services": ["nope"]}, 400,
+     {"error": "invalid incident", "problems": [
+         'services: unknown service "nope" (services: api, web)']}, True),
     ("/api/v1/incidents/99/updates", {"status": "monitoring", "body": "x"}, 404,
-     {"error": "no incident 99"}),
+     {"error": "no incident 99"}, True),
     ("/api/v1/incidents/1/updates", {"status": "fixed", "body": ""}, 400,
      {"error": "invalid incident update", "problems": [
          'status: expected one of investigating, identified, monitoring, resolved, got '
-         '"fixed"', "body: must not be empty"]}),
-], ids=["bad_fields", "cannot_open_resolved", "unknown_key", "not_an_object",
-        "unknown_incident", "bad_update"])
+         '"fixed"', "body: must not be empty"]}, False),
+    ("/api/v1/incidents/1/updates", {"status": "monitoring"}, 400,
+     {"error": "invalid incident update", "problems": ["body: expected text, got null"]},
+     False),
+], ids=["bad_fields", "cannot_open_resolved", "unknown_key", "not_an_object", "long_title",
+        "no_services", "unknown_service", "unknown_incident", "bad_update", "update_no_body"])
 async def test_bad_requests(client: Client, path: str, payload: object, status: int,
-                            expected: dict[str, Any]) -> None:
-    await client.post("/api/v1/incidents", headers=AUTH,
-                      json={"title": "x", "services": ["api"]})
-    resp = await client.post(path, headers=AUTH, json=payload)
-    assert (resp.status, await resp.json()) == (status, expected)
+                            expected: dict[str, Any], schema_agrees: bool) -> None:
+    await call(client, "POST", "/api/v1/incidents", {"title": "x", "services": ["api"]})
+    assert body_is_valid(request_schema("POST", path), payload) is schema_agrees
+    got, answer, _ = await call(client, "POST", path, payload)
+    assert (got, answer) == (status, expected)
+
+
+@pytest.mark.parametrize(("method", "path", "status", "message"), [
+    ("GET", "/api/v1/incidents/7", 404, "no incident 7"),
+    ("GET", "/api/v1/incidents/abc", 404, 'no incident "abc" (ids are numbers)'),
+    ("POST", "/api/v1/incidents/abc/updates", 404, 'no incident "abc" (ids are numbers)'),
+    ("GET", "/api/v1/incidents?state=closed", 400,
+     "query: state=open|all only, got 'state=closed'"),
+    ("GET", "/api/v1/incidents?limit=5", 400, "query: state=open|all only, got 'limit=5'"),
+    ("DELETE", "/api/v1/incidents/1", 405,
+     "DELETE is not allowed on /api/v1/incidents/1 (allowed: GET, HEAD)"),
+    ("GET", "/api/v1/incidents/1/updates", 405,
+     "GET is not allowed on /api/v1/incidents/1/updates (allowed: POST)"),
+], ids=["unknown_id", "id_not_a_number", "update_id_not_a_number", "bad_state",
+        "unknown_query", "delete", "get_updates"])
+async def test_error_answers_are_documented_json(
+        client: Client, method: str, path: str, status: int, message: str) -> None:
+    await call(client, "POST", "/api/v1/incidents", {"title": "x", "services": ["api"]})
+    body = {"status": "monitoring", "body": "x"} if method == "POST" else None
+    got, answer, _ = await call(client, method, path, body)
+    assert (got, answer) == (status, {"error": message})
+
+
+@pytest.mark.parametrize(("data", "status", "message"), [
+    (b'{"title": "x",', 400, "malformed JSON: Expecting property name enclosed in double "
+                             "quotes: line 1 column 15 (char 14)"),
+    (b'{"title": "\xff"}', 400, "malformed JSON: the body is not UTF-8"),
+    (b'{"title": "' + b"x" * (64 * 1024) + b'", "services": "api"}', 413,
+     "the request body is larger than 64 KiB"),
+], ids=["truncated", "not_utf8", "too_large"])
+async def test_unreadable_bodies(client: Client, rt: Rt, data: bytes, status: int,
+                                 message: str) -> None:
+    got, answer, _ = await call(client, "POST", "/api/v1/incidents", data=data,
+                                headers={**AUTH, "Content-Type": "application/json"})
+    assert (got, answer) == (status, {"error": message})
+    assert await rt.desk.find() == []
 
 
 @pytest.mark.parametrize(("method", "path"), [
     ("GET", "/api/v1/incidents"), ("POST", "/api/v1/incidents"),
-    ("POST", "/api/v1/incidents/1/updates"),
-], ids=["list", "open", "update"])
+    ("GET", "/api/v1/incidents/1"), ("POST", "/api/v1/incidents/1/updates"),
+], ids=["list", "open", "get", "update"])
 async def test_a_token_is_required(client: Client, method: str, path: str) -> None:
-    resp = await client.request(method, path, json={})
-    assert resp.status == 401
-    assert (await resp.json())["error"].startswith("missing bearer token")
+    status, answer, headers = await call(client, method, path, {}, headers={})
+    assert status == 401
+    assert answer["error"].startswith("missing bearer token")
+    assert headers["WWW-Authenticate"].startswith("Bearer")

@@ -74,8 +74,8 @@ ERRORS = [
       "timeout, title, tls_verify, url)"]),
     ("unknown_top_level_key",
      one() + "servics: []\n",
-     ["probes.yaml: servics: unknown key (allowed: defaults, exclusions, location, maintenance, "
-      "services, site)"]),
+     ["probes.yaml: servics: unknown key (allowed: defaults, exclusions, incident, location, "
+      "maintenance, notifications, services, site)"]),
     ("duplicate_name",
      FOUR.replace("name: cdn", "name: web"),
      ['probes.yaml: services[3].name: duplicate service name "web" (also services[1])']),
@@ -374,7 +374,8 @@ def test_shipped_examples_load_when_uncommented() -> None:
 
 
 @pytest.mark.parametrize("keys", [
-    ("site", "location", "defaults", "services", "maintenance", "exclusions", "windows"),
+    ("site", "location", "defaults", "services", "maintenance", "exclusions", "windows",
+     "incident", "notifications"),
     tuple(SiteConfig.model_fields), tuple(ServiceConfig.model_fields),
     tuple(ExpectConfig.model_fields), tuple(SlaConfig.model_fields), Coverage.yaml_keys,
     CoverageRule.yaml_keys, tuple(MaintenancePolicy.model_fields),
