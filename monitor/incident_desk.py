@@ -172,7 +172,7 @@ class IncidentDesk:
         return found
 
     def _notify(self, led: Ledger, event: Event, now: datetime) -> None:
-        if self._outbox is not None:
+        if self._outbox is not None and self._outbox.channels:
             led.enqueue_notifications(self._outbox.rows_for(event, self._windows(led, now)), now)
 
     def _record_sync(self, events: list[DetectionEvent], now: datetime, led: Ledger) -> None:

@@ -222,7 +222,9 @@ class Detector:
         elif track.last_minute is not None and minute > track.last_minute + 1:
             track.bad_since = track.good_since = None  # a gap is nodata
         at = minute_time(minute)
-        if state != track.state and state != State.NODATA:
+        # A change from a known state only: after a start or a gap the state was unknown, and
+        # "api is up" for every service at every restart is noise, not news.
+        if state != track.state and State.NODATA not in (state, track.state):
             events.append(DetectionEvent("state", at, None, (service,), service=service,
                                          state=state, previous=track.state))
         track.last_minute, track.state = minute, state

@@ -103,10 +103,20 @@ def test_events_name_the_severity_and_state_changes() -> None:
     policy = IncidentPolicy(open_after=1, severities={Impact.MAJOR: "P2",
                                                       Impact.MINOR: "P3"})
     det = Detector(policy, ["api", "web"])
-    events = det.observe("api", M0, D, minute_time(M0 + 1))
+    assert det.observe("api", M0, U, minute_time(M0 + 1)) == []  # first seen: no "change"
+    events = det.observe("api", M0 + 1, D, minute_time(M0 + 2))
     assert [(e.kind, e.service, e.state, e.previous) for e in events] == [
-        ("state", "api", D, N), ("opened", "api", D, None)]
-    assert events[1].severity == "P2" and events[1].key == f"auto-{M0}"
+        ("state", "api", D, U), ("opened", "api", D, None)]
+    assert events[1].severity == "P2" and events[1].key == f"auto-{M0 + 1}"
+
+
+def test_no_state_events_from_unknown_after_a_start_or_a_gap() -> None:
+    det = Detector(IncidentPolicy(open_after=3), ["api", "web"])
+    # a (re)start: every service's first state is news to nobody
+    assert det.observe("web", M0, U, minute_time(M0 + 1)) == []
+    assert det.observe("api", M0, D, minute_time(M0 + 1)) == []
+    # a known change is news
+    assert [e.kind for e in det.observe("web", M0 + 1, D, minute_time(M0 + 2))] == ["state"]
 
 
 def test_repeats_in_a_minute_take_the_worst_and_late_minutes_are_ignored() -> None:
