@@ -76,6 +76,9 @@ def test_phase_spreads_first_runs_over_the_interval() -> None:
     interval = timedelta(seconds=60)
     phases = [phase_of(f"svc-{i}", interval) for i in range(600)]
     assert all(timedelta(0) <= p < interval for p in phases)
+    # on 100 ms slots, so one event-loop wake-up starts every check of a slot
+    assert all(p.microseconds % 100_000 == 0 for p in phases)
+    assert len(set(phases)) > 250  # yet spread over many of the interval's 600 slots
     # no thundering herd: no single second holds more than a few percent of first runs
     per_second: dict[int, int] = {}
     for p in phases:
