@@ -41,6 +41,9 @@ from statuspage.render import build_site
 
 log = logging.getLogger("upwatch")
 
+#: A status page rebuild may take at most 1/PAGE_BUDGET_FACTOR of the time between rebuilds.
+PAGE_BUDGET_FACTOR = 10.0
+
 
 @dataclass(frozen=True)
 class RunOptions:
@@ -99,6 +102,7 @@ class Monitor:
         self.port: int = opts.port
         self._stopping = asyncio.Event()
         self._page_built = False
+        self._page_interval = opts.page_rebuild_s
         self._outbox_task: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -106,17 +110,32 @@ class Monitor:
         """Where the SLA figures get their windows: probes.yaml's and the declared ones."""
         return with_declared(config_windows(self.config))
 
+    @property
+    def page_interval(self) -> float:
+        """Seconds between status page rebuilds (stretched when builds are slow)."""
+        return self._page_interval
+
     async def rebuild_page(self) -> None:
         """Gather the page's data in the ledger thread, render and publish it in another."""
         if self.opts.site_dir is None:
             return
         config, now = self.config, self.clock.now()
+        started = self.clock.monotonic()
         data = await self.writer.read(
             lambda ledger: gather(config, ledger, now, declared_windows(ledger)))
         report = await asyncio.to_thread(build_site, data, self.opts.site_dir)
+        took = self.clock.monotonic() - started
         if not self._page_built:
             self._page_built = True
-            log.info("status page built: %d files in %s", len(report.files), report.out_dir)
+            log.info("status page built: %d files in %s in %.1fs",
+                     len(report.files), report.out_dir, took)
+        # Keep rebuilding to at most a tenth of the time (one core's worth): thousands of
+        # services take seconds to render, and probing must not starve for a page.
+        stretched = max(self.opts.page_rebuild_s, PAGE_BUDGET_FACTOR * took)
+        if stretched > self._page_interval + 1:
+            log.warning("the status page took %.1fs to build; rebuilding every %.0fs instead "
+                        "of every %.0fs", took, stretched, self.opts.page_rebuild_s)
+        self._page_interval = stretched
 
     async def announce_maintenance(self) -> None:
         """Queue notifications for maintenance windows that started or ended (exactly once)."""
@@ -153,7 +172,13 @@ class Monitor:
         self.runtime.extra_health["maintenance_active"] = [
             window_summary(w) for w in active_windows(windows, now) if w.kind == "maintenance"]
 
-    def _every(self, seconds: float, job: Callable[[], Awaitable[None]], what: str) -> None:
+    def _every(self, seconds: float | Callable[[], float], job: Callable[[], Awaitable[None]],
+               what: str) -> None:
+        """Run ``job`` now and then every ``seconds`` (a number, or asked anew each time)."""
+
+        def pause() -> float:
+            return seconds() if callable(seconds) else seconds
+
         async def loop() -> None:
             while not self._stopping.is_set():
                 try:
@@ -161,9 +186,9 @@ class Monitor:
                 except asyncio.CancelledError:
                     raise
                 except Exception:
-                    log.exception("%s failed; trying again in %.0fs", what, seconds)
+                    log.exception("%s failed; trying again in %.0fs", what, pause())
                 try:
-                    await asyncio.wait_for(self._stopping.wait(), seconds)
+                    await asyncio.wait_for(self._stopping.wait(), pause())
                 except TimeoutError:
                     pass
 
@@ -182,7 +207,7 @@ class Monitor:
         self.runtime.started_at = self.clock.now()
         self.scheduler.start(self.config.services)
         self._every(self.opts.sla_refresh_s, self.refresh_sla, "refreshing the SLA figures")
-        self._every(self.opts.page_rebuild_s, self.rebuild_page, "rebuilding the status page")
+        self._every(lambda: self._page_interval, self.rebuild_page, "rebuilding the status page")
         self._every(60.0, self.incidents.tick, "resolving recovered incidents")
         self._every(60.0, self.announce_maintenance, "announcing maintenance start and end")
         self._every(self.opts.cert_check_s, self.check_certificates,
