@@ -63,19 +63,11 @@ class EmailChannel:
                  ssl_context: ssl.SSLContext | None = None) -> None:
         if (username is None) != (password is None):
             raise ValueError("username and password go together")
-        self._name, self._host, self._port = name, host, port
+        self.name, self._host, self._port = name, host, port
         self._sender, self._to, self._clock = sender, tuple(to), clock
         self._starttls, self._username, self._password = starttls, username, password
-        self._events, self._timeout = events, timeout
+        self.events, self._timeout = events, timeout
         self._ssl = ssl_context
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def events(self) -> frozenset[EventKind]:
-        return self._events
 
     async def send(self, event: Event, idempotency_key: str) -> None:
         msg = build_message(event, self._sender, self._to, idempotency_key, self._clock)

@@ -67,16 +67,8 @@ class SlackChannel:
     def __init__(self, name: str, url: str, session: aiohttp.ClientSession, *,
                  events: frozenset[EventKind] = frozenset(EVENT_KINDS),
                  timeout: float = 10.0) -> None:
-        self._name, self._url, self._session = name, url, session
-        self._events, self._timeout = events, timeout
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def events(self) -> frozenset[EventKind]:
-        return self._events
+        self.name, self._url, self._session = name, url, session
+        self.events, self._timeout = events, timeout
 
     async def send(self, event: Event, idempotency_key: str) -> None:
         body = json.dumps(slack_payload(event), ensure_ascii=False).encode("utf-8")

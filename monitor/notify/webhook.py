@@ -71,16 +71,8 @@ class WebhookChannel:
                  secret: bytes | None = None,
                  events: frozenset[EventKind] = frozenset(EVENT_KINDS),
                  timeout: float = 10.0) -> None:
-        self._name, self._url, self._session, self._clock = name, url, session, clock
-        self._secret, self._events, self._timeout = secret, events, timeout
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def events(self) -> frozenset[EventKind]:
-        return self._events
+        self.name, self._url, self._session, self._clock = name, url, session, clock
+        self._secret, self.events, self._timeout = secret, events, timeout
 
     def body(self, event: Event) -> bytes:
         return json.dumps(event.to_json(), ensure_ascii=False, sort_keys=True).encode("utf-8")
