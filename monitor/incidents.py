@@ -30,9 +30,9 @@ from zoneinfo import ZoneInfo
 from monitor.checks import State
 from monitor.config import Coverage
 from monitor.coverage import covered_ranges, epoch_minute, month_bounds
-from monitor.markdown import render
 
 __all__ = [
+    "IncidentSource",
     "DEFAULT_SEVERITIES",
     "DetectionEvent",
     "Detector",
@@ -42,10 +42,7 @@ __all__ = [
     "IncidentStatus",
     "IncidentUpdate",
     "OpenIncident",
-    "PageIncident",
-    "PageUpdate",
     "ResponseRow",
-    "incidents_for_page",
     "minute_time",
     "response_report",
 ]
@@ -308,38 +305,10 @@ class Detector:
 
 
 class IncidentSource(Protocol):
+    """Where stored incidents are read from (the ledger)."""
+
     def incidents(self, *, since: datetime | None = None, open_only: bool = False,
                   detected_only: bool = False, limit: int | None = None) -> list[Incident]: ...
-
-
-@dataclass(frozen=True)
-class PageUpdate:
-    at: datetime
-    status: str
-    html: str  # rendered from the Markdown subset: safe to place as is
-
-
-@dataclass(frozen=True)
-class PageIncident:
-    id: int
-    title: str
-    impact: str
-    status: str
-    services: tuple[str, ...]
-    started_at: datetime
-    resolved_at: datetime | None
-    updates: tuple[PageUpdate, ...]  # newest first, as status pages show them
-
-
-def incidents_for_page(ledger: IncidentSource, now: datetime, days: int = 90) -> list[
-        PageIncident]:
-    """Incidents open now or active in the last ``days`` days, newest first."""
-    return [
-        PageIncident(i.id, i.title, i.impact.value, i.status.value, i.services, i.detected_at,
-                     i.resolved_at, tuple(PageUpdate(u.at, u.status.value, render(u.body))
-                                          for u in reversed(i.updates)))
-        for i in ledger.incidents(since=now - timedelta(days=days))
-    ]
 
 
 @dataclass(frozen=True)

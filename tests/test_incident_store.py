@@ -16,7 +16,6 @@ from monitor.incidents import (
     IncidentPolicy,
     IncidentStatus,
     IncidentUpdate,
-    incidents_for_page,
     response_report,
 )
 from monitor.ledger import Ledger, LedgerError
@@ -88,23 +87,6 @@ def test_atomically_rolls_back_incident_and_outbox_together(tmp_path: Path) -> N
     assert ledger.incidents() == [] and ledger.notifications() == []
     ledger.close()
 
-
-def test_page_view_renders_safe_html_newest_first(tmp_path: Path) -> None:
-    ledger = Ledger(tmp_path / "u.db")
-    old = opened(ledger, detected_at=T0 - timedelta(days=100), at=T0 - timedelta(days=100))
-    ledger.post_incident_update(old.id, at=T0 - timedelta(days=99),
-                                status=IncidentStatus.RESOLVED, body="old", author="a",
-                                human=True)
-    inc = opened(ledger, body="<script>x</script> **now**")
-    ledger.post_incident_update(inc.id, at=T0 + timedelta(minutes=3),
-                                status=IncidentStatus.MONITORING, body="[fix](https://e.com)",
-                                author="a", human=True)
-    [page] = incidents_for_page(ledger, T0 + timedelta(hours=1))
-    assert (page.id, page.status, page.impact) == (inc.id, "monitoring", "major")
-    assert [u.html for u in page.updates] == [
-        '<p><a href="https://e.com" rel="nofollow noopener">fix</a></p>',
-        "<p>&lt;script&gt;x&lt;/script&gt; <strong>now</strong></p>"]
-    ledger.close()
 
 
 COVERAGE = parse_config("""\
