@@ -253,3 +253,37 @@ async def test_the_loop_delivers_through_the_ledger_writer(
     sent = await writer.read(lambda led: led.notifications()[0].sent_at)
     assert sent == T0
     await writer.close()
+
+
+class SlowChannel:
+    """Holds every send until released, counting them."""
+
+    name = "slow"
+    events = frozenset({"state", "incident", "maintenance", "test"})
+
+    def __init__(self) -> None:
+        self.sends = 0
+        self.started = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def send(self, event: Event, idempotency_key: str) -> None:
+        self.sends += 1
+        self.started.set()
+        await self.release.wait()
+
+
+async def test_overlapping_passes_never_send_twice(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "u.db")
+    clock = FakeClock(T0)
+    channel = SlowChannel()
+    box = Outbox(DirectLedger(ledger), [channel], clock)  # type: ignore[list-item]
+    ledger.enqueue_notifications(box.rows_for(EVENT), T0)
+    first = asyncio.create_task(box.deliver_due())
+    await channel.started.wait()  # the first pass is sending, not yet marked sent
+    second = asyncio.create_task(box.deliver_due())
+    await asyncio.sleep(0)
+    channel.release.set()
+    assert await first == Pass(sent=1)
+    assert await second == Pass()  # waited for the first, then found nothing due
+    assert channel.sends == 1
+    ledger.close()

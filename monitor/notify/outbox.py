@@ -119,6 +119,7 @@ class Outbox:
         self._first, self._cap, self._give_up = first_retry, max_retry, give_up_after
         self._batch, self._idle_poll = batch, idle_poll
         self._wake = asyncio.Event()
+        self._pass_lock = asyncio.Lock()
         self._closing = False
 
     @property
@@ -150,7 +151,15 @@ class Outbox:
         self._wake.set()
 
     async def deliver_due(self) -> Pass:
-        """Send every item due now (by the clock); record each outcome in the ledger."""
+        """Send every item due now (by the clock); record each outcome in the ledger.
+
+        Passes never overlap: an item is marked sent only after it was sent, so a second pass
+        running meanwhile would send it again.
+        """
+        async with self._pass_lock:
+            return await self._deliver_due()
+
+    async def _deliver_due(self) -> Pass:
         now = self._clock.now()
         items = await self._ledger.read(lambda led: led.due_notifications(now, self._batch))
         outcomes = await asyncio.gather(*(self._attempt(item) for item in items))
