@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from monitor.incidents import Impact, Incident, IncidentStatus, IncidentUpdate
-from monitor.schema import LedgerError, from_ms, to_ms
+from monitor.schema import LedgerError, from_ms, to_ms, transaction
 
 __all__ = [
     "OutboxItem",
@@ -78,24 +77,6 @@ class OutboxItem:
     @property
     def idempotency_key(self) -> str:
         return f"{self.event_id}/{self.channel}"
-
-
-@contextmanager
-def transaction(conn: sqlite3.Connection, what: str) -> Iterator[None]:
-    """``BEGIN IMMEDIATE`` … ``COMMIT``; inside an open transaction, just that one."""
-    if conn.in_transaction:
-        yield
-        return
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-        conn.execute("COMMIT")
-    except BaseException as exc:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        if isinstance(exc, sqlite3.Error):
-            raise LedgerError(f"{what} failed: {exc}") from exc
-        raise
 
 
 # ---- incidents ---------------------------------------------------------------------------

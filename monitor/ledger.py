@@ -476,7 +476,7 @@ class Ledger:
 
     def atomically(self, fn: Callable[[Ledger], T]) -> T:
         """Run ``fn(self)`` in one transaction: its incident and outbox writes commit together."""
-        with self._lock, incident_store.transaction(self._conn, "an incident change"):
+        with self._lock, schema.transaction(self._conn, "an incident change"):
             return fn(self)
 
     def open_incident(self, **fields: Any) -> tuple[Incident, bool]:

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from monitor.maintenance import Window, WindowKind
-from monitor.schema import LedgerError, from_ms, to_ms
+from monitor.schema import LedgerError, from_ms, to_ms, transaction
 
 __all__ = ["DeclaredWindow", "cancel_window", "find_windows", "get_window", "insert_window"]
 
@@ -40,20 +39,6 @@ class DeclaredWindow(Window):
     def number(self) -> int:
         """The database id."""
         return int(self.id)
-
-
-@contextmanager
-def _transaction(conn: sqlite3.Connection, what: str) -> Iterator[None]:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-        conn.execute("COMMIT")
-    except BaseException as exc:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        if isinstance(exc, sqlite3.Error):
-            raise LedgerError(f"{what} failed: {exc}") from exc
-        raise
 
 
 def _opt_dt(ms: int | None) -> datetime | None:
@@ -102,7 +87,7 @@ def insert_window(
     """Store a new window in one transaction and return it as stored."""
     if not services:
         raise LedgerError("a window needs at least one service")
-    with _transaction(conn, f"storing a {kind} window"):
+    with transaction(conn, f"storing a {kind} window"):
         cur = conn.execute(
             "INSERT INTO windows (kind, start_ms, end_ms, title, declared_at_ms, declared_by, "
             "warnings) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -131,7 +116,7 @@ def cancel_window(
 
     A window already cancelled is returned as it is: the first cancellation stands.
     """
-    with _transaction(conn, f"cancelling window {window_id}"):
+    with transaction(conn, f"cancelling window {window_id}"):
         conn.execute(
             "UPDATE windows SET cancelled_at_ms = ?, cancelled_by = ? "
             "WHERE id = ? AND cancelled_at_ms IS NULL",

@@ -13,6 +13,8 @@ Times are integers: epoch milliseconds (``*_ms``), epoch minutes (``minute_runs`
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -263,3 +265,21 @@ def _refuse_newer(found: int, name: str) -> None:
             f"{name} has schema version {found}, this upwatch knows up to {LATEST}: "
             "upgrade upwatch"
         )
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection, what: str) -> Iterator[None]:
+    """``BEGIN IMMEDIATE`` … ``COMMIT``; inside an open transaction, just that one."""
+    if conn.in_transaction:
+        yield
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException as exc:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        if isinstance(exc, sqlite3.Error):
+            raise LedgerError(f"{what} failed: {exc}") from exc
+        raise
