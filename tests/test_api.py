@@ -21,6 +21,7 @@ from openapi_check import (
     documented_routes,
     served_routes,
 )
+from windows_setup import CONFIG, NOW, TOKEN
 
 from monitor import api
 from monitor.api import (
@@ -40,20 +41,6 @@ from monitor.minutes import Run
 from monitor.sla import month_uptime
 from monitor.writer import LedgerWriter
 
-CONFIG = """\
-services:
-  - name: api
-    url: http://127.0.0.1:9/api
-    sla:
-      timezone: Europe/Copenhagen
-      coverage: {days: mon-fri, hours: "09:00-17:00", holidays: DK}
-  - name: web
-    url: http://127.0.0.1:9/web
-maintenance:
-  min_notice: 48h
-"""
-NOW = datetime(2026, 9, 28, 20, 0, tzinfo=UTC)  # Monday 22:00 in Copenhagen
-TOKEN = "s3cret-token-for-tests-0123456789"
 OPS_TOKEN = "ops-token-abcdefghijklmnopqrstuv"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 PLANNED = {"services": ["api"], "start": "2026-10-03T02:00:00Z", "end": "2026-10-03T03:00:00Z",

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from windows_setup import CONFIG, NOW, TOKEN
 
 from monitor import cli
 from monitor.api import AdminTokens, mount_admin_api
@@ -24,20 +25,6 @@ from monitor.ledger import Ledger
 from monitor.writer import LedgerWriter
 
 ROOT = Path(__file__).resolve().parent.parent
-CONFIG = """\
-services:
-  - name: api
-    url: http://127.0.0.1:9/api
-    sla:
-      timezone: Europe/Copenhagen
-      coverage: {days: mon-fri, hours: "09:00-17:00", holidays: DK}
-  - name: web
-    url: http://127.0.0.1:9/web
-maintenance:
-  min_notice: 48h
-"""
-NOW = datetime(2026, 9, 28, 20, 0, tzinfo=UTC)  # Monday 22:00 in Copenhagen
-TOKEN = "s3cret-token-for-tests-0123456789"
 
 
 @dataclass

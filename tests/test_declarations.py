@@ -8,6 +8,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from windows_setup import CONFIG, NOW
 
 from monitor.checks import State
 from monitor.config import Config, parse_config
@@ -33,20 +34,6 @@ from monitor.maintenance import Window, WindowKind, windows_from_config
 from monitor.minutes import Run
 from monitor.sla import month_uptime
 
-CONFIG = """\
-services:
-  - name: api
-    url: http://127.0.0.1:9/api
-    sla:
-      timezone: Europe/Copenhagen
-      coverage: {days: mon-fri, hours: "09:00-17:00", holidays: DK}
-  - name: web
-    url: http://127.0.0.1:9/web
-maintenance:
-  min_notice: 48h
-  max_duration: 7d
-"""
-NOW = datetime(2026, 9, 28, 20, 0, tzinfo=UTC)  # Monday 22:00 in Copenhagen
 CPH = ZoneInfo("Europe/Copenhagen")
 
 
