@@ -39,18 +39,18 @@ from prometheus_client import CollectorRegistry, Gauge, generate_latest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from monitor.checks import CheckResult, ErrorKind, State  # noqa: E402
-from monitor.clock import FakeClock  # noqa: E402
-from monitor.config import Config, ServiceConfig, parse_config  # noqa: E402
-from monitor.coverage import epoch_minute  # noqa: E402
-from monitor.ledger import Ledger  # noqa: E402
-from monitor.maintenance import windows_from_config  # noqa: E402
-from monitor.metrics import CONTENT_TYPE, ProbeMetrics, render  # noqa: E402
-from monitor.minutes import Run  # noqa: E402
-from monitor.scheduler import ProbeScheduler  # noqa: E402
-from monitor.server import RUNTIME, Runtime, make_app  # noqa: E402
-from monitor.sla_metrics import SlaCollector, compute_snapshot  # noqa: E402
-from monitor.writer import LedgerWriter  # noqa: E402
+from monitor.config.loader import Config, ServiceConfig, parse_config  # noqa: E402
+from monitor.core.checks import CheckResult, ErrorKind, State  # noqa: E402
+from monitor.core.clock import FakeClock  # noqa: E402
+from monitor.core.coverage import epoch_minute  # noqa: E402
+from monitor.core.minutes import Run  # noqa: E402
+from monitor.core.windows import windows_from_config  # noqa: E402
+from monitor.metrics.probes import CONTENT_TYPE, ProbeMetrics, render  # noqa: E402
+from monitor.metrics.sla import SlaCollector, compute_snapshot  # noqa: E402
+from monitor.run.scheduler import ProbeScheduler  # noqa: E402
+from monitor.store.ledger import Ledger  # noqa: E402
+from monitor.store.writer import LedgerWriter  # noqa: E402
+from monitor.web.app import RUNTIME, Runtime, make_app  # noqa: E402
 
 NOW = datetime(2026, 10, 20, 12, 30, 15, tzinfo=UTC)
 PROMETHEUS_ACCEPT = (

@@ -34,7 +34,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from monitor.runner import Monitor, RunOptions  # noqa: E402
+from monitor.run.runner import Monitor, RunOptions  # noqa: E402
 
 
 def start_target(tmp: Path) -> tuple[subprocess.Popen[bytes], int]:

@@ -18,9 +18,10 @@ from pathlib import Path
 
 from aiohttp import web
 
-from monitor.checks import CheckResult, ErrorKind, State
-from monitor.clock import Clock
-from monitor.ledger import Ledger, Observation
+from monitor.core.checks import CheckResult, ErrorKind, State
+from monitor.core.clock import Clock
+from monitor.run.runner import PreparePage, RunOptions, SitePlan, serve
+from monitor.store.ledger import Ledger, Observation
 
 log = logging.getLogger("upwatch.demo")
 
@@ -160,9 +161,9 @@ def seed_history(ledger: Ledger, now: datetime, *, days: int = HISTORY_DAYS,
     return total
 
 
-async def run_demo(workdir: Path, host: str, port: int, clock: Clock) -> int:
+async def run_demo(workdir: Path, host: str, port: int, clock: Clock,
+                   prepare_page: PreparePage) -> int:
     """Start the simulated services, prepare ``workdir`` and run the monitor until stopped."""
-    from monitor.runner import RunOptions, serve
 
     targets = web.AppRunner(target_app(clock), access_log=None)
     await targets.setup()
@@ -181,7 +182,7 @@ async def run_demo(workdir: Path, host: str, port: int, clock: Clock) -> int:
         log.info("demo: %s simulated services on 127.0.0.1:%d, %d days of history seeded "
                  "(%d checks) into %s", len(SERVICES), target_port, HISTORY_DAYS, seeded, db_path)
         opts = RunOptions(config_path=config_path, db_path=db_path, host=host, port=port,
-                          site_dir=workdir / "site")
+                          site=SitePlan(workdir / "site", prepare_page))
 
         def ready(monitor: object) -> None:
             print(f"\nupwatch demo is running. Open http://{host}:{port}/ for the status page,"

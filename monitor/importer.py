@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import IO, Any
 
-from monitor.checks import CheckResult, ErrorKind
-from monitor.config import Config
-from monitor.ledger import Ledger, Observation
+from monitor.config.loader import Config
+from monitor.core.checks import CheckResult, ErrorKind
+from monitor.store.ledger import Ledger, Observation
 
 BATCH = 50_000
 MAX_SHOWN_ERRORS = 20

@@ -2,7 +2,7 @@
 
 Gathers runs from the ledger (one read for every service and month asked), the windows that
 apply (``probes.yaml`` and, through ``extra_windows``, those declared at run time), and hands
-them to the pure arithmetic in :mod:`monitor.sla`.
+them to the pure arithmetic in :mod:`monitor.core.sla`.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from monitor.config import Config, ServiceConfig
-from monitor.coverage import epoch_minute, minute_start, month_bounds
-from monitor.ledger import Ledger
-from monitor.maintenance import Window, windows_from_config
-from monitor.sla import Uptime, month_uptime, report_dict
+from monitor.config.loader import Config, ServiceConfig
+from monitor.core.coverage import epoch_minute, minute_start, month_bounds
+from monitor.core.sla import Uptime, month_uptime, report_dict
+from monitor.core.windows import Window, windows_from_config
+from monitor.store.ledger import Ledger
 
 _MONTH = re.compile(r"(\d{4})-(0[1-9]|1[0-2])")
 

@@ -2,13 +2,21 @@
 
 ``build_from_ledger(config, ledger, windows, now, out_dir)`` is what ``upwatch build-page``
 and the rebuild loop of ``upwatch run`` call; ``gather`` + ``build_site`` are its two halves.
+``prepare_site`` hands them to ``upwatch run``, which imports nothing of this package: the
+CLI passes it in.
 """
 
 from statuspage.data import PageData, gather
 from statuspage.i18n import LANGUAGES
-from statuspage.render import BuildError, BuildReport, build_from_ledger, build_site
+from statuspage.render import (
+    BuildError,
+    BuildReport,
+    build_from_ledger,
+    build_site,
+    prepare_site,
+)
 
 __all__ = [
     "LANGUAGES", "BuildError", "BuildReport", "PageData", "build_from_ledger", "build_site",
-    "gather",
+    "gather", "prepare_site",
 ]

@@ -1,6 +1,6 @@
 """What the status page shows, gathered once: the ONLY place the page reads the ledger.
 
-:func:`gather` takes the config, a :class:`~monitor.ledger.Ledger`, ``now`` and the windows
+:func:`gather` takes the config, a :class:`~monitor.store.ledger.Ledger`, ``now`` and the windows
 declared at run time, and returns a :class:`PageData` snapshot of plain frozen dataclasses that
 the pure view code (:mod:`statuspage.views`) turns into pages. Per service:
 
@@ -8,15 +8,15 @@ the pure view code (:mod:`statuspage.views`) turns into pages. Per service:
   ``expect.max_latency``, up otherwise; nodata when there is no check less than two intervals
   old;
 - :data:`DAYS` daily uptimes, days in ``site.timezone``, each computed by
-  :func:`monitor.sla.period_uptime` over that day with the service's coverage and windows (a
+  :func:`monitor.core.sla.period_uptime` over that day with the service's coverage and windows (a
   day without data is nodata, never up; today counts until ``now``, the minute under way not
   yet);
 - this month to date and the :data:`MONTHS` calendar months before it, in the SLA's time zone
-  (:func:`monitor.sla.month_uptime`, exactly as ``upwatch report`` counts them).
+  (:func:`monitor.core.sla.month_uptime`, exactly as ``upwatch report`` counts them).
 
-All runs come from one :meth:`~monitor.ledger.Ledger.runs_many` call. Incidents open now or
-active in the last :data:`DAYS` days come from :meth:`~monitor.ledger.Ledger.incidents`, their
-updates' Markdown rendered to safe HTML here (:func:`monitor.markdown.render`).
+All runs come from one :meth:`~monitor.store.ledger.Ledger.runs_many` call. Incidents open now or
+active in the last :data:`DAYS` days come from :meth:`~monitor.store.ledger.Ledger.incidents`, their
+updates' Markdown rendered to safe HTML here (:func:`monitor.incidents.markdown.render`).
 """
 
 from __future__ import annotations
@@ -27,16 +27,16 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from monitor.checks import State
-from monitor.config import Config, ServiceConfig
-from monitor.coverage import covered_ranges, epoch_minute, minute_start, month_bounds
-from monitor.incidents import Incident, IncidentStatus
-from monitor.intervals import Ranges
-from monitor.ledger import Ledger, StoredCheck
-from monitor.maintenance import Window, windows_from_config
-from monitor.markdown import render
-from monitor.minutes import Run
-from monitor.sla import Uptime, month_uptime, period_uptime
+from monitor.config.loader import Config, ServiceConfig
+from monitor.core.checks import State
+from monitor.core.coverage import covered_ranges, epoch_minute, minute_start, month_bounds
+from monitor.core.intervals import Ranges
+from monitor.core.minutes import Run
+from monitor.core.sla import Uptime, month_uptime, period_uptime
+from monitor.core.windows import Window, windows_from_config
+from monitor.incidents.detection import Incident, IncidentStatus
+from monitor.incidents.markdown import render
+from monitor.store.ledger import Ledger, StoredCheck
 
 __all__ = [
     "DAYS", "MONTHS", "UPCOMING", "Day", "IncidentData", "Month", "PageData", "ServiceData",
@@ -102,7 +102,7 @@ class UpdateData:
     at: datetime
     status: str  # investigating | identified | monitoring | resolved
     body: str  # as written (the Markdown subset)
-    html: str  # ``body`` rendered by monitor.markdown: escaped, safe to place as is
+    html: str  # ``body`` rendered by monitor.incidents.markdown: escaped, safe to place as is
 
 
 @dataclass(frozen=True)

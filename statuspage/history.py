@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from monitor.sla import AppliedWindow, Uptime
+from monitor.core.sla import AppliedWindow, Uptime
 from statuspage.data import Month, PageData
 from statuspage.i18n import Formatter, formatter
 from statuspage.incident_views import IncidentView, incident_view

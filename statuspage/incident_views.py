@@ -3,9 +3,9 @@
 :mod:`statuspage.views`.
 
 An update's body arrives as HTML already rendered from the Markdown subset by
-:func:`monitor.markdown.render` (everything escaped, only safe links); it is marked ``Markup``
-here, the one place that says so, so the templates place it as is. Every other text (titles,
-service names) stays a plain string and is escaped by the templates.
+:func:`monitor.incidents.markdown.render` (everything escaped, only safe links); it is marked
+``Markup`` here, the one place that says so, so the templates place it as is. Every other text
+(titles, service names) stays a plain string and is escaped by the templates.
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ def incident_view(inc: IncidentData, data: PageData, f: Formatter, *,
         f.gettext("Resolved %(time)s") % {"time": f.moment(inc.resolved_at, tz)},
         resolved_iso=None if inc.resolved_at is None else _iso(inc.resolved_at),
         updates=tuple(
-            # u.html was rendered by monitor.markdown, which escapes everything it keeps
+            # u.html was rendered by monitor.incidents.markdown, which escapes everything it keeps
             UpdateView(u.status, status_label(u.status, f), f.moment(u.at, tz), _iso(u.at),
                        Markup(u.html))
             for u in updates

@@ -27,18 +27,18 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 
 import jinja2
 
-from monitor.config import Config
-from monitor.ledger import Ledger
-from monitor.maintenance import Window
+from monitor.config.loader import Config
+from monitor.core.windows import Window
+from monitor.store.ledger import Ledger
 from statuspage.badges import status_badge, uptime_badge
 from statuspage.data import DAYS, PageData, gather
 from statuspage.feed import feed_view
@@ -48,7 +48,7 @@ from statuspage.summary import status_json
 from statuspage.views import index_view, page_href
 
 __all__ = ["STATIC_DIR", "TEMPLATE_DIR", "BuildError", "BuildReport", "build_from_ledger",
-           "build_site", "environment", "publish", "render_files", "site_file"]
+           "build_site", "environment", "publish", "render_files", "prepare_site"]
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
@@ -224,14 +224,9 @@ def build_from_ledger(
     return build_site(gather(config, ledger, now, windows), out_dir, languages=languages)
 
 
-def site_file(out_dir: Path, path: str) -> Path | None:
-    """The file a request for ``path`` (as in the URL, ``""`` for the root) should get from the
-    site published at ``out_dir``, or None when there is none (or the path leads outside)."""
-    try:
-        root = Path(os.path.abspath(out_dir)).resolve()  # the version published right now
-        wanted = (root / (path.lstrip("/") or "index.html")).resolve()
-        if wanted.is_relative_to(root) and wanted.is_file():
-            return wanted
-    except (OSError, ValueError):  # a NUL byte, a name too long ...
-        pass
-    return None
+def prepare_site(
+    config: Config, ledger: Ledger, now: datetime, windows: Sequence[Window]
+) -> Callable[[Path], BuildReport]:
+    """The two halves of a rebuild for ``upwatch run``: gather now (in the ledger's thread),
+    and return the rendering, which the caller runs elsewhere so the ledger is free again."""
+    return partial(build_site, gather(config, ledger, now, windows))

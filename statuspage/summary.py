@@ -21,9 +21,9 @@ import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
-from monitor.checks import State
-from monitor.maintenance import Window
-from monitor.sla import report_dict
+from monitor.core.checks import State
+from monitor.core.sla import report_dict
+from monitor.core.windows import Window
 from statuspage.data import IncidentData, PageData, ServiceData
 from statuspage.incident_views import incident_anchor
 from statuspage.views import page_banner

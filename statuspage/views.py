@@ -27,9 +27,9 @@ from zoneinfo import ZoneInfo
 
 from babel.lists import format_list
 
-from monitor.checks import State
-from monitor.maintenance import Window
-from monitor.sla import Uptime
+from monitor.core.checks import State
+from monitor.core.sla import Uptime
+from monitor.core.windows import Window
 from statuspage.data import Day, PageData, ServiceData
 from statuspage.i18n import LANGUAGE_NAMES, LANGUAGES, Formatter, formatter
 from statuspage.incident_views import IMPACT_BANNER, IncidentView, incident_view

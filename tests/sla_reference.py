@@ -1,8 +1,8 @@
 """The slow, obvious monthly uptime: walk every minute of the month and apply DESIGN.md's words.
 
-Used only by the tests, as an oracle for ``monitor.sla.month_uptime``. It shares no code with
-``monitor.coverage``, ``monitor.intervals`` or ``monitor.maintenance``: each minute is turned
-into local time, its date checked against holidays (``holidays`` package), closed dates and
+Used only by the tests, as an oracle for ``monitor.core.sla.month_uptime``. It shares no code with
+``monitor.core.coverage``, ``monitor.core.intervals`` or ``monitor.core.windows``: each minute is
+turned into local time, its date checked against holidays (``holidays`` package), closed dates and
 seasonal ranges, its time against each rule's hours, and its start against each window.
 """
 
@@ -17,9 +17,9 @@ from zoneinfo import ZoneInfo
 
 import holidays
 
-from monitor.checks import State
-from monitor.maintenance import Window
-from monitor.minutes import Run
+from monitor.core.checks import State
+from monitor.core.minutes import Run
+from monitor.core.windows import Window
 
 
 @dataclass

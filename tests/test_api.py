@@ -23,23 +23,23 @@ from openapi_check import (
 )
 from windows_setup import CONFIG, NOW, TOKEN
 
-from monitor import api
-from monitor.api import (
+from monitor.config.loader import Config, parse_config
+from monitor.core.checks import State
+from monitor.core.clock import FakeClock
+from monitor.core.minutes import Run
+from monitor.core.sla import month_uptime
+from monitor.store.ledger import Ledger, LedgerError
+from monitor.store.writer import LedgerWriter
+from monitor.web import admin as api
+from monitor.web.admin import (
     DISABLED_MESSAGE,
     AdminTokenError,
     AdminTokens,
     load_admin_tokens,
     mount_admin_api,
 )
-from monitor.api_incidents import add_incident_routes
-from monitor.checks import State
-from monitor.clock import FakeClock
-from monitor.config import Config, parse_config
-from monitor.declarations import declared_windows
-from monitor.ledger import Ledger, LedgerError
-from monitor.minutes import Run
-from monitor.sla import month_uptime
-from monitor.writer import LedgerWriter
+from monitor.web.incidents import add_incident_routes
+from monitor.windows.declarations import declared_windows
 
 OPS_TOKEN = "ops-token-abcdefghijklmnopqrstuv"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -64,7 +64,7 @@ def test_the_document_is_openapi_3_1_with_valid_schemas() -> None:
 
 def test_every_route_is_documented_and_every_documented_route_exists() -> None:
     app = api.admin_app(cast(Any, None), None)
-    add_incident_routes(app, cast(Any, None))  # as monitor.server mounts it
+    add_incident_routes(app, cast(Any, None))  # as monitor.web.app mounts it
     assert served_routes(app) == documented_routes()
 
 
@@ -73,7 +73,7 @@ def test_every_route_is_documented_and_every_documented_route_exists() -> None:
 
 @dataclass
 class Rt:
-    """What ``upwatch run`` hands the admin API (``monitor.server.Runtime`` has the same)."""
+    """What ``upwatch run`` hands the admin API (``monitor.web.app.Runtime`` has the same)."""
 
     config: Config
     clock: FakeClock

@@ -13,17 +13,17 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from openapi_check import body_is_valid, check_response, request_schema
 
-from monitor.api import ADMIN_PREFIX, AdminTokens, admin_app
-from monitor.api_incidents import add_incident_routes
-from monitor.checks import CheckResult, State
-from monitor.clock import FakeClock
-from monitor.config import Config, parse_config
-from monitor.incident_desk import IncidentDesk
-from monitor.incidents import IncidentPolicy, IncidentStatus
-from monitor.ledger import Ledger
+from monitor.config.loader import Config, parse_config
+from monitor.core.checks import CheckResult, State
+from monitor.core.clock import FakeClock
+from monitor.incidents.desk import IncidentDesk
+from monitor.incidents.detection import IncidentPolicy, IncidentStatus
 from monitor.notify import EVENT_KINDS, Event, EventKind
 from monitor.notify.outbox import Outbox
-from monitor.writer import LedgerWriter
+from monitor.store.ledger import Ledger
+from monitor.store.writer import LedgerWriter
+from monitor.web.admin import ADMIN_PREFIX, AdminTokens, admin_app
+from monitor.web.incidents import add_incident_routes
 
 CONFIG = """\
 services:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from monitor import cli
-from monitor.cli_incidents import add_incident_parsers, run_incident_command
-from monitor.clock import FakeClock
+from monitor.cli.common import UsageError
+from monitor.cli.incidents import add_incident_parsers, run_incident_command
+from monitor.core.clock import FakeClock
 
 T0 = datetime(2026, 10, 1, 10, 0, tzinfo=UTC)
 CONFIG = """\
@@ -61,6 +61,6 @@ def test_open_update_resolve_list(tmp_path: Path, capsys: pytest.CaptureFixture[
 ], ids=["bad_input", "unknown_incident"])
 def test_mistakes_are_usage_errors(tmp_path: Path, argv: tuple[str, ...], message: str) -> None:
     (tmp_path / "probes.yaml").write_text(CONFIG)
-    with pytest.raises(cli.UsageError) as err:
+    with pytest.raises(UsageError) as err:
         upwatch(tmp_path, FakeClock(T0), *argv)
     assert str(err.value) == message

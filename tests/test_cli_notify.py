@@ -16,10 +16,10 @@ from aiohttp.test_utils import TestServer
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from monitor import cli
-from monitor.cli_notify import add_notify_parsers, notify_test, run_notify_command
-from monitor.clock import FakeClock
-from monitor.config import parse_config
+from monitor.cli.common import UsageError
+from monitor.cli.notify import add_notify_parsers, notify_test, run_notify_command
+from monitor.config.loader import parse_config
+from monitor.core.clock import FakeClock
 from monitor.notify import event_from_json
 from monitor.notify.webhook import verify
 
@@ -140,7 +140,7 @@ def test_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str], channels: st
                 environ: dict[str, str], message: str) -> None:
     text = config_with(channels) if channels else SERVICES
     (tmp_path / "probes.yaml").write_text(text)
-    with pytest.raises(cli.UsageError) as err:
+    with pytest.raises(UsageError) as err:
         run_notify_command(args_for(tmp_path, "notify", "test", name), clock=FakeClock(T0),
                            environ=environ)
     assert str(err.value) == message

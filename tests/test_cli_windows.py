@@ -16,13 +16,13 @@ import pytest
 from aiohttp import web
 from windows_setup import CONFIG, NOW, TOKEN
 
-from monitor import cli
-from monitor.api import AdminTokens, mount_admin_api
-from monitor.cli_windows import add_window_parsers, run_window_command
-from monitor.clock import FakeClock
-from monitor.config import Config, parse_config
-from monitor.ledger import Ledger
-from monitor.writer import LedgerWriter
+from monitor.cli import entry as cli
+from monitor.cli.windows import add_window_parsers, run_window_command
+from monitor.config.loader import Config, parse_config
+from monitor.core.clock import FakeClock
+from monitor.store.ledger import Ledger
+from monitor.store.writer import LedgerWriter
+from monitor.web.admin import AdminTokens, mount_admin_api
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -52,21 +52,22 @@ class Upwatch:
 def upwatch(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> Iterator[Upwatch]:
-    """cli.main with our commands registered the way the lead wires them into cli.py."""
+    """cli.main with the maintenance and exclusion commands, on the fake clock and $USER."""
     (tmp_path / "probes.yaml").write_text(CONFIG, "utf-8")
     run = Upwatch(tmp_path / "probes.yaml", tmp_path / "upwatch.db", capsys)
 
-    def build_parser() -> argparse.ArgumentParser:
-        parser = argparse.ArgumentParser(prog="upwatch")
-        add_window_parsers(parser.add_subparsers(dest="command", metavar="COMMAND",
-                                                 required=True))
-        return parser
-
-    def dispatch(args: argparse.Namespace) -> int:
+    def handler(args: argparse.Namespace) -> int:
         return run_window_command(args, clock=run.clock, environ=run.env)
 
+    def build_parser() -> argparse.ArgumentParser:
+        parser = argparse.ArgumentParser(prog="upwatch")
+        sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+        add_window_parsers(sub)
+        for command in sub.choices.values():
+            command.set_defaults(handler=handler)
+        return parser
+
     monkeypatch.setattr(cli, "build_parser", build_parser)
-    monkeypatch.setattr(cli, "dispatch", dispatch)
     yield run
 
 

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from monitor.config import (
+from monitor.config.loader import (
     Config,
     ConfigError,
     Coverage,

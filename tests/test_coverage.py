@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from monitor.config import Coverage, CoverageRule, DateRange
-from monitor.coverage import (
+from monitor.config.loader import Coverage, CoverageRule, DateRange
+from monitor.core.coverage import (
     covered_ranges,
     day_hours,
     epoch_minute,
@@ -17,7 +17,7 @@ from monitor.coverage import (
     minute_start,
     month_bounds,
 )
-from monitor.intervals import total
+from monitor.core.intervals import total
 
 CPH = ZoneInfo("Europe/Copenhagen")
 LON = ZoneInfo("Europe/London")

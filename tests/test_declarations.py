@@ -10,10 +10,14 @@ from zoneinfo import ZoneInfo
 import pytest
 from windows_setup import CONFIG, NOW
 
-from monitor.checks import State
-from monitor.config import Config, parse_config
-from monitor.coverage import epoch_minute
-from monitor.declarations import (
+from monitor.config.loader import Config, parse_config
+from monitor.core.checks import State
+from monitor.core.coverage import epoch_minute
+from monitor.core.minutes import Run
+from monitor.core.sla import month_uptime
+from monitor.core.windows import Window, WindowKind, windows_from_config
+from monitor.store.ledger import Ledger
+from monitor.windows.declarations import (
     DeclarationError,
     UnknownWindow,
     active_windows,
@@ -29,10 +33,6 @@ from monitor.declarations import (
     window_summary,
     with_declared,
 )
-from monitor.ledger import Ledger
-from monitor.maintenance import Window, WindowKind, windows_from_config
-from monitor.minutes import Run
-from monitor.sla import month_uptime
 
 CPH = ZoneInfo("Europe/Copenhagen")
 

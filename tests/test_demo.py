@@ -10,11 +10,11 @@ from pathlib import Path
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from monitor.clock import FakeClock
-from monitor.config import load_config
+from monitor.config.loader import load_config
+from monitor.core.clock import FakeClock
 from monitor.demo import SERVICES, phase, seed_history, target_app, write_config
-from monitor.ledger import Ledger
 from monitor.report import build_reports
+from monitor.store.ledger import Ledger
 
 NOW = datetime(2026, 11, 20, 12, 0, 30, tzinfo=UTC)
 

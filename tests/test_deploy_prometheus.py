@@ -19,13 +19,13 @@ import yaml
 from prometheus_client import CollectorRegistry
 from tools import require_tool
 
-from monitor.checks import CheckResult, ErrorKind, State
-from monitor.config import parse_config
-from monitor.coverage import epoch_minute
-from monitor.maintenance import windows_from_config
-from monitor.metrics import ProbeMetrics, render
-from monitor.minutes import Run
-from monitor.sla_metrics import SlaCollector, compute_snapshot
+from monitor.config.loader import parse_config
+from monitor.core.checks import CheckResult, ErrorKind, State
+from monitor.core.coverage import epoch_minute
+from monitor.core.minutes import Run
+from monitor.core.windows import windows_from_config
+from monitor.metrics.probes import ProbeMetrics, render
+from monitor.metrics.sla import SlaCollector, compute_snapshot
 
 ROOT = Path(__file__).resolve().parent.parent
 PROM = ROOT / "deploy" / "prometheus"

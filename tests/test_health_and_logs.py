@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from monitor.clock import FakeClock
-from monitor.config import parse_config
+from monitor.config.loader import parse_config
+from monitor.core.clock import FakeClock
 from monitor.logs import JsonFormatter
-from monitor.server import STALE_COMMIT_S, Runtime
+from monitor.web.app import STALE_COMMIT_S, Runtime
 
 NOW = datetime(2026, 11, 10, 10, 0, tzinfo=UTC)
 

@@ -21,11 +21,11 @@ from pathlib import Path
 import pytest
 from sla_reference import reference_month
 
-from monitor.checks import State
-from monitor.cli import main
-from monitor.config import load_config
-from monitor.maintenance import windows_from_config
-from monitor.minutes import Run
+from monitor.cli.entry import main
+from monitor.config.loader import load_config
+from monitor.core.checks import State
+from monitor.core.minutes import Run
+from monitor.core.windows import windows_from_config
 
 CONFIG = """\
 site: {title: Report test}

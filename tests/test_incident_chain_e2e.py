@@ -26,10 +26,11 @@ from aiohttp.test_utils import TestServer
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from monitor.cli import main
-from monitor.clock import FakeClock
+from monitor.cli.entry import main
+from monitor.core.clock import FakeClock
 from monitor.notify.webhook import verify
-from monitor.runner import Monitor, RunOptions
+from monitor.run.runner import Monitor, RunOptions, SitePlan
+from statuspage import prepare_site
 
 NOW = datetime(2026, 11, 10, 9, 30, 5, tzinfo=UTC)  # a Tuesday, 10:30 in Copenhagen
 TOKEN = "chain-test-admin-token"
@@ -111,7 +112,8 @@ notifications:
     monkeypatch.delenv("UPWATCH_ADMIN_TOKEN_FILE", raising=False)
     db, site = tmp_path / "upwatch.db", tmp_path / "site"
     clock = FakeClock(NOW)
-    monitor = Monitor(RunOptions(config_path=cfg, db_path=db, port=0, site_dir=site),
+    monitor = Monitor(RunOptions(config_path=cfg, db_path=db, port=0,
+                                 site=SitePlan(site, prepare_site)),
                       clock=clock)
     await monitor.start()
     api = f"http://127.0.0.1:{monitor.port}/api/v1"

@@ -12,9 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from aiohttp import ClientSession
 
-from monitor.clock import FakeClock
-from monitor.config import ConfigError, Coverage, parse_config
-from monitor.incident_config import (
+from monitor.config.incident import (
     BusinessHours,
     EmailChannelConfig,
     IncidentConfig,
@@ -22,7 +20,9 @@ from monitor.incident_config import (
     SlackChannelConfig,
     WebhookChannelConfig,
 )
-from monitor.incidents import Impact, IncidentPolicy
+from monitor.config.loader import ConfigError, Coverage, parse_config
+from monitor.core.clock import FakeClock
+from monitor.incidents.detection import Impact, IncidentPolicy
 from monitor.notify import ChannelSetupError, Event
 from monitor.notify.channels import channels_from_config, policy_from_config
 from monitor.notify.email import EmailChannel

@@ -10,17 +10,23 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from monitor.config import Coverage
-from monitor.incident_report import (
+from monitor.config.loader import Coverage
+from monitor.incidents.detection import (
+    Impact,
+    Incident,
+    IncidentPolicy,
+    IncidentStatus,
+    IncidentUpdate,
+)
+from monitor.incidents.report import (
     build_incident_report,
     load_incident_report,
     to_csv,
     to_json,
     to_table,
 )
-from monitor.incidents import Impact, Incident, IncidentPolicy, IncidentStatus, IncidentUpdate
-from monitor.ledger import Ledger
 from monitor.report import ReportError
+from monitor.store.ledger import Ledger
 
 CPH = ZoneInfo("Europe/Copenhagen")
 OFFICE = Coverage.model_validate({"days": "mon-fri", "hours": "09:00-17:00", "holidays": "DK"})

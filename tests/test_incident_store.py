@@ -8,9 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from monitor.config import parse_config
-from monitor.incident_store import OutboxRow
-from monitor.incidents import (
+from monitor.config.loader import parse_config
+from monitor.incidents.detection import (
     Impact,
     Incident,
     IncidentPolicy,
@@ -18,7 +17,8 @@ from monitor.incidents import (
     IncidentUpdate,
     response_report,
 )
-from monitor.ledger import Ledger, LedgerError
+from monitor.store.incidents import OutboxRow
+from monitor.store.ledger import Ledger, LedgerError
 
 T0 = datetime(2026, 10, 1, 10, 0, tzinfo=UTC)
 CPH = ZoneInfo("Europe/Copenhagen")

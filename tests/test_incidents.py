@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from monitor.checks import State
-from monitor.incidents import Detector, Impact, IncidentPolicy, OpenIncident, minute_time
+from monitor.core.checks import State
+from monitor.incidents.detection import Detector, Impact, IncidentPolicy, OpenIncident, minute_time
 
 U, G, D, N = State.UP, State.DEGRADED, State.DOWN, State.NODATA
 T0 = datetime(2026, 10, 1, 10, 0, tzinfo=UTC)

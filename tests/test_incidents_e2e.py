@@ -15,8 +15,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from monitor.clock import FakeClock
-from monitor.runner import Monitor, RunOptions
+from monitor.core.clock import FakeClock
+from monitor.run.runner import Monitor, RunOptions
 
 NOW = datetime(2026, 11, 10, 10, 0, 5, tzinfo=UTC)
 TOKEN = "another-s3cret-token"

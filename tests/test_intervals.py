@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.checks import State
-from monitor.intervals import Ranges, intersect, normalize, runs_in, subtract, total, union
-from monitor.minutes import Run
+from monitor.core.checks import State
+from monitor.core.intervals import Ranges, intersect, normalize, runs_in, subtract, total, union
+from monitor.core.minutes import Run
 
 U, G, D = State.UP, State.DEGRADED, State.DOWN
 

@@ -14,12 +14,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitor.checks import CheckResult, ErrorKind, State
-from monitor.clock import FakeClock
-from monitor.latency import HourHistogram
-from monitor.ledger import Ledger, LedgerError, Observation, StoredCheck
-from monitor.minutes import Run, clip, fold
-from monitor.schema import LATEST
+from monitor.core.checks import CheckResult, ErrorKind, State
+from monitor.core.clock import FakeClock
+from monitor.core.minutes import Run, clip, fold
+from monitor.store.latency import HourHistogram
+from monitor.store.ledger import Ledger, LedgerError, Observation, StoredCheck
+from monitor.store.schema import LATEST
 
 U, G, D = State.UP, State.DEGRADED, State.DOWN
 T0 = datetime(2026, 10, 1, 10, 0, tzinfo=UTC)

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from monitor.ledger import DeclaredWindow, Ledger, LedgerError
-from monitor.maintenance import WindowKind
-from monitor.schema import LATEST, MIGRATIONS
+from monitor.core.windows import WindowKind
+from monitor.store.ledger import DeclaredWindow, Ledger, LedgerError
+from monitor.store.schema import LATEST, MIGRATIONS
 
 T0 = datetime(2026, 10, 1, 2, 0, tzinfo=UTC)
 H = timedelta(hours=1)

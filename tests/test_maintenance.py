@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from monitor.config import Config, ExclusionConfig, MaintenanceWindowConfig, ServiceConfig
-from monitor.coverage import epoch_minute
-from monitor.maintenance import Window, effective_range, expand_recurring, windows_from_config
+from monitor.config.loader import Config, ExclusionConfig, MaintenanceWindowConfig, ServiceConfig
+from monitor.core.coverage import epoch_minute
+from monitor.core.windows import Window, effective_range, expand_recurring, windows_from_config
 
 
 def utc(y: int, mo: int, d: int, h: int = 0, mi: int = 0, sec: int = 0) -> datetime:

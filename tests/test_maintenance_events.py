@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from monitor.clock import FakeClock
-from monitor.config import parse_config
-from monitor.declarations import with_declared
-from monitor.ledger import Ledger
-from monitor.maintenance import Window
-from monitor.maintenance_events import MaintenanceAnnouncer, maintenance_transitions
+from monitor.config.loader import parse_config
+from monitor.core.clock import FakeClock
+from monitor.core.windows import Window
+from monitor.metrics.sla import config_windows
 from monitor.notify import Event, EventKind
 from monitor.notify.outbox import DirectLedger, Outbox
-from monitor.sla_metrics import config_windows
+from monitor.store.ledger import Ledger
+from monitor.windows.declarations import with_declared
+from monitor.windows.events import MaintenanceAnnouncer, maintenance_transitions
 
 T = datetime(2026, 10, 3, 2, 0, tzinfo=UTC)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from monitor.markdown import render
+from monitor.incidents.markdown import render
 
 CASES = [
     ("paragraph", "The database is slow.", "<p>The database is slow.</p>"),

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.checks import State
-from monitor.minutes import MinuteFolder, Run, carry_count, coalesce, fold, merge_worst
+from monitor.core.checks import State
+from monitor.core.minutes import MinuteFolder, Run, carry_count, coalesce, fold, merge_worst
 
 U, G, D = State.UP, State.DEGRADED, State.DOWN
 T0 = int(datetime(2026, 10, 1, 10, 0, tzinfo=UTC).timestamp() * 1000)

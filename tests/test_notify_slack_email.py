@@ -22,7 +22,7 @@ from aiohttp.test_utils import TestServer
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-from monitor.clock import FakeClock
+from monitor.core.clock import FakeClock
 from monitor.notify import DeliveryError, Event
 from monitor.notify.email import EmailChannel, build_message
 from monitor.notify.slack import SlackChannel, mrkdwn, slack_payload

@@ -14,13 +14,13 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from monitor.clock import FakeClock
-from monitor.ledger import Ledger
-from monitor.maintenance import Window
+from monitor.core.clock import FakeClock
+from monitor.core.windows import Window
 from monitor.notify import Event
 from monitor.notify.outbox import DirectLedger, Outbox, Pass, backoff, maintenance_window_for
 from monitor.notify.webhook import WebhookChannel, verify
-from monitor.writer import LedgerWriter
+from monitor.store.ledger import Ledger
+from monitor.store.writer import LedgerWriter
 
 T0 = datetime(2026, 10, 1, 10, 0, tzinfo=UTC)
 SECRET = b"s3cret-for-tests"

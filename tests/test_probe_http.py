@@ -37,8 +37,8 @@ from probe_servers import (
 from pytest_aiohttp import AiohttpServer
 
 from monitor import __version__
-from monitor.checks import ErrorKind
-from monitor.clock import FakeClock, SystemClock
+from monitor.core.checks import ErrorKind
+from monitor.core.clock import FakeClock, SystemClock
 from monitor.probes import HttpProbe, classify, make_session
 
 T0 = datetime(2026, 10, 1, 10, 0, tzinfo=UTC)
@@ -528,7 +528,7 @@ async def test_latency_with_real_clock_is_sane(
 async def test_config_service_model_is_probed_as_configured(
     aiohttp_server: AiohttpServer, probe: HttpProbe
 ) -> None:
-    from monitor.config import ServiceConfig  # the real model satisfies ServiceSpec
+    from monitor.config.loader import ServiceConfig  # the real model satisfies ServiceSpec
 
     hits: list[str] = []
 

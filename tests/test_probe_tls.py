@@ -13,9 +13,9 @@ import trustme
 from aiohttp import web
 from cryptography import x509
 
-from monitor.clock import FakeClock
+from monitor.core.clock import FakeClock
 from monitor.probes.tls import cert_expiry, tls_target
-from monitor.runner import Monitor, RunOptions
+from monitor.run.runner import Monitor, RunOptions
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,6 @@
 """A real Prometheus scrapes a real upwatch: the SLA it stores is the ledger's and the report's.
 
-upwatch runs in-process (``monitor.runner.Monitor``) on a FakeClock set to 12 March 2025
+upwatch runs in-process (``monitor.run.runner.Monitor``) on a FakeClock set to 12 March 2025
 10:30:20 UTC, probing a loopback aiohttp target every second. Its ledger already holds the half
 hour before (three minutes down). Prometheus (Debian's ``prometheus`` binary, with the repo's
 rules loaded) scrapes it every second. The monitor refreshes its SLA figures every 30 s by
@@ -25,14 +25,14 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from tools import require_tool
 
-from monitor.checks import CheckResult, ErrorKind, State
-from monitor.cli import main as cli_main
-from monitor.clock import FakeClock
-from monitor.coverage import epoch_minute, month_bounds
-from monitor.ledger import Ledger, Observation
-from monitor.maintenance import windows_from_config
-from monitor.runner import Monitor, RunOptions
-from monitor.sla import month_uptime
+from monitor.cli.entry import main as cli_main
+from monitor.core.checks import CheckResult, ErrorKind, State
+from monitor.core.clock import FakeClock
+from monitor.core.coverage import epoch_minute, month_bounds
+from monitor.core.sla import month_uptime
+from monitor.core.windows import windows_from_config
+from monitor.run.runner import Monitor, RunOptions
+from monitor.store.ledger import Ledger, Observation
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "deploy" / "prometheus" / "upwatch.rules.yml"

@@ -21,7 +21,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from monitor.ledger import Ledger
+from monitor.store.ledger import Ledger
 
 DEADLINE = 20.0
 POLL_S = 0.1

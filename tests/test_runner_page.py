@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from monitor.clock import FakeClock
-from monitor.runner import Monitor, RunOptions
+from monitor.core.clock import FakeClock
+from monitor.run.runner import Monitor, RunOptions, SitePlan
+from statuspage import prepare_site
 
 
 class SlowBuildClock(FakeClock):
@@ -32,7 +33,8 @@ async def test_rebuild_interval_follows_build_time(
     cfg = tmp_path / "probes.yaml"
     cfg.write_text("services:\n  - {name: api, url: 'http://127.0.0.1:9/'}\n")
     monitor = Monitor(RunOptions(config_path=cfg, db_path=tmp_path / "u.db", port=0,
-                                 site_dir=tmp_path / "site"), clock=SlowBuildClock(build_s))
+                                 site=SitePlan(tmp_path / "site", prepare_site)),
+                      clock=SlowBuildClock(build_s))
     await monitor.writer.start()
     try:
         with caplog.at_level(logging.WARNING, logger="upwatch"):

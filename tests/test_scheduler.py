@@ -8,12 +8,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from prometheus_client import CollectorRegistry
 
-from monitor.checks import CheckResult, ErrorKind, State
-from monitor.clock import FakeClock
-from monitor.config import ServiceConfig, parse_config
-from monitor.ledger import Observation
-from monitor.metrics import ProbeMetrics
-from monitor.scheduler import ProbeScheduler, phase_of
+from monitor.config.loader import ServiceConfig, parse_config
+from monitor.core.checks import CheckResult, ErrorKind, State
+from monitor.core.clock import FakeClock
+from monitor.metrics.probes import ProbeMetrics
+from monitor.run.scheduler import ProbeScheduler, phase_of
+from monitor.store.ledger import Observation
 
 T0 = datetime(2026, 10, 1, 10, 0, tzinfo=UTC)
 

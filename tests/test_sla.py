@@ -12,12 +12,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sla_reference import reference_month
 
-from monitor.checks import State
-from monitor.config import Coverage, CoverageRule, DateRange, SlaConfig
-from monitor.coverage import epoch_minute, minute_start, month_bounds
-from monitor.maintenance import Window
-from monitor.minutes import Run, fold
-from monitor.sla import Uptime, month_uptime, period_uptime, report_dict
+from monitor.config.loader import Coverage, CoverageRule, DateRange, SlaConfig
+from monitor.core.checks import State
+from monitor.core.coverage import epoch_minute, minute_start, month_bounds
+from monitor.core.minutes import Run, fold
+from monitor.core.sla import Uptime, month_uptime, period_uptime, report_dict
+from monitor.core.windows import Window
 
 U, G, D = State.UP, State.DEGRADED, State.DOWN
 CPH, LON = "Europe/Copenhagen", "Europe/London"

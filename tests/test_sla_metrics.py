@@ -11,15 +11,14 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.openmetrics import exposition as openmetrics
 
-from monitor.checks import CheckResult, ErrorKind, State
-from monitor.clock import FakeClock
-from monitor.config import Config, parse_config
-from monitor.coverage import epoch_minute
-from monitor.ledger import Ledger, Observation
-from monitor.maintenance import Window, windows_from_config
-from monitor.metrics import ProbeMetrics, render, render_openmetrics
-from monitor.minutes import Run
-from monitor.sla_metrics import (
+from monitor.config.loader import Config, parse_config
+from monitor.core.checks import CheckResult, ErrorKind, State
+from monitor.core.clock import FakeClock
+from monitor.core.coverage import epoch_minute
+from monitor.core.minutes import Run
+from monitor.core.windows import Window, windows_from_config
+from monitor.metrics.probes import ProbeMetrics, render, render_openmetrics
+from monitor.metrics.sla import (
     STATES,
     SlaCollector,
     SlaSnapshot,
@@ -28,7 +27,8 @@ from monitor.sla_metrics import (
     config_windows,
     refresh_snapshot,
 )
-from monitor.writer import LedgerWriter
+from monitor.store.ledger import Ledger, Observation
+from monitor.store.writer import LedgerWriter
 
 CONFIG = parse_config(
     """

@@ -18,11 +18,11 @@ import pytest
 from test_statuspage_render import Checked
 from test_statuspage_sample import INCIDENTS, sample_page
 
-from monitor.checks import State
-from monitor.config import parse_config
-from monitor.incidents import Impact, IncidentStatus
-from monitor.ledger import Ledger
-from monitor.markdown import render
+from monitor.config.loader import parse_config
+from monitor.core.checks import State
+from monitor.incidents.detection import Impact, IncidentStatus
+from monitor.incidents.markdown import render
+from monitor.store.ledger import Ledger
 from statuspage.data import IncidentData, PageData, UpdateData, gather
 from statuspage.history import history_view
 from statuspage.render import render_files

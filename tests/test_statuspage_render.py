@@ -19,12 +19,13 @@ import feedparser
 import pytest
 from test_statuspage_sample import NOW, check_golden, sample_page, with_titles
 
-from monitor.checks import CheckResult, State
-from monitor.config import parse_config
-from monitor.ledger import Ledger, Observation
+from monitor.config.loader import parse_config
+from monitor.core.checks import CheckResult, State
+from monitor.store.ledger import Ledger, Observation
+from monitor.web.site import site_file
 from statuspage import BuildError, build_from_ledger, build_site
 from statuspage.badges import badge_svg, text_width
-from statuspage.render import STATIC_DIR, render_files, site_file
+from statuspage.render import STATIC_DIR, render_files
 
 PAYLOADS = ["<script>alert(1)</script>", '"><img src=x onerror=alert(1)>']
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",

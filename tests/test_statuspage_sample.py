@@ -12,7 +12,7 @@ Three incidents: #3 open (web, major, identified, two updates, Markdown in the l
 resolved on 17 Oct (api, minor), #1 resolved on 10 Oct (api, major). ``sample_page(incidents=
 False)`` is the same page without any.
 
-Uptimes are computed from runs with the real arithmetic (:mod:`monitor.sla`), so every figure
+Uptimes are computed from runs with the real arithmetic (:mod:`monitor.core.sla`), so every figure
 is consistent. The tests in this file check the sample itself; the others import it.
 """
 
@@ -26,13 +26,13 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from monitor.checks import State
-from monitor.coverage import epoch_minute
-from monitor.intervals import Ranges
-from monitor.maintenance import Window
-from monitor.markdown import render
-from monitor.minutes import Run
-from monitor.sla import Uptime, period_uptime
+from monitor.core.checks import State
+from monitor.core.coverage import epoch_minute
+from monitor.core.intervals import Ranges
+from monitor.core.minutes import Run
+from monitor.core.sla import Uptime, period_uptime
+from monitor.core.windows import Window
+from monitor.incidents.markdown import render
 from statuspage.data import (
     DAYS,
     MONTHS,

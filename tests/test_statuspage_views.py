@@ -17,11 +17,11 @@ from datetime import date
 import pytest
 from test_statuspage_sample import NOW, as_json, check_golden, sample_page
 
-from monitor.checks import State
-from monitor.coverage import minute_start
-from monitor.maintenance import Window
-from monitor.minutes import Run
-from monitor.sla import Uptime, period_uptime
+from monitor.core.checks import State
+from monitor.core.coverage import minute_start
+from monitor.core.minutes import Run
+from monitor.core.sla import Uptime, period_uptime
+from monitor.core.windows import Window
 from statuspage.data import Day, ServiceData
 from statuspage.history import history_view
 from statuspage.i18n import formatter

@@ -12,11 +12,12 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from monitor.clock import FakeClock
-from monitor.declarations import declared_windows
-from monitor.ledger import Ledger
+from monitor.core.clock import FakeClock
 from monitor.report import build_reports
-from monitor.runner import Monitor, RunOptions
+from monitor.run.runner import Monitor, RunOptions, SitePlan
+from monitor.store.ledger import Ledger
+from monitor.windows.declarations import declared_windows
+from statuspage import prepare_site
 
 NOW = datetime(2026, 11, 10, 10, 0, 20, tzinfo=UTC)
 TOKEN = "s3cret-token-for-tests"
@@ -41,7 +42,7 @@ async def test_declared_window_follows_through_gauge_health_and_report(
     monkeypatch.delenv("UPWATCH_ADMIN_TOKEN_FILE", raising=False)
     clock = FakeClock(NOW)
     monitor = Monitor(RunOptions(config_path=cfg, db_path=tmp_path / "upwatch.db", port=0,
-                                 site_dir=tmp_path / "site"), clock=clock)
+                                 site=SitePlan(tmp_path / "site", prepare_site)), clock=clock)
     await monitor.start()
     base = f"http://127.0.0.1:{monitor.port}"
     auth = {"Authorization": f"Bearer {TOKEN}"}

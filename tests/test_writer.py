@@ -17,12 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from monitor.checks import CheckResult, State
-from monitor.clock import FakeClock
-from monitor.ledger import Ledger, LedgerError, Observation
-from monitor.minutes import Run, clip, fold
-from monitor.schema import to_ms
-from monitor.writer import PRUNE_EVERY_S, LedgerWriter
+from monitor.core.checks import CheckResult, State
+from monitor.core.clock import FakeClock
+from monitor.core.minutes import Run, clip, fold
+from monitor.store.ledger import Ledger, LedgerError, Observation
+from monitor.store.schema import to_ms
+from monitor.store.writer import PRUNE_EVERY_S, LedgerWriter
 
 ROOT = Path(__file__).resolve().parents[1]
 T0 = datetime(2026, 10, 1, tzinfo=UTC)
@@ -133,7 +133,7 @@ async def test_a_failed_commit_is_logged_and_retried_by_the_timer(
     await writer.start()
     writer.submit(make(0))
     writer.submit(make(60, ok=False))
-    with caplog.at_level(logging.ERROR, logger="monitor.writer"):
+    with caplog.at_level(logging.ERROR, logger="monitor.store.writer"):
         assert await asyncio.wait_for(ledger.committed.get(), DEADLINE_S) == 2
     assert "ledger commit of 2 check results failed, will retry: disk I/O error (injected)" in (
         caplog.messages)
@@ -183,7 +183,7 @@ async def test_close_reports_what_it_could_not_commit(
     ledger = SignalLedger(tmp_path / "upwatch.db", fail=1)
     writer = LedgerWriter(ledger, clock)
     writer.submit(make(0))
-    with caplog.at_level(logging.ERROR, logger="monitor.writer"), pytest.raises(LedgerError):
+    with caplog.at_level(logging.ERROR, logger="monitor.store.writer"), pytest.raises(LedgerError):
         await writer.close()
     assert "ledger closed with 1 check results not committed" in caplog.messages
     assert writer.queued == 1
@@ -222,10 +222,10 @@ CHILD = textwrap.dedent("""
     import sys
     from datetime import UTC, datetime, timedelta
 
-    from monitor.checks import CheckResult, State
-    from monitor.clock import FakeClock
-    from monitor.ledger import Ledger, Observation
-    from monitor.writer import LedgerWriter
+    from monitor.core.checks import CheckResult, State
+    from monitor.core.clock import FakeClock
+    from monitor.store.ledger import Ledger, Observation
+    from monitor.store.writer import LedgerWriter
 
     T0 = datetime(2026, 10, 1, tzinfo=UTC)
     BATCH = int(sys.argv[2])

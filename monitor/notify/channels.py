@@ -11,15 +11,15 @@ from collections.abc import Mapping
 
 import aiohttp
 
-from monitor.clock import Clock
-from monitor.config import Config
-from monitor.incident_config import (
+from monitor.config.incident import (
     EmailChannelConfig,
     IncidentConfig,
     SlackChannelConfig,
     WebhookChannelConfig,
 )
-from monitor.incidents import Impact, IncidentPolicy
+from monitor.config.loader import Config
+from monitor.core.clock import Clock
+from monitor.incidents.detection import Impact, IncidentPolicy
 from monitor.notify import Channel, ChannelSetupError, EventKind
 from monitor.notify.email import EmailChannel
 from monitor.notify.slack import SlackChannel

@@ -18,7 +18,7 @@ from datetime import UTC
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 
-from monitor.clock import Clock
+from monitor.core.clock import Clock
 from monitor.notify import EVENT_KINDS, DeliveryError, Event, EventKind
 
 __all__ = ["EmailChannel", "build_message"]

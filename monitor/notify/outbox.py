@@ -11,7 +11,7 @@ through a :class:`LedgerAccess` (``LedgerWriter`` in ``upwatch run``): nothing h
 event loop or the probers.
 
 A ``state`` or ``incident`` event at a time when every one of its services is inside a
-maintenance window (counted as :func:`monitor.maintenance.effective_range` counts it) is
+maintenance window (counted as :func:`monitor.core.windows.effective_range` counts it) is
 stored as dropped with the window named, and never sent.
 """
 
@@ -26,11 +26,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol, TypeVar
 
-from monitor.clock import Clock
-from monitor.incident_store import OutboxItem, OutboxRow
-from monitor.ledger import Ledger
-from monitor.maintenance import Window, effective_range
+from monitor.core.clock import Clock
+from monitor.core.windows import Window, effective_range
 from monitor.notify import Channel, DeliveryError, Event, event_from_json
+from monitor.store.incidents import OutboxItem, OutboxRow
+from monitor.store.ledger import Ledger
 
 __all__ = ["DirectLedger", "LedgerAccess", "Outbox", "Pass", "backoff", "maintenance_window_for"]
 
@@ -39,7 +39,7 @@ T = TypeVar("T")
 
 
 class LedgerAccess(Protocol):
-    """Runs ``fn(ledger)`` off the event loop (``monitor.writer.LedgerWriter`` has it)."""
+    """Runs ``fn(ledger)`` off the event loop (``monitor.store.writer.LedgerWriter`` has it)."""
 
     async def read(self, fn: Callable[[Ledger], T]) -> T: ...
 

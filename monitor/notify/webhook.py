@@ -15,7 +15,7 @@ from collections.abc import Mapping
 
 import aiohttp
 
-from monitor.clock import Clock
+from monitor.core.clock import Clock
 from monitor.notify import EVENT_KINDS, ChannelSetupError, DeliveryError, Event, EventKind
 
 __all__ = ["WebhookChannel", "post_json", "secret_from_env", "sign", "verify"]

@@ -1,4 +1,5 @@
-"""Probers: one module per probe kind, each returning a :class:`~monitor.checks.CheckResult`."""
+"""Probers: one module per probe kind, each returning a
+:class:`~monitor.core.checks.CheckResult`."""
 
 from monitor.probes.classify import classify
 from monitor.probes.http import (

@@ -47,7 +47,7 @@ from datetime import timedelta
 import aiohttp
 from aiohttp.http_exceptions import HttpProcessingError
 
-from monitor.checks import ErrorKind
+from monitor.core.checks import ErrorKind
 
 __all__ = ["classify", "format_seconds"]
 

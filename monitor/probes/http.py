@@ -1,7 +1,7 @@
 """The HTTP(S) probe: one check is a fresh connection, a bounded read and a verdict.
 
 A check never raises for a target's misbehaviour; every failure becomes a
-:class:`~monitor.checks.CheckResult` with an :class:`~monitor.checks.ErrorKind` chosen by
+:class:`~monitor.core.checks.CheckResult` with an :class:`~monitor.core.checks.ErrorKind` chosen by
 :func:`monitor.probes.classify.classify`. Only cancellation propagates.
 
 Verdict order for an answer: status (``http_status``, body not read), then the body size
@@ -25,8 +25,8 @@ import aiohttp
 from aiohttp.abc import AbstractResolver
 
 from monitor import __version__
-from monitor.checks import CheckResult, ErrorKind
-from monitor.clock import Clock
+from monitor.core.checks import CheckResult, ErrorKind
+from monitor.core.clock import Clock
 from monitor.probes.classify import classify
 
 __all__ = [
@@ -75,7 +75,7 @@ class ExpectSpec(Protocol):
 
 
 class ServiceSpec(Protocol):
-    """What the probe reads of a service (``monitor.config.ServiceConfig`` satisfies it)."""
+    """What the probe reads of a service (``monitor.config.loader.ServiceConfig`` satisfies it)."""
 
     @property
     def name(self) -> str: ...

@@ -1,0 +1,5 @@
+import sys
+
+from monitor.cli.entry import main
+
+sys.exit(main())

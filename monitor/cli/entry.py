@@ -1,0 +1,56 @@
+"""The ``upwatch`` command: parse arguments, call the library, map errors to exit codes.
+
+Each command group lives in its own module and registers its parsers with a ``handler``;
+this module only assembles them and maps the errors every command shares to exit codes:
+0 success; 1 a check failed or a report breached (where documented); 2 bad configuration or
+bad usage; 3 the database could not be used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from monitor import __version__
+from monitor.cli import incidents, notify, report, run, windows
+from monitor.cli.common import EXIT_CONFIG, EXIT_DB, DatabaseError, UsageError
+from monitor.config.loader import ConfigError
+
+__all__ = ["build_parser", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="upwatch",
+        description="Uptime monitor and status page with calendar-month SLAs.",
+    )
+    parser.add_argument("--version", action="version", version=f"upwatch {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    run.add_parsers(sub)
+    report.add_parsers(sub)
+    windows.add_window_parsers(sub)
+    incidents.add_incident_parsers(sub)
+    notify.add_notify_parsers(sub)
+    report.add_page_parser(sub)
+    run.add_demo_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except ConfigError as err:
+        for line in err.problems:
+            print(line, file=sys.stderr)
+        return EXIT_CONFIG
+    except UsageError as err:
+        print(f"Error: {err}", file=sys.stderr)
+        return EXIT_CONFIG
+    except DatabaseError as err:
+        print(f"Error: {err}", file=sys.stderr)
+        return EXIT_DB
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,188 @@
+"""``upwatch import``, ``report`` and ``build-page``: history in, figures and pages out."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from monitor.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    Subparsers,
+    UsageError,
+    add_common_options,
+    config_path,
+    open_ledger,
+)
+from monitor.config.loader import Config, load_config
+
+__all__ = ["add_page_parser", "add_parsers"]
+
+
+def add_parsers(sub: Subparsers[argparse.ArgumentParser]) -> None:
+    imp = sub.add_parser("import", help="import check results from JSON Lines or CSV")
+    add_common_options(imp)
+    imp.add_argument("file",
+                     help="JSON Lines file (one check per line), a .csv file, or - for stdin")
+    imp.add_argument("--format", choices=["jsonl", "csv"], default=None,
+                     help="input format (default: csv for *.csv, else jsonl)")
+    imp.add_argument("--skip-invalid", action="store_true",
+                     help="import the valid lines and count the invalid ones "
+                          "(default: any invalid line means nothing is imported)")
+    imp.set_defaults(handler=cmd_import)
+
+    rep = sub.add_parser("report", help="calendar-month uptime per service against its target")
+    add_common_options(rep)
+    rep.add_argument("--month", help="YYYY-MM (default: the current month to date)")
+    rep.add_argument("--from", dest="from_month", help="first month YYYY-MM of a history")
+    rep.add_argument("--to", dest="to_month", help="last month YYYY-MM of a history "
+                     "(default: the current month)")
+    rep.add_argument("--service", action="append", default=[],
+                     help="only this service (repeatable)")
+    rep.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    rep.add_argument("--fail-on-breach", action="store_true",
+                     help="exit 1 when any service breached its target")
+    rep.add_argument("--incidents", action="store_true",
+                     help="first-response times of the month's incidents against their "
+                          "targets, instead of uptime")
+    rep.set_defaults(handler=cmd_report)
+
+
+def add_page_parser(sub: Subparsers[argparse.ArgumentParser]) -> None:
+    page = sub.add_parser("build-page", help="render the static status page from the ledger")
+    add_common_options(page)
+    page.add_argument("--out", type=Path, required=True,
+                      help="directory to publish the site at (replaced atomically)")
+    page.set_defaults(handler=cmd_build_page)
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from monitor.importer import ImportError_, import_lines, read_records
+
+    config = load_config(config_path(args))
+    fmt = args.format or ("csv" if str(args.file).endswith(".csv") else "jsonl")
+    source = "stdin" if args.file == "-" else str(args.file)
+    try:
+        stream = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8", newline="")
+    except OSError as err:
+        raise UsageError(f"cannot read {args.file}: {err.strerror}") from err
+    interactive = sys.stderr.isatty()
+
+    def progress(lines: int) -> None:
+        if interactive:
+            print(f"\rread {lines:,} lines…", end="", file=sys.stderr, flush=True)
+
+    ledger = open_ledger(args)
+    try:
+        with stream:
+            summary = import_lines(read_records(stream, fmt), config, ledger,
+                                   skip_invalid=args.skip_invalid, progress=progress,
+                                   source=source)
+    except ImportError_ as err:
+        if interactive:
+            print(file=sys.stderr)
+        for line in err.errors:
+            print(line, file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        ledger.close()
+    if interactive:
+        print(file=sys.stderr)
+    for line in summary.errors:
+        print(f"skipped: {line}", file=sys.stderr)
+    print(summary.describe())
+    return EXIT_OK
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from monitor.core.clock import SystemClock
+    from monitor.report import (
+        ReportError,
+        build_reports,
+        months_between,
+        parse_month,
+        to_csv,
+        to_json,
+        to_table,
+    )
+    from monitor.windows.declarations import declared_windows
+
+    config = load_config(config_path(args))
+    now = SystemClock().now()
+    if args.incidents:
+        return cmd_incident_report(args, config, now)
+    current = (now.year, now.month)
+    try:
+        if args.month and (args.from_month or args.to_month):
+            raise ReportError("--month cannot be combined with --from/--to")
+        if args.from_month:
+            last = parse_month(args.to_month, "--to") if args.to_month else current
+            months = months_between(parse_month(args.from_month, "--from"), last)
+        elif args.to_month:
+            raise ReportError("--to needs --from")
+        else:
+            months = [parse_month(args.month) if args.month else current]
+        ledger = open_ledger(args)
+        try:
+            reports = build_reports(config, ledger, months, now, services=args.service,
+                                    extra_windows=declared_windows(ledger))
+        finally:
+            ledger.close()
+    except ReportError as err:
+        raise UsageError(str(err)) from err
+    render = {"table": to_table, "json": to_json, "csv": to_csv}[args.format]
+    out = render(reports)
+    sys.stdout.write(out if out.endswith("\n") else out + "\n")
+    breached = any(u.met is False for r in reports for u in r.services)
+    return EXIT_FAILED if args.fail_on_breach and breached else EXIT_OK
+
+
+def cmd_incident_report(args: argparse.Namespace, config: Config, now: datetime) -> int:
+    from monitor.incidents import report as incident_report
+    from monitor.notify.channels import policy_from_config
+    from monitor.report import ReportError, parse_month
+
+    if args.from_month or args.to_month or args.service or args.fail_on_breach:
+        raise UsageError("--incidents takes --month and --format only")
+    hours = config.incident.business_hours
+    try:
+        month = parse_month(args.month) if args.month else (now.year, now.month)
+        ledger = open_ledger(args)
+        try:
+            report = incident_report.load_incident_report(
+                ledger, month, now, coverage=hours.coverage, tz=hours.tz,
+                policy=policy_from_config(config))
+        finally:
+            ledger.close()
+    except ReportError as err:
+        raise UsageError(str(err)) from err
+    render = {"table": incident_report.to_table, "json": incident_report.to_json,
+              "csv": incident_report.to_csv}[args.format]
+    out = render(report)
+    sys.stdout.write(out if out.endswith("\n") else out + "\n")
+    return EXIT_OK
+
+
+def cmd_build_page(args: argparse.Namespace) -> int:
+    import time
+
+    from monitor.core.clock import SystemClock
+    from monitor.windows.declarations import declared_windows
+    from statuspage.render import BuildError, build_from_ledger
+
+    config = load_config(config_path(args))
+    ledger = open_ledger(args)
+    started = time.monotonic()
+    try:
+        report = build_from_ledger(config, ledger, declared_windows(ledger), SystemClock().now(),
+                                   args.out)
+    except BuildError as err:
+        raise UsageError(f"--out: {err}") from err
+    finally:
+        ledger.close()
+    index_kb = report.sizes.get("index.html", 0) / 1024
+    print(f"built {len(report.files)} files into {args.out} in {time.monotonic() - started:.1f}s "
+          f"(index.html {index_kb:.0f} KB); serve it with any static web server")
+    return EXIT_OK

@@ -1,0 +1,152 @@
+"""``upwatch run``, ``demo``, ``probe`` and ``check-config``: the commands that watch services."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from monitor.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    DatabaseError,
+    Subparsers,
+    UsageError,
+    add_common_options,
+    config_path,
+    db_path,
+)
+from monitor.config.loader import load_config
+
+__all__ = ["add_demo_parser", "add_parsers"]
+
+
+def add_parsers(sub: Subparsers[argparse.ArgumentParser]) -> None:
+    run = sub.add_parser("run", help="probe services, keep the ledger, serve /metrics and the page")
+    add_common_options(run)
+    run.add_argument("--listen", default="127.0.0.1:8080",
+                     help="address to serve on (default: 127.0.0.1:8080)")
+    run.add_argument("--log-format", choices=["text", "json"], default="text",
+                     help="log lines for people (text) or machines (json)")
+    run.add_argument("--max-concurrency", type=int, default=256,
+                     help="checks allowed in flight at once (default: 256)")
+    run.add_argument("--site", type=Path, default=None,
+                     help="where the status page is built every minute and served from "
+                          "(default: site/ beside the ledger)")
+    run.set_defaults(handler=cmd_run)
+
+    check = sub.add_parser("check-config", help="validate probes.yaml and exit")
+    add_common_options(check)
+    check.set_defaults(handler=cmd_check_config)
+
+    probe = sub.add_parser("probe", help="run one check of a service now and print what it saw")
+    add_common_options(probe)
+    probe.add_argument("service", help="service name from probes.yaml")
+    probe.set_defaults(handler=cmd_probe)
+
+
+def add_demo_parser(sub: Subparsers[argparse.ArgumentParser]) -> None:
+    demo = sub.add_parser("demo", help="simulated services, 90 days of history, a full page")
+    demo.add_argument("--dir", type=Path, default=None,
+                      help="where to put the demo's probes.yaml, ledger and site "
+                           "(default: a new temporary directory)")
+    demo.add_argument("--listen", default="127.0.0.1:8080",
+                      help="address to serve on (default: 127.0.0.1:8080)")
+    demo.set_defaults(handler=cmd_demo)
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    config = load_config(config_path(args))
+    print(f"OK: {len(config.services)} services")
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from monitor.logs import setup_logging
+    from monitor.notify import ChannelSetupError
+    from monitor.run.runner import RunOptions, SitePlan, parse_listen, serve
+    from monitor.store.ledger import LedgerError
+    from monitor.web.admin import AdminTokenError
+    from statuspage import prepare_site
+
+    try:
+        host, port = parse_listen(args.listen)
+    except ValueError as err:
+        raise UsageError(str(err)) from err
+    if args.max_concurrency < 1:
+        raise UsageError(f"--max-concurrency: must be at least 1, got {args.max_concurrency}")
+    setup_logging(args.log_format)
+    db = db_path(args)
+    opts = RunOptions(config_path=config_path(args), db_path=db, host=host, port=port,
+                      max_concurrency=args.max_concurrency,
+                      site=SitePlan(args.site if args.site is not None else db.parent / "site",
+                                    prepare_site))
+    try:
+        return asyncio.run(serve(opts))
+    except LedgerError as err:
+        raise DatabaseError(str(err)) from err
+    except (AdminTokenError, ChannelSetupError) as err:
+        raise UsageError(str(err)) from err
+    except OSError as err:
+        print(f"Error: cannot listen on {args.listen}: {err.strerror or err}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def cmd_probe(args: argparse.Namespace) -> int:
+    from monitor.core.clock import SystemClock
+    from monitor.probes.http import HttpProbe, make_session
+
+    config = load_config(config_path(args))
+    try:
+        service = config.service(args.service)
+    except KeyError:
+        known = ", ".join(config.service_names)
+        raise UsageError(
+            f'no service named "{args.service}" in the config (known: {known})'
+        ) from None
+
+    async def once() -> int:
+        async with make_session() as session:
+            result = await HttpProbe(session, SystemClock(), location=config.location).check(
+                service
+            )
+        state = result.state(service.expect.max_latency_ms)
+        latency = "" if result.latency_ms is None else f" in {result.latency_ms:.1f} ms"
+        status = "" if result.status is None else f" status {result.status}"
+        print(f"{service.name}: {state.label.upper()}{status}{latency}  {service.url}")
+        if result.error is not None:
+            print(f"  {result.error}: {result.detail}")
+        return EXIT_OK if result.ok else EXIT_FAILED
+
+    return asyncio.run(once())
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from monitor.core.clock import SystemClock
+    from monitor.demo import run_demo
+    from monitor.logs import setup_logging
+    from monitor.run.runner import parse_listen
+    from statuspage import prepare_site
+
+    try:
+        host, port = parse_listen(args.listen)
+    except ValueError as err:
+        raise UsageError(str(err)) from err
+    if args.dir is None:
+        workdir = Path(tempfile.mkdtemp(prefix="upwatch-demo-"))
+    else:
+        workdir = args.dir
+        if (workdir / "upwatch.db").exists():
+            raise UsageError(f"{workdir} already holds a demo ledger; pick a new --dir "
+                             "or remove it (the demo seeds fresh history)")
+        workdir.mkdir(parents=True, exist_ok=True)
+    setup_logging("text")
+    try:
+        return asyncio.run(run_demo(workdir, host, port, SystemClock(), prepare_site))
+    except OSError as err:
+        print(f"Error: cannot listen on {args.listen}: {err.strerror or err} "
+              "(try --listen 127.0.0.1:8090)", file=sys.stderr)
+        return EXIT_FAILED

@@ -1,0 +1,259 @@
+"""The per-service and status-page models of probes.yaml, with their value checks.
+
+:class:`ServiceConfig` (one HTTP endpoint, with its :class:`ExpectConfig` and
+:class:`StatusRange` list) and :class:`SiteConfig`; the top-level model is in
+:mod:`monitor.config.loader`, which re-exports these.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, model_validator
+
+from monitor.config.coverage import MODEL_CONFIG, SlaConfig, Text, TimeZone
+from monitor.config.durations import (
+    POSITIVE,
+    Duration,
+    at_least,
+    format_duration,
+    invalid,
+    parse_duration,
+    parse_size,
+    show,
+)
+
+__all__ = ["LANGUAGES", "METHODS", "ExpectConfig", "FrozenHeaders", "Int", "Name", "ServiceConfig",
+           "SiteConfig", "StatusRange", "Url"]
+
+
+def _whole(value: object) -> object:
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise invalid(f"expected a whole number, got {show(value)}")
+    return value
+
+
+def _between(lo: int, hi: int) -> AfterValidator:
+    def check(value: int) -> int:
+        if not lo <= value <= hi:
+            raise invalid(f"must be between {lo} and {hi}, got {value}")
+        return value
+    return AfterValidator(check)
+
+
+_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
+
+
+def _name(value: object) -> object:
+    if isinstance(value, str) and not _NAME.fullmatch(value):
+        raise invalid('must be 1-64 lowercase letters, digits, ".", "_" or "-", starting with '
+                      f"a letter or digit, got {show(value)}")
+    return value
+
+
+def _url(value: object) -> object:
+    if value is None or not isinstance(value, str):
+        return value
+    parts = urlsplit(value)
+    try:
+        parts.port  # noqa: B018 -- raises on a bad port
+    except ValueError:
+        parts = parts._replace(netloc="")
+    if parts.scheme not in ("http", "https") or not parts.hostname or any(
+            c.isspace() for c in value):
+        raise invalid(f"expected an http:// or https:// URL with a host, got {show(value)}")
+    return value
+
+
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _method(value: object) -> object:
+    if not isinstance(value, str):
+        return value
+    if value.strip().upper() not in METHODS:
+        raise invalid(f"unknown method {show(value)} (use one of {', '.join(METHODS)})")
+    return value.strip().upper()
+
+
+class FrozenHeaders(dict[str, str]):
+    """A read-only, hashable dict of HTTP headers."""
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(tuple(sorted(self.items())))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (FrozenHeaders, (dict(self),))
+
+    def _read_only(self, *args: object, **kwargs: object) -> Any:
+        raise TypeError("headers are read-only")
+
+    __setitem__ = __delitem__ = __ior__ = _read_only
+    clear = pop = popitem = setdefault = update = _read_only
+
+
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
+def _headers(value: object) -> FrozenHeaders:
+    if value is None:
+        return FrozenHeaders()
+    if not isinstance(value, Mapping):
+        raise invalid(f"expected a mapping of header names to values, got {show(value)}")
+    headers = {}
+    for name, raw in value.items():
+        if not isinstance(name, str) or not _TOKEN.fullmatch(name):
+            raise invalid(f"invalid header name {show(name)}")
+        if isinstance(raw, bool) or not isinstance(raw, str | int | float):
+            raise invalid(f"expected text, got {show(raw)}", name)
+        if "\n" in str(raw) or "\r" in str(raw):
+            raise invalid("must be a single line", name)
+        headers[name] = str(raw)
+    return FrozenHeaders(headers)
+
+
+def _language(value: object) -> object:
+    if value not in LANGUAGES:
+        raise invalid(f"must be one of {', '.join(LANGUAGES)}, got {show(value)}")
+    return value
+
+
+Int = Annotated[int, BeforeValidator(_whole)]
+Name = Annotated[str, AfterValidator(_name)]
+Url = Annotated[str, AfterValidator(_url)]
+LANGUAGES = ("en", "de", "da", "it", "es")
+
+
+
+class StatusRange(BaseModel):
+    """HTTP status codes ``lo..hi`` inclusive. YAML: ``200``, ``"2xx"`` or ``"200-299"``."""
+
+    model_config = MODEL_CONFIG
+    lo: int
+    hi: int
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_yaml(cls, data: Any) -> Any:
+        if isinstance(data, int) and not isinstance(data, bool):
+            data = str(data)
+        if isinstance(data, dict):
+            return data
+        text = data.strip().lower() if isinstance(data, str) else ""
+        if m := re.fullmatch(r"([1-5])xx", text):
+            lo, hi = int(m.group(1)) * 100, int(m.group(1)) * 100 + 99
+        elif m := re.fullmatch(r"(\d{3})(?:\s*-\s*(\d{3}))?", text):
+            lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
+        else:
+            lo, hi = 0, 0
+        if not 100 <= lo <= hi <= 599:
+            raise invalid('expected a status code (200), a class ("2xx") or a range '
+                          f'("200-299") within 100-599, got {show(data)}')
+        return {"lo": lo, "hi": hi}
+
+    def __str__(self) -> str:
+        return str(self.lo) if self.lo == self.hi else f"{self.lo}-{self.hi}"
+
+
+def _statuses(value: object) -> object:
+    if isinstance(value, list | tuple):
+        if not value:
+            raise invalid("must list at least one status")
+        return value
+    return [value]
+
+
+def _regex(value: str | None) -> str | None:
+    if value is not None:
+        try:
+            re.compile(value)
+        except re.error as err:
+            raise invalid(f"invalid regular expression: {err}") from None
+    return value
+
+
+class ExpectConfig(BaseModel):
+    """What a good answer looks like."""
+
+    model_config = MODEL_CONFIG
+    status: Annotated[tuple[StatusRange, ...], BeforeValidator(_statuses)] = (
+        StatusRange(lo=200, hi=399),)
+    body_contains: str | None = None
+    body_regex: Annotated[str | None, AfterValidator(_regex)] = None
+    max_latency: Annotated[Duration | None, POSITIVE] = None
+
+    def status_ok(self, code: int) -> bool:
+        return any(r.lo <= code <= r.hi for r in self.status)
+
+    @property
+    def max_latency_ms(self) -> float | None:
+        return None if self.max_latency is None else self.max_latency.total_seconds() * 1000
+
+
+class ServiceConfig(BaseModel):
+    """One monitored HTTP endpoint."""
+
+    model_config = MODEL_CONFIG
+    name: Name
+    title: Text = ""  # filled with the name when not given
+    group: str = ""
+    url: Url
+    method: Annotated[str, BeforeValidator(_method)] = "GET"
+    headers: Annotated[Mapping[str, str], BeforeValidator(_headers),
+                       AfterValidator(FrozenHeaders)] = Field(default_factory=FrozenHeaders)
+    body: str | None = None
+    interval: Annotated[Duration, at_least(timedelta(seconds=1))] = timedelta(seconds=60)
+    timeout: Annotated[Duration, POSITIVE] = timedelta(seconds=10)
+    retries: Annotated[Int, _between(0, 5)] = 1
+    expect: ExpectConfig = ExpectConfig()
+    tls_verify: bool = True
+    follow_redirects: bool = True
+    max_redirects: Annotated[Int, _between(0, 30)] = 5
+    max_body_bytes: Annotated[int, BeforeValidator(parse_size), _between(1, 2**30)] = 1_048_576
+    sla: SlaConfig = SlaConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults(cls, data: Any) -> Any:
+        """``title`` defaults to ``name``; ``timeout`` to 10s or ``interval`` if shorter."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        if "title" not in data:  # a missing or bad name is reported once, as the name's
+            data["title"] = data["name"] if isinstance(data.get("name"), str) else "-"
+        if "timeout" not in data and "interval" in data:
+            try:
+                interval = data["interval"]
+                interval = interval if isinstance(interval, timedelta) else parse_duration(interval)
+            except (ValueError, TypeError):
+                interval = timedelta(0)  # the interval's own error is reported
+            if interval >= timedelta(seconds=1):
+                data["timeout"] = min(interval, timedelta(seconds=10))
+        return data
+
+    @model_validator(mode="after")
+    def _timeout_within_interval(self) -> ServiceConfig:
+        if self.timeout > self.interval:
+            raise invalid(f"must not be longer than interval ({format_duration(self.interval)})"
+                          f', got "{format_duration(self.timeout)}"', "timeout")
+        return self
+
+    @property
+    def interval_ms(self) -> int:
+        return self.interval // timedelta(milliseconds=1)
+
+
+class SiteConfig(BaseModel):
+    """The public status page."""
+
+    model_config = MODEL_CONFIG
+    title: Text = "Service status"
+    description: str = ""
+    url: Url | None = None
+    language: Annotated[Literal["en", "de", "da", "it", "es"], BeforeValidator(_language)] = "en"
+    timezone: TimeZone = "UTC"
+

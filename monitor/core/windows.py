@@ -1,0 +1,193 @@
+"""Maintenance windows and exclusions: the periods that may leave an SLA's denominator.
+
+A :class:`Window` is either planned *maintenance* or an after-the-fact *exclusion* (a reason is
+required). Which minutes a window may remove follows DESIGN.md's audit rule, implemented in
+:func:`effective_range`. Recurring windows from ``probes.yaml`` are expanded by
+:func:`expand_recurring`; :func:`windows_from_config` gathers every window the file declares.
+Pure: times are arguments, nothing is read from a clock or a database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, tzinfo
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from dateutil.rrule import rruleset, rrulestr
+
+from monitor.config.loader import Config, MaintenanceWindowConfig
+
+__all__ = [
+    "RRULE_ANCHOR",
+    "Window",
+    "effective_range",
+    "expand_recurring",
+    "windows_from_config",
+]
+
+WindowKind = Literal["maintenance", "exclusion"]
+
+# Where a recurring rule without DTSTART starts counting (local wall time, a Monday). The parts
+# a rule leaves out come from here: weekday Monday, day of month 3, time 00:00.
+RRULE_ANCHOR = (2000, 1, 3)
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MINUTE = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class Window:
+    """One maintenance window or exclusion, as declared (times UTC-aware)."""
+
+    id: str  # "cfg-m0", "cfg-x1", "cfg-m2@2026-10-04T00:00:00Z", or the database id as str
+    kind: WindowKind
+    services: tuple[str, ...]
+    start: datetime
+    end: datetime
+    title: str  # the title (maintenance) or the reason (exclusion)
+    declared_at: datetime | None  # None = written in probes.yaml (the file is the record)
+    declared_by: str  # "probes.yaml", "cli:alice", "api:token" ...
+    cancelled_at: datetime | None = None
+
+    def applies_to(self, service: str) -> bool:
+        return service in self.services
+
+
+def _ceil_minute(dt: datetime) -> int:
+    """The first epoch minute whose start is at or after ``dt``."""
+    return -((_EPOCH - dt) // _MINUTE)
+
+
+def effective_range(w: Window) -> tuple[int, int] | None:
+    """The epoch minutes ``[lo, hi)`` that ``w`` may remove, or None when none remain.
+
+    Minute m is in when its start lies in the window's counted span:
+
+    - maintenance counts from ``max(start, declared_at)``: declared after it began, it counts
+      only from its declaration on (the part before can only become an exclusion);
+    - an exclusion counts from ``start`` whatever ``declared_at`` (after the fact by nature);
+    - both count until ``end``; a cancelled maintenance only until ``cancelled_at``;
+    - a cancelled exclusion counts not at all.
+    """
+    lo_dt, hi_dt = w.start, w.end
+    if w.kind == "maintenance":
+        if w.declared_at is not None and w.declared_at > lo_dt:
+            lo_dt = w.declared_at
+        if w.cancelled_at is not None and w.cancelled_at < hi_dt:
+            hi_dt = w.cancelled_at
+    elif w.cancelled_at is not None:
+        return None
+    lo, hi = _ceil_minute(lo_dt), _ceil_minute(hi_dt)
+    return (lo, hi) if lo < hi else None
+
+
+def _utc_iso(dt: datetime) -> str:
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _occurrences(
+    rule: rruleset, tz: ZoneInfo, lo: datetime, hi: datetime
+) -> Iterable[datetime]:
+    """The rule's occurrences between ``lo`` and ``hi`` (UTC), in the rule's own wall time."""
+    first = next(iter(rule), None)
+    if first is None:
+        return []
+    zone: tzinfo | None = first.tzinfo
+    if zone is None:  # a floating DTSTART: wall time in the window's time zone
+        return rule.between(
+            lo.astimezone(tz).replace(tzinfo=None), hi.astimezone(tz).replace(tzinfo=None), True
+        )
+    return rule.between(lo.astimezone(zone), hi.astimezone(zone), True)
+
+
+def expand_recurring(
+    cfg: MaintenanceWindowConfig, start: datetime, end: datetime, *, id_prefix: str
+) -> list[Window]:
+    """The occurrences of a recurring window that overlap ``[start, end)``, oldest first.
+
+    The RFC 5545 rule is evaluated in ``cfg.timezone`` wall time, so "Sundays 02:00" stays
+    02:00 local across DST. The rule starts at ``cfg.start`` (read in that zone) if given, else
+    at Monday 2000-01-03 00:00 local (:data:`RRULE_ANCHOR`); a DTSTART written inside the rule
+    text wins, and with TZID (or Z) the rule is evaluated in that zone instead. Occurrences
+    start on the minute (seconds dropped). A wall time that does not exist (spring-forward gap)
+    is moved forward by the gap: 02:30 on the last Sunday of March in Europe/Copenhagen starts
+    at 03:30 CEST (01:30Z). A wall time that exists twice (autumn) takes the first, summer-time
+    one: 02:30 on the last Sunday of October starts at 02:30 CEST (00:30Z). ``duration`` is
+    elapsed time, so a 2 h window from 02:00 CEST on that Sunday ends at 03:00 CET.
+    Window ids are ``f"{id_prefix}@{start:%Y-%m-%dT%H:%M:%SZ}"``, stable across periods.
+    """
+    if cfg.rrule is None or cfg.duration is None:
+        raise ValueError(f"{id_prefix}: a recurring window needs rrule and duration")
+    tz = ZoneInfo(cfg.timezone)
+    if cfg.start is not None:
+        anchor = cfg.start.astimezone(tz)
+    else:
+        anchor = datetime(*RRULE_ANCHOR, tzinfo=tz)
+    rule = rrulestr(cfg.rrule, dtstart=anchor, forceset=True, tzids=ZoneInfo)
+    assert isinstance(rule, rruleset)
+    slack = timedelta(days=1)
+    out: list[Window] = []
+    for occ in _occurrences(rule, tz, start - cfg.duration - slack, end + slack):
+        wall = occ.replace(second=0, microsecond=0, fold=0)
+        if wall.tzinfo is None:
+            wall = wall.replace(tzinfo=tz)
+        w_start = wall.astimezone(UTC)
+        w_end = w_start + cfg.duration
+        if w_start < end and w_end > start:
+            out.append(
+                Window(
+                    id=f"{id_prefix}@{_utc_iso(w_start)}",
+                    kind="maintenance",
+                    services=tuple(cfg.services),
+                    start=w_start,
+                    end=w_end,
+                    title=cfg.title,
+                    declared_at=None,
+                    declared_by="probes.yaml",
+                )
+            )
+    return out
+
+
+def windows_from_config(cfg: Config, start: datetime, end: datetime) -> list[Window]:
+    """Every window ``probes.yaml`` declares that overlaps ``[start, end)``.
+
+    One-off maintenance is ``cfg-m<i>``, each occurrence of a recurring one
+    ``cfg-m<i>@<start>``, exclusions ``cfg-x<i>`` (``i`` = position in the file). Windows from
+    the file are declared by ``"probes.yaml"``; maintenance there has no ``declared_at`` and
+    counts in full, an exclusion keeps the ``declared_at`` the file gives it.
+    """
+    out: list[Window] = []
+    for i, m in enumerate(cfg.maintenance):
+        if m.rrule is not None:
+            out.extend(expand_recurring(m, start, end, id_prefix=f"cfg-m{i}"))
+        elif m.start is not None and m.end is not None and m.start < end and m.end > start:
+            out.append(
+                Window(
+                    id=f"cfg-m{i}",
+                    kind="maintenance",
+                    services=tuple(m.services),
+                    start=m.start.astimezone(UTC),
+                    end=m.end.astimezone(UTC),
+                    title=m.title,
+                    declared_at=None,
+                    declared_by="probes.yaml",
+                )
+            )
+    for i, x in enumerate(cfg.exclusions):
+        if x.start < end and x.end > start:
+            out.append(
+                Window(
+                    id=f"cfg-x{i}",
+                    kind="exclusion",
+                    services=tuple(x.services),
+                    start=x.start.astimezone(UTC),
+                    end=x.end.astimezone(UTC),
+                    title=x.reason,
+                    declared_at=x.declared_at,
+                    declared_by="probes.yaml",
+                )
+            )
+    return out

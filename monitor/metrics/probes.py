@@ -1,0 +1,297 @@
+"""Prometheus metrics on an injected registry (never the global default one).
+
+Names follow blackbox_exporter where they overlap (``probe_success``, ``probe_duration_seconds``,
+``probe_http_status_code``, ``probe_ssl_earliest_cert_expiry``, label ``service``); everything
+else is ``upwatch_``. The only label for errors is the small documented set of
+:class:`monitor.core.checks.ErrorKind` values plus ``ok``.
+
+The per-service series (thousands of services) live in plain dicts behind :class:`ServiceFamily`
+collectors and become samples only when scraped: prometheus-client's labelled children cost a
+lock, an object and a ``_created`` sample per series. The few global series keep the library's
+ordinary metric types. Values are written from the event loop and read by a scrape running in
+another thread; one lock per family guards the dicts, held only to copy them.
+
+:func:`render` is ``generate_latest`` (text format 0.0.4) byte for byte, except that the text of
+a :class:`StaticMetric` family, which never changes once built, is encoded once and reused: the
+SLA figures (most of a big exposition) change every ~30 s, not every scrape.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator
+from typing import Literal
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    generate_latest,
+)
+from prometheus_client.metrics_core import Metric
+from prometheus_client.openmetrics import exposition as openmetrics
+from prometheus_client.samples import Sample
+
+from monitor import __version__
+from monitor.core.checks import CheckResult
+
+__all__ = [
+    "CONTENT_TYPE",
+    "LAG_BUCKETS",
+    "ProbeMetrics",
+    "ServiceFamily",
+    "StaticMetric",
+    "OPENMETRICS_CONTENT_TYPE",
+    "render",
+    "render_openmetrics",
+]
+
+LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+Key = tuple[str, ...]  # label values, the service first
+
+#: Content type of :func:`render`'s output (Prometheus text format 0.0.4).
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+#: Content type of :func:`render_openmetrics`'s output.
+OPENMETRICS_CONTENT_TYPE = openmetrics.CONTENT_TYPE_LATEST
+_EOF = b"# EOF\n"
+
+
+class _Families:
+    """A collector over fixed families, to hand a few of them to ``generate_latest``."""
+
+    def __init__(self, metrics: list[Metric]) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> list[Metric]:
+        return self._metrics
+
+
+class StaticMetric(Metric):
+    """A metric family that is never changed after its samples are filled in.
+
+    :func:`render` encodes it once (:meth:`text`) and reuses the bytes on every scrape, so a
+    collector that hands out the same families until its data changes costs almost nothing.
+    """
+
+    def __init__(self, name: str, documentation: str, typ: str, unit: str = "") -> None:
+        super().__init__(name, documentation, typ, unit)
+        self._text: bytes | None = None
+        self._om_text: bytes | None = None
+
+    def text(self) -> bytes:
+        """This family in text format 0.0.4, encoded on first use."""
+        if self._text is None:  # two scrapes racing here both compute the same bytes
+            self._text = generate_latest(_Families([self]))
+        return self._text
+
+    def openmetrics_text(self) -> bytes:
+        """This family in OpenMetrics text (without the closing ``# EOF``), on first use."""
+        if self._om_text is None:
+            self._om_text = _openmetrics_body([self])
+        return self._om_text
+
+
+def _openmetrics_body(metrics: list[Metric]) -> bytes:
+    text: bytes = openmetrics.generate_latest(_Families(metrics))  # type: ignore[no-untyped-call]
+    return text[: -len(_EOF)] if text.endswith(_EOF) else text
+
+
+def _render(registry: CollectorRegistry, *, om: bool) -> bytes:
+    encode = _openmetrics_body if om else (lambda ms: generate_latest(_Families(ms)))
+    parts: list[bytes] = []
+    batch: list[Metric] = []
+    for metric in registry.collect():
+        if isinstance(metric, StaticMetric):
+            if batch:
+                parts.append(encode(batch))
+                batch = []
+            parts.append(metric.openmetrics_text() if om else metric.text())
+        else:
+            batch.append(metric)
+    if batch:
+        parts.append(encode(batch))
+    if om:
+        parts.append(_EOF)
+    return b"".join(parts)
+
+
+def render(registry: CollectorRegistry) -> bytes:
+    """``generate_latest(registry)`` byte for byte; :class:`StaticMetric` text is reused."""
+    return _render(registry, om=False)
+
+
+def render_openmetrics(registry: CollectorRegistry) -> bytes:
+    """OpenMetrics' ``generate_latest(registry)`` byte for byte, reusing static families."""
+    return _render(registry, om=True)
+
+
+class ServiceFamily:
+    """One metric family whose series are keyed by service (plus optional extra labels).
+
+    A custom collector over a plain dict: ``collect()`` builds the samples fresh each scrape.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        documentation: str,
+        kind: Literal["gauge", "counter"],
+        labelnames: tuple[str, ...] = ("service",),
+    ) -> None:
+        if not labelnames or labelnames[0] != "service":
+            raise ValueError("a ServiceFamily's first label must be 'service'")
+        self.name = name
+        self.documentation = documentation
+        self.kind = kind
+        self.labelnames = labelnames
+        self._sample_name = name + "_total" if kind == "counter" else name
+        self._values: dict[Key, float] = {}
+        self._labels: dict[Key, dict[str, str]] = {}
+        self._by_service: dict[str, set[Key]] = {}
+        self._lock = threading.Lock()
+
+    def _key(self, key: Key) -> Key:
+        if key not in self._labels:
+            if len(key) != len(self.labelnames):
+                raise ValueError(f"{self.name}: expected labels {self.labelnames}, got {key}")
+            self._labels[key] = dict(zip(self.labelnames, key, strict=True))
+            self._by_service.setdefault(key[0], set()).add(key)
+        return key
+
+    def set(self, key: Key, value: float) -> None:
+        with self._lock:
+            self._values[self._key(key)] = value
+
+    def inc(self, key: Key, amount: float = 1.0) -> None:
+        if amount < 0:
+            raise ValueError(f"{self.name}: counters only go up, got {amount}")
+        with self._lock:
+            k = self._key(key)
+            self._values[k] = self._values.get(k, 0.0) + amount
+
+    def get(self, key: Key) -> float | None:
+        with self._lock:
+            return self._values.get(key)
+
+    def discard(self, key: Key) -> None:
+        """Drop one series (nothing happens when it does not exist)."""
+        with self._lock:
+            self._drop(key)
+
+    def forget(self, service: str) -> None:
+        """Drop every series of ``service``."""
+        with self._lock:
+            for key in list(self._by_service.get(service, ())):
+                self._drop(key)
+
+    def _drop(self, key: Key) -> None:
+        self._values.pop(key, None)
+        if self._labels.pop(key, None) is not None:
+            keys = self._by_service[key[0]]
+            keys.discard(key)
+            if not keys:
+                del self._by_service[key[0]]
+
+    def describe(self) -> Iterable[Metric]:
+        return [Metric(self.name, self.documentation, self.kind)]
+
+    def collect(self) -> Iterator[Metric]:
+        with self._lock:
+            items = list(self._values.items())
+            labels = self._labels.copy()
+        family = Metric(self.name, self.documentation, self.kind)
+        name = self._sample_name
+        family.samples = [Sample(name, labels[k], v) for k, v in items]
+        yield family
+
+
+class ProbeMetrics:
+    """The probe engine's metrics, updated once per final check result."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.success = self._family(
+            "probe_success", "Whether the last check succeeded (1) or failed (0).", "gauge"
+        )
+        self.duration = self._family(
+            "probe_duration_seconds",
+            "How long the last check took, in seconds (absent when no request could be sent).",
+            "gauge",
+        )
+        self.status_code = self._family(
+            "probe_http_status_code",
+            "HTTP status code of the last check's answer (0 when none arrived).",
+            "gauge",
+        )
+        self.cert_expiry = self._family(
+            "probe_ssl_earliest_cert_expiry",
+            "When the https target's certificate expires, in seconds since the epoch.",
+            "gauge",
+        )
+        self.checks = self._family(
+            "upwatch_checks", "Final check results by outcome (ok or the failure kind).",
+            "counter", ("service", "result"),
+        )
+        self.lag = Histogram(
+            "upwatch_schedule_lag_seconds",
+            "How late checks started compared with their planned time.",
+            buckets=LAG_BUCKETS, registry=registry,
+        )
+        self.probe_errors = Counter(
+            "upwatch_probe_crashes",
+            "Checks that raised inside upwatch itself (a bug: see the log).",
+            ["service"], registry=registry,
+        )
+        self.services = Gauge(
+            "upwatch_services", "Services configured for probing.", registry=registry
+        )
+        self.queued = Gauge(
+            "upwatch_ledger_queued_results",
+            "Check results waiting to be committed to the ledger.",
+            registry=registry,
+        )
+        Info("upwatch_build", "upwatch build information.", registry=registry).info(
+            {"version": __version__}
+        )
+
+    def _family(
+        self,
+        name: str,
+        documentation: str,
+        kind: Literal["gauge", "counter"],
+        labelnames: tuple[str, ...] = ("service",),
+    ) -> ServiceFamily:
+        family = ServiceFamily(name, documentation, kind, labelnames)
+        self.registry.register(family)
+        return family
+
+    def observe(self, result: CheckResult) -> None:
+        key = (result.service,)
+        self.success.set(key, 1.0 if result.ok else 0.0)
+        if result.latency_ms is not None:
+            self.duration.set(key, result.latency_ms / 1000.0)
+        else:  # nothing was sent: an old latency would be a lie
+            self.duration.discard(key)
+        self.status_code.set(key, float(result.status or 0))
+        self.checks.inc((result.service, "ok" if result.ok else str(result.error)))
+
+    def observe_cert_expiry(self, service: str, epoch_seconds: float | None) -> None:
+        """Record the https target's certificate expiry; None drops the series."""
+        if epoch_seconds is None:
+            self.cert_expiry.discard((service,))
+        else:
+            self.cert_expiry.set((service,), float(epoch_seconds))
+
+    def forget(self, service: str) -> None:
+        """Drop a removed service's series so it does not linger in scrapes."""
+        for family in (self.success, self.duration, self.status_code, self.cert_expiry,
+                       self.checks):
+            family.forget(service)
+        try:
+            self.probe_errors.remove(service)
+        except KeyError:
+            pass

@@ -1,0 +1,302 @@
+"""Month-to-date SLA figures for Prometheus, computed off the scrape path.
+
+:func:`compute_snapshot` is pure: config, runs, windows and ``now`` in, an :class:`SlaSnapshot`
+out, each service's month taken in its SLA's time zone and counted up to the minute ``now`` falls
+in (that minute excluded, as in ``upwatch report``). :func:`refresh_snapshot` gathers the inputs
+with one ledger read through the writer; :class:`SlaCollector` turns the latest snapshot into
+samples. A scrape never touches SQL: it only reads the snapshot the last refresh left.
+
+Exported series (all ``service``-labelled except the timestamp):
+
+- ``upwatch_sla_target_ratio`` — the target, 0..1;
+- ``upwatch_sla_uptime_ratio`` — month-to-date uptime, 0..1 (absent while nothing is eligible);
+- ``upwatch_sla_error_budget_remaining_ratio`` — remaining / budget, month to date: 1 untouched,
+  0 used up, below 0 overspent (absent while the budget is 0);
+- ``upwatch_sla_state_seconds{state}`` — month-to-date time by state (whole minutes x 60): up,
+  degraded, down, maintenance, excluded, nodata, uncovered; they add up to the elapsed month;
+- ``upwatch_maintenance_active`` — 1 while a maintenance window covers the current minute;
+- ``upwatch_service_covered`` — 1 while the current instant is inside the SLA's coverage;
+- ``upwatch_sla_snapshot_timestamp_seconds`` — when the snapshot was taken.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.metrics_core import Metric
+from prometheus_client.samples import Sample
+
+from monitor.config.loader import Config, ServiceConfig
+from monitor.core.clock import Clock
+from monitor.core.coverage import epoch_minute, is_covered, minute_start, month_bounds
+from monitor.core.minutes import Run
+from monitor.core.sla import month_uptime
+from monitor.core.windows import Window, effective_range, windows_from_config
+from monitor.metrics.probes import StaticMetric
+
+if TYPE_CHECKING:
+    from monitor.store.ledger import Ledger
+    from monitor.store.writer import LedgerWriter
+
+__all__ = [
+    "STATES",
+    "ServiceSla",
+    "SlaCollector",
+    "SlaSnapshot",
+    "StateMinutes",
+    "WindowsFn",
+    "compute_snapshot",
+    "config_windows",
+    "months_span",
+    "refresh_snapshot",
+    "service_sla",
+]
+
+#: The ``state`` label values of ``upwatch_sla_state_seconds``, in exposition order.
+STATES = ("up", "degraded", "down", "maintenance", "excluded", "nodata", "uncovered")
+
+#: Reads the windows overlapping ``[start, end)``; runs in the ledger writer's thread.
+WindowsFn = Callable[["Ledger", datetime, datetime], Sequence[Window]]
+
+
+@dataclass(frozen=True, slots=True)
+class StateMinutes:
+    """Month-to-date minutes by state; they add up to the month's elapsed minutes."""
+
+    up: int  # eligible and up (degraded not included)
+    degraded: int
+    down: int
+    maintenance: int
+    excluded: int
+    nodata: int  # covered, no window, no data
+    uncovered: int  # outside the SLA's coverage hours
+
+    def items(self) -> tuple[tuple[str, int], ...]:
+        return tuple((state, getattr(self, state)) for state in STATES)
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceSla:
+    """One service's SLA figures at one moment."""
+
+    service: str
+    month: str  # "2026-10": the calendar month in the SLA's time zone
+    target_ratio: float
+    uptime_ratio: float | None  # None while nothing is eligible
+    budget_remaining_ratio: float | None  # None while the budget is 0
+    minutes: StateMinutes
+    maintenance_active: bool
+    covered_now: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SlaSnapshot:
+    """Every configured service's SLA figures, as of ``taken_at`` (UTC)."""
+
+    taken_at: datetime
+    services: tuple[ServiceSla, ...]
+
+    def service(self, name: str) -> ServiceSla:
+        for s in self.services:
+            if s.service == name:
+                return s
+        raise KeyError(name)
+
+
+def _local_month(svc: ServiceConfig, now: datetime) -> tuple[int, int]:
+    local = now.astimezone(svc.sla.tz)
+    return local.year, local.month
+
+
+def _maintenance_now(service: str, windows: Sequence[Window], minute: int) -> bool:
+    for w in windows:
+        if w.kind != "maintenance" or not w.applies_to(service):
+            continue
+        eff = effective_range(w)
+        if eff is not None and eff[0] <= minute < eff[1]:
+            return True
+    return False
+
+
+def service_sla(
+    svc: ServiceConfig, runs: Sequence[Run], windows: Sequence[Window], now: datetime
+) -> ServiceSla:
+    """``svc``'s month to date as of ``now`` (the minute ``now`` falls in is not counted)."""
+    year, month = _local_month(svc, now)
+    minute = epoch_minute(now)
+    u = month_uptime(service=svc.name, sla=svc.sla, year=year, month=month, runs=runs,
+                     windows=windows, until=minute)
+    minutes = StateMinutes(
+        up=u.eligible_minutes - u.down_minutes - u.degraded_minutes,
+        degraded=u.degraded_minutes,
+        down=u.down_minutes,
+        maintenance=u.maintenance_minutes,
+        excluded=u.excluded_minutes,
+        nodata=u.nodata_minutes,
+        uncovered=u.total_minutes - u.covered_minutes,
+    )
+    return ServiceSla(
+        service=svc.name,
+        month=f"{year:04d}-{month:02d}",
+        target_ratio=float(Decimal(repr(u.target_percent)) / 100),  # 0.999, not 0.999...01
+        uptime_ratio=(
+            (u.eligible_minutes - u.down_minutes) / u.eligible_minutes
+            if u.eligible_minutes else None
+        ),
+        budget_remaining_ratio=(
+            u.budget_remaining_minutes / u.budget_minutes if u.budget_minutes > 0 else None
+        ),
+        minutes=minutes,
+        maintenance_active=_maintenance_now(svc.name, windows, minute),
+        covered_now=is_covered(svc.sla.coverage, svc.sla.tz, now),
+    )
+
+
+def compute_snapshot(
+    config: Config,
+    runs_by_service: Mapping[str, Sequence[Run]],
+    windows: Sequence[Window],
+    now: datetime,
+) -> SlaSnapshot:
+    """Month-to-date SLA figures of every configured service. Pure.
+
+    ``runs_by_service`` must cover each service's month so far (a service missing from it has
+    no data); ``windows`` are all maintenance windows and exclusions that may apply.
+    """
+    return SlaSnapshot(
+        taken_at=now,
+        services=tuple(
+            service_sla(svc, runs_by_service.get(svc.name, ()), windows, now)
+            for svc in config.services
+        ),
+    )
+
+
+def months_span(config: Config, now: datetime) -> tuple[int, int]:
+    """Epoch minutes from the earliest service-month start to the minute ``now`` falls in."""
+    minute = epoch_minute(now)
+    starts = [month_bounds(*_local_month(svc, now), svc.sla.tz)[0] for svc in config.services]
+    lo = min(starts, default=minute)
+    return min(lo, minute), minute
+
+
+def config_windows(config: Config) -> WindowsFn:
+    """A :data:`WindowsFn` for the windows ``probes.yaml`` declares (the ledger is not asked)."""
+
+    def windows(_ledger: Ledger, start: datetime, end: datetime) -> Sequence[Window]:
+        return windows_from_config(config, start, end)
+
+    return windows
+
+
+async def refresh_snapshot(
+    config: Config, writer: LedgerWriter, windows_fn: WindowsFn, clock: Clock
+) -> SlaSnapshot:
+    """Read every service's month so far in ONE ``runs_many`` call and compute the snapshot.
+
+    The ledger read and ``windows_fn`` run in the writer's thread; the arithmetic runs in a
+    worker thread, so the event loop is not held up by thousands of services.
+    """
+    now = clock.now()
+    lo, minute = months_span(config, now)
+    names = list(config.service_names)
+    start_dt, end_dt = minute_start(lo), minute_start(minute) + timedelta(minutes=1)
+
+    def read(ledger: Ledger) -> tuple[dict[str, list[Run]], Sequence[Window]]:
+        return ledger.runs_many(names, lo, minute), windows_fn(ledger, start_dt, end_dt)
+
+    runs, windows = await writer.read(read)
+    return await asyncio.to_thread(compute_snapshot, config, runs, windows, now)
+
+
+_FAMILIES: tuple[tuple[str, str], ...] = (
+    ("upwatch_sla_target_ratio", "The SLA's monthly uptime target, as a ratio (0.999 = 99.9 %)."),
+    ("upwatch_sla_uptime_ratio",
+     "Month-to-date uptime as a ratio; absent while no minute is eligible."),
+    ("upwatch_sla_error_budget_remaining_ratio",
+     "Month-to-date error budget left: 1 untouched, 0 used up, below 0 overspent; "
+     "absent while the budget is 0."),
+    ("upwatch_sla_state_seconds",
+     "Month-to-date time in the SLA's time zone by state, in seconds (whole minutes)."),
+    ("upwatch_maintenance_active", "1 while a maintenance window covers the current minute."),
+    ("upwatch_service_covered", "1 while now is inside the SLA's coverage hours."),
+    ("upwatch_sla_snapshot_timestamp_seconds",
+     "When the SLA figures were last computed, in seconds since the epoch."),
+)
+
+
+def _families(snapshot: SlaSnapshot | None) -> list[StaticMetric]:
+    fams = {name: StaticMetric(name, doc, "gauge") for name, doc in _FAMILIES}
+    if snapshot is None:
+        return list(fams.values())
+    target = fams["upwatch_sla_target_ratio"].samples
+    uptime = fams["upwatch_sla_uptime_ratio"].samples
+    budget = fams["upwatch_sla_error_budget_remaining_ratio"].samples
+    state = fams["upwatch_sla_state_seconds"].samples
+    maint = fams["upwatch_maintenance_active"].samples
+    covered = fams["upwatch_service_covered"].samples
+    for s in snapshot.services:
+        labels = {"service": s.service}
+        target.append(Sample("upwatch_sla_target_ratio", labels, s.target_ratio))
+        if s.uptime_ratio is not None:
+            uptime.append(Sample("upwatch_sla_uptime_ratio", labels, s.uptime_ratio))
+        if s.budget_remaining_ratio is not None:
+            budget.append(Sample("upwatch_sla_error_budget_remaining_ratio", labels,
+                                 s.budget_remaining_ratio))
+        for name, minutes in s.minutes.items():
+            state.append(Sample("upwatch_sla_state_seconds",
+                                {"service": s.service, "state": name}, minutes * 60.0))
+        maint.append(Sample("upwatch_maintenance_active", labels,
+                            1.0 if s.maintenance_active else 0.0))
+        covered.append(Sample("upwatch_service_covered", labels, 1.0 if s.covered_now else 0.0))
+    fams["upwatch_sla_snapshot_timestamp_seconds"].samples.append(
+        Sample("upwatch_sla_snapshot_timestamp_seconds", {}, snapshot.taken_at.timestamp())
+    )
+    return list(fams.values())
+
+
+class SlaCollector:
+    """Exposes the latest :class:`SlaSnapshot`; registers itself on ``registry``.
+
+    :meth:`update` builds the families (and their text, see
+    :func:`monitor.metrics.probes.render`) once per snapshot; every ``collect()`` until the next
+    update hands out the same ones, so a scrape costs no arithmetic and no SQL. Before the first
+    update only empty families are exposed.
+    """
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._snapshot: SlaSnapshot | None = None
+        self._metrics: list[StaticMetric] = _families(None)
+        registry.register(self)
+
+    @property
+    def snapshot(self) -> SlaSnapshot | None:
+        return self._snapshot
+
+    def update(self, snapshot: SlaSnapshot) -> None:
+        """Publish ``snapshot``. CPU-bound for thousands of services: see :meth:`refresh`."""
+        metrics = _families(snapshot)
+        for metric in metrics:
+            metric.text()
+        self._metrics = metrics  # one assignment: a scrape sees the old or the new, never half
+        self._snapshot = snapshot
+
+    async def refresh(
+        self, config: Config, writer: LedgerWriter, windows_fn: WindowsFn, clock: Clock
+    ) -> SlaSnapshot:
+        """:func:`refresh_snapshot`, then :meth:`update` in a worker thread; the new snapshot."""
+        snapshot = await refresh_snapshot(config, writer, windows_fn, clock)
+        await asyncio.to_thread(self.update, snapshot)
+        return snapshot
+
+    def describe(self) -> Iterable[Metric]:
+        return _families(None)
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._metrics

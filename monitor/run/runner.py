@@ -1,0 +1,331 @@
+"""``upwatch run``: probers, scheduler, ledger writer and the HTTP server, wired and supervised.
+
+Signals: SIGTERM/SIGINT stop scheduling, let in-flight checks finish (bounded), flush the ledger
+and exit 0. SIGHUP re-reads the config: a valid file is applied without disturbing unchanged
+services; an invalid one is refused, its problems logged, and the old config keeps running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import ssl
+from collections.abc import Awaitable, Callable, Sequence, Sized
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Protocol
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from monitor.config.loader import Config, ConfigError, ServiceConfig, load_config
+from monitor.core.clock import Clock, SystemClock
+from monitor.core.windows import Window
+from monitor.incidents.desk import IncidentDesk
+from monitor.metrics.probes import ProbeMetrics
+from monitor.metrics.sla import SlaCollector, WindowsFn, config_windows
+from monitor.notify.channels import channels_from_config, policy_from_config
+from monitor.notify.outbox import Outbox
+from monitor.probes.http import HttpProbe, make_session
+from monitor.probes.tls import cert_expiry, tls_target
+from monitor.run.scheduler import ProbeScheduler
+from monitor.store.ledger import Ledger
+from monitor.store.writer import LedgerWriter
+from monitor.web.admin import load_admin_tokens
+from monitor.web.app import Runtime, make_app
+from monitor.windows.declarations import (
+    active_windows,
+    declared_windows,
+    window_summary,
+    with_declared,
+)
+from monitor.windows.events import MaintenanceAnnouncer
+
+log = logging.getLogger("upwatch")
+
+#: A status page rebuild may take at most 1/PAGE_BUDGET_FACTOR of the time between rebuilds.
+PAGE_BUDGET_FACTOR = 10.0
+
+
+class BuiltSite(Protocol):
+    """What a page build reports back: where it published, and which files."""
+
+    @property
+    def out_dir(self) -> Path: ...
+
+    @property
+    def files(self) -> Sized: ...
+
+
+#: Gathers a status page's data from the ledger (run in the ledger's thread) and returns the
+#: rendering step, run in a worker thread. :func:`statuspage.prepare_site` is the one upwatch
+#: uses; the CLI passes it in, so nothing under ``monitor/`` imports ``statuspage``.
+PreparePage = Callable[[Config, Ledger, datetime, Sequence[Window]], Callable[[Path], BuiltSite]]
+
+
+@dataclass(frozen=True)
+class SitePlan:
+    """Where ``upwatch run`` publishes the status page it rebuilds, and how it builds it."""
+
+    out_dir: Path
+    prepare: PreparePage
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    config_path: Path
+    db_path: Path
+    host: str = "127.0.0.1"
+    port: int = 8080
+    max_concurrency: int = 256
+    shutdown_grace_s: float = 10.0
+    site: SitePlan | None = None  # None: no status page
+    sla_refresh_s: float = 30.0
+    cert_check_s: float = 3600.0
+    page_rebuild_s: float = 60.0
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:8080`` for IPv6) → (host, port); raises ValueError with the fix."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f'--listen: expected HOST:PORT such as 127.0.0.1:8080, got "{value}"')
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+class Monitor:
+    """One running upwatch. ``start()`` → running; ``stop()`` → flushed and closed."""
+
+    def __init__(self, opts: RunOptions, clock: Clock | None = None) -> None:
+        self.opts = opts
+        self.clock: Clock = clock or SystemClock()
+        self.config = load_config(opts.config_path)
+        self.registry = CollectorRegistry()
+        self.metrics = ProbeMetrics(self.registry)
+        self.ledger = Ledger(opts.db_path)
+        self.writer = LedgerWriter(self.ledger, self.clock)
+        self.metrics.queued.set_function(lambda: float(self.writer.queued))
+        self.sla = SlaCollector(self.registry)
+        self._session = make_session()
+        self.tls_context: ssl.SSLContext | None = None  # None: the system's trust store
+        self.probe = HttpProbe(self._session, self.clock, location=self.config.location)
+        # Channels and the incident policy are read at start; a reload does not change them.
+        channels = channels_from_config(self.config, self._session, self.clock, os.environ)
+        self.outbox = Outbox(self.writer, channels, self.clock)
+        self.incidents = IncidentDesk(self.writer, self.clock, policy_from_config(self.config),
+                                      self.config, self.outbox)
+        self.maintenance_events = MaintenanceAnnouncer(
+            self.writer, self.outbox, self.clock,
+            lambda ledger, lo, hi: self.windows_fn()(ledger, lo, hi))
+        self.scheduler = ProbeScheduler(self.probe, self.writer, self.metrics, self.clock,
+                                        max_concurrency=opts.max_concurrency,
+                                        on_result=self.incidents.on_result)
+        self.runtime = Runtime(self.config, self.clock, self.registry, self.scheduler,
+                               self.writer,
+                               site_dir=None if opts.site is None else opts.site.out_dir,
+                               admin_tokens=load_admin_tokens(os.environ),
+                               incidents=self.incidents)
+        self._runner: web.AppRunner | None = None
+        self.port: int = opts.port
+        self._stopping = asyncio.Event()
+        self._page_built = False
+        self._page_interval = opts.page_rebuild_s
+        self._outbox_task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def windows_fn(self) -> WindowsFn:
+        """Where the SLA figures get their windows: probes.yaml's and the declared ones."""
+        return with_declared(config_windows(self.config))
+
+    @property
+    def page_interval(self) -> float:
+        """Seconds between status page rebuilds (stretched when builds are slow)."""
+        return self._page_interval
+
+    async def rebuild_page(self) -> None:
+        """Gather the page's data in the ledger thread, render and publish it in another."""
+        site = self.opts.site
+        if site is None:
+            return
+        config, now = self.config, self.clock.now()
+        started = self.clock.monotonic()
+        render = await self.writer.read(
+            lambda ledger: site.prepare(config, ledger, now, declared_windows(ledger)))
+        report = await asyncio.to_thread(render, site.out_dir)
+        took = self.clock.monotonic() - started
+        if not self._page_built:
+            self._page_built = True
+            log.info("status page built: %d files in %s in %.1fs",
+                     len(report.files), report.out_dir, took)
+        # Keep rebuilding to at most a tenth of the time (one core's worth): thousands of
+        # services take seconds to render, and probing must not starve for a page.
+        stretched = max(self.opts.page_rebuild_s, PAGE_BUDGET_FACTOR * took)
+        if stretched > self._page_interval + 1:
+            log.warning("the status page took %.1fs to build; rebuilding every %.0fs instead "
+                        "of every %.0fs", took, stretched, self.opts.page_rebuild_s)
+        self._page_interval = stretched
+
+    async def announce_maintenance(self) -> None:
+        """Queue notifications for maintenance windows that started or ended (exactly once)."""
+        await self.maintenance_events.tick()
+
+    async def check_certificates(self) -> None:
+        """probe_ssl_earliest_cert_expiry for every verified https service (hourly)."""
+        sem = asyncio.Semaphore(20)
+
+        async def one(svc: ServiceConfig) -> None:
+            target = tls_target(svc.url)
+            if target is None or not svc.tls_verify:
+                self.metrics.observe_cert_expiry(svc.name, None)
+                return
+            async with sem:
+                try:
+                    async with asyncio.timeout(svc.timeout.total_seconds()):
+                        expiry = await cert_expiry(*target, context=self.tls_context)
+                except TimeoutError:
+                    expiry = None
+            self.metrics.observe_cert_expiry(
+                svc.name, None if expiry is None else expiry.timestamp())
+
+        await asyncio.gather(*(one(svc) for svc in self.config.services))
+
+    async def refresh_sla(self) -> None:
+        """Recompute the month-to-date SLA figures /metrics serves (one ledger read), and the
+        maintenance windows in force that /healthz lists."""
+        await self.sla.refresh(self.config, self.writer, self.windows_fn(), self.clock)
+        now = self.clock.now()
+        windows_fn = self.windows_fn()
+        windows = await self.writer.read(
+            lambda ledger: windows_fn(ledger, now - timedelta(days=8), now + timedelta(days=1)))
+        self.runtime.extra_health["maintenance_active"] = [
+            window_summary(w) for w in active_windows(windows, now) if w.kind == "maintenance"]
+
+    def _every(self, seconds: float | Callable[[], float], job: Callable[[], Awaitable[None]],
+               what: str) -> None:
+        """Run ``job`` now and then every ``seconds`` (a number, or asked anew each time)."""
+
+        def pause() -> float:
+            return seconds() if callable(seconds) else seconds
+
+        async def loop() -> None:
+            while not self._stopping.is_set():
+                try:
+                    await job()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("%s failed; trying again in %.0fs", what, pause())
+                try:
+                    await asyncio.wait_for(self._stopping.wait(), pause())
+                except TimeoutError:
+                    pass
+
+        self._tasks.append(asyncio.create_task(loop(), name=what))
+
+    async def start(self) -> None:
+        await self.writer.start()
+        await self.incidents.resume()
+        self._runner = web.AppRunner(make_app(self.runtime), access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.opts.host, self.opts.port)
+        await site.start()
+        addresses = self._runner.addresses  # the real port when 0 was asked for
+        if addresses:
+            self.port = int(addresses[0][1])
+        self.runtime.started_at = self.clock.now()
+        self.scheduler.start(self.config.services)
+        self._every(self.opts.sla_refresh_s, self.refresh_sla, "refreshing the SLA figures")
+        self._every(lambda: self._page_interval, self.rebuild_page, "rebuilding the status page")
+        self._every(60.0, self.incidents.tick, "resolving recovered incidents")
+        self._every(60.0, self.announce_maintenance, "announcing maintenance start and end")
+        self._every(self.opts.cert_check_s, self.check_certificates,
+                    "checking TLS certificates")
+        self._outbox_task = asyncio.create_task(self.outbox.run(), name="notification outbox")
+        # The first build has no live check yet; build again once every service has had its
+        # first one (first runs are spread over one interval), instead of a minute later.
+        first_round = max(s.interval.total_seconds() for s in self.config.services) + 2.0
+        if first_round < self.opts.page_rebuild_s:
+            self._tasks.append(asyncio.create_task(self._after(first_round, self.rebuild_page),
+                                                   name="status page after the first checks"))
+        if self.runtime.admin_tokens is None:
+            log.info("admin API disabled: set UPWATCH_ADMIN_TOKEN or UPWATCH_ADMIN_TOKEN_FILE "
+                     "to declare maintenance over HTTP")
+        else:
+            log.info("admin API enabled at /api/v1 for %s",
+                     ", ".join(self.runtime.admin_tokens.names))
+        base = f"http://{self.opts.host}:{self.port}"
+        log.info("upwatch is running with %d services from %s, ledger %s",
+                 len(self.config.services), self.opts.config_path, self.opts.db_path)
+        log.info("metrics: %s/metrics   health: %s/healthz   status page: %s/",
+                 base, base, base)
+
+    def reload(self) -> bool:
+        """Re-read the config file; apply it if valid. Returns whether it was applied."""
+        try:
+            new = load_config(self.opts.config_path)
+        except ConfigError as err:
+            for problem in err.problems:
+                log.error("reload refused: %s", problem)
+            log.error("reload refused: still running the previous configuration")
+            return False
+        summary = self.scheduler.apply(new.services)
+        self.config = new
+        self.runtime.config = new
+        log.info("reloaded %s: %s", self.opts.config_path, summary)
+        self._tasks.append(asyncio.create_task(self._refresh_once(), name="SLA after reload"))
+        return True
+
+    async def _after(self, seconds: float, job: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+        except TimeoutError:
+            try:
+                await job()
+            except Exception:
+                log.exception("an early status page build failed; the next one is in a minute")
+
+    async def _refresh_once(self) -> None:
+        try:
+            await self.refresh_sla()
+        except Exception:
+            log.exception("refreshing the SLA figures after the reload failed")
+
+    async def stop(self) -> None:
+        log.info("stopping: waiting up to %.0fs for checks in flight", self.opts.shutdown_grace_s)
+        self._stopping.set()
+        await self.scheduler.stop(grace=self.opts.shutdown_grace_s)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.incidents.drain()
+        self.outbox.close()
+        if self._outbox_task is not None:
+            await self._outbox_task
+        await self.writer.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+        await self._session.close()
+        log.info("stopped; ledger flushed")
+
+
+async def serve(opts: RunOptions, on_ready: Callable[[Monitor], None] | None = None) -> int:
+    """Run until SIGTERM/SIGINT; SIGHUP reloads. Returns the process exit code."""
+    monitor = Monitor(opts)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, monitor.reload)
+    await monitor.start()
+    if on_ready is not None:
+        on_ready(monitor)
+    try:
+        await stop.wait()
+    finally:
+        await monitor.stop()
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            loop.remove_signal_handler(sig)
+    return 0

@@ -1,0 +1,177 @@
+"""Hourly latency statistics: a small fixed log-spaced histogram and its two ledger tables.
+
+Bucket ``0`` holds latencies below 0.1 ms; bucket ``k`` (1..80) holds
+``[0.1 · 2^((k-1)/4), 0.1 · 2^(k/4))`` ms, a quarter of an octave each; bucket 81 everything from
+about 105 s up. A percentile is the geometric middle of the bucket holding its rank (nearest
+rank), so it is within about ±9 % of the true value, and never above the exact maximum. Count,
+mean and maximum are exact.
+
+Each (service, location) has one open hour, kept whole in ``latency_open`` (histogram as a
+blob) so a restart mid-hour loses nothing; when a later hour starts, the open one is reduced to
+one compact ``latency_hours`` row. The bucket layout is part of that on-disk format: changing it
+needs a schema migration. Only :class:`monitor.store.ledger.Ledger` calls the functions over a
+connection here.
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+import struct
+from bisect import bisect_right
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from monitor.store.schema import from_ms
+
+HOUR_MS = 3_600_000
+BASE_MS = 0.1
+STEPS_PER_OCTAVE = 4
+EDGES: tuple[float, ...] = tuple(BASE_MS * 2 ** (k / STEPS_PER_OCTAVE) for k in range(81))
+BUCKETS = len(EDGES) + 1
+_BLOB = struct.Struct(f"<{BUCKETS}I")
+
+
+def bucket_of(latency_ms: float) -> int:
+    """The histogram bucket a latency falls in (negative latencies count as 0)."""
+    return bisect_right(EDGES, latency_ms)
+
+
+def bucket_value(bucket: int) -> float:
+    """The value reported for a bucket: the geometric middle of its edges."""
+    if bucket == 0:
+        return BASE_MS / 2
+    if bucket >= len(EDGES):
+        return math.inf  # the overflow bucket reports the exact maximum (see ``percentile``)
+    return math.sqrt(EDGES[bucket - 1] * EDGES[bucket])
+
+
+@dataclass
+class HourHistogram:
+    """One (service, location)'s latencies in one UTC hour (``hour`` in epoch hours)."""
+
+    hour: int
+    count: int = 0
+    sum_ms: float = 0.0
+    max_ms: float = 0.0
+    last_ms: int = -1  # time of the latest check counted (epoch ms)
+    buckets: list[int] = field(default_factory=lambda: [0] * BUCKETS)
+
+    def add(self, ts_ms: int, latency_ms: float) -> None:
+        latency_ms = max(0.0, latency_ms)
+        self.count += 1
+        self.sum_ms += latency_ms
+        self.max_ms = max(self.max_ms, latency_ms)
+        self.last_ms = max(self.last_ms, ts_ms)
+        self.buckets[bucket_of(latency_ms)] += 1
+
+    @property
+    def mean_ms(self) -> float:
+        return self.sum_ms / self.count if self.count else 0.0
+
+    def percentile(self, q: float) -> float:
+        """Nearest-rank ``q``-quantile (0 < q ≤ 1) from the buckets, capped at the maximum."""
+        if not self.count:
+            return 0.0
+        rank = max(1, math.ceil(q * self.count))
+        seen = 0
+        for bucket, n in enumerate(self.buckets):
+            seen += n
+            if seen >= rank:
+                return min(bucket_value(bucket), self.max_ms)
+        return self.max_ms
+
+    def blob(self) -> bytes:
+        return _BLOB.pack(*self.buckets)
+
+    @classmethod
+    def restore(
+        cls, hour: int, count: int, sum_ms: float, max_ms: float, last_ms: int, blob: bytes
+    ) -> HourHistogram:
+        return cls(hour, count, sum_ms, max_ms, last_ms, list(_BLOB.unpack(blob)))
+
+
+@dataclass(frozen=True, slots=True)
+class LatencyHour:
+    """Latency of the successful checks of one UTC hour (``hour`` is its start)."""
+
+    hour: datetime
+    count: int
+    mean_ms: float
+    max_ms: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+
+
+_Key = tuple[int, int]  # (service_id, location_id)
+_COLUMNS = "hour, count, mean_dms, max_dms, p50_dms, p95_dms, p99_dms"
+
+
+def load_open(conn: sqlite3.Connection) -> dict[_Key, HourHistogram]:
+    rows = conn.execute(
+        "SELECT service_id, location_id, hour, count, sum_ms, max_ms, last_ms, buckets "
+        "FROM latency_open"
+    )
+    return {(s, loc): HourHistogram.restore(*rest) for s, loc, *rest in rows}
+
+
+def add_samples(
+    conn: sqlite3.Connection,
+    key: _Key,
+    hist: HourHistogram | None,
+    samples: Iterable[tuple[int, float]],
+) -> HourHistogram | None:
+    """Count ``(ts_ms, latency_ms)`` samples (in time order) later than ``hist.last_ms``.
+
+    Closes finished hours into ``latency_hours``, saves the open one; returns the open one.
+    """
+    changed = False
+    for ts, latency in samples:
+        if not math.isfinite(latency) or (hist is not None and ts <= hist.last_ms):
+            continue  # counted already, or history older than what was counted
+        if hist is None or ts // HOUR_MS != hist.hour:
+            if hist is not None:
+                conn.execute(
+                    "INSERT OR REPLACE INTO latency_hours VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (*key, *_row(hist)),
+                )
+            hist = HourHistogram(ts // HOUR_MS)
+        hist.add(ts, latency)
+        changed = True
+    if hist is not None and changed:
+        conn.execute(
+            "INSERT OR REPLACE INTO latency_open VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (*key, hist.hour, hist.count, hist.sum_ms, hist.max_ms, hist.last_ms, hist.blob()),
+        )
+    return hist
+
+
+def read_hours(
+    conn: sqlite3.Connection, key: _Key, first: int, stop: int, hist: HourHistogram | None
+) -> list[LatencyHour]:
+    """Hours ``first <= hour < stop`` (epoch hours), the open one (``hist``) included."""
+    rows = conn.execute(
+        f"SELECT {_COLUMNS} FROM latency_hours WHERE service_id = ? AND location_id = ? "
+        "AND hour >= ? AND hour < ? ORDER BY hour",
+        (*key, first, stop),
+    ).fetchall()
+    if hist is not None and first <= hist.hour < stop:
+        rows.append(_row(hist))
+    return [
+        LatencyHour(from_ms(h * HOUR_MS), n, mean / 10, top / 10, p50 / 10, p95 / 10, p99 / 10)
+        for h, n, mean, top, p50, p95, p99 in rows
+    ]
+
+
+def _row(hist: HourHistogram) -> tuple[int, ...]:
+    """The compact row: latencies as integers in tenths of a millisecond."""
+    return (
+        hist.hour, hist.count, _dms(hist.mean_ms), _dms(hist.max_ms),
+        _dms(hist.percentile(0.50)), _dms(hist.percentile(0.95)), _dms(hist.percentile(0.99)),
+    )
+
+
+def _dms(ms: float) -> int:
+    return round(ms * 10)

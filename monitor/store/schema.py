@@ -1,0 +1,285 @@
+"""The ledger's SQLite schema, its numbered migrations, and how a connection is opened.
+
+The schema version lives in ``PRAGMA user_version``. :func:`migrate` applies the missing
+migrations in order inside one transaction, so a newer upwatch opens an older database; a
+database newer than this code is refused with :class:`LedgerError`. A released migration is
+never edited: a change is a new entry at the end of :data:`MIGRATIONS`.
+
+Times are integers: epoch milliseconds (``*_ms``), epoch minutes (``minute_runs``), epoch hours
+(``latency_*.hour``). ``latency_hours`` keeps latencies as integers in tenths of a millisecond
+(``*_dms``) so that the one row per service per hour stays small.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+BUSY_TIMEOUT_MS = 5000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_MS = timedelta(milliseconds=1)
+
+_V1_CORE = (
+    "CREATE TABLE services (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE)",
+    "CREATE TABLE locations (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE)",
+    # Final runs of availability minutes, state 1..3 (up, degraded, down); nodata is absence.
+    """CREATE TABLE minute_runs (
+        service_id INTEGER NOT NULL REFERENCES services (id),
+        location_id INTEGER NOT NULL REFERENCES locations (id),
+        start INTEGER NOT NULL,
+        end INTEGER NOT NULL,
+        state INTEGER NOT NULL CHECK (state BETWEEN 1 AND 3),
+        PRIMARY KEY (service_id, location_id, start)
+    ) WITHOUT ROWID""",
+    # The pending tail of each fold (monitor.core.minutes.FolderState).
+    """CREATE TABLE folder_state (
+        service_id INTEGER NOT NULL REFERENCES services (id),
+        location_id INTEGER NOT NULL REFERENCES locations (id),
+        minute INTEGER NOT NULL,
+        worst INTEGER NOT NULL,
+        last_ms INTEGER NOT NULL,
+        last_state INTEGER NOT NULL,
+        interval_ms INTEGER NOT NULL,
+        PRIMARY KEY (service_id, location_id)
+    ) WITHOUT ROWID""",
+    # Raw check results: failures for the retention period, the latest successes per service.
+    """CREATE TABLE checks (
+        service_id INTEGER NOT NULL REFERENCES services (id),
+        location_id INTEGER NOT NULL REFERENCES locations (id),
+        ts_ms INTEGER NOT NULL,
+        ok INTEGER NOT NULL,
+        latency_ms REAL,
+        status INTEGER,
+        error TEXT,
+        detail TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (service_id, ts_ms, location_id)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX checks_failures ON checks (service_id, ts_ms) WHERE ok = 0",
+)
+
+_V2_LATENCY = (
+    """CREATE TABLE latency_hours (
+        service_id INTEGER NOT NULL REFERENCES services (id),
+        location_id INTEGER NOT NULL REFERENCES locations (id),
+        hour INTEGER NOT NULL,
+        count INTEGER NOT NULL,
+        mean_dms INTEGER NOT NULL,
+        max_dms INTEGER NOT NULL,
+        p50_dms INTEGER NOT NULL,
+        p95_dms INTEGER NOT NULL,
+        p99_dms INTEGER NOT NULL,
+        PRIMARY KEY (service_id, location_id, hour)
+    ) WITHOUT ROWID""",
+    # The open (latest) hour's histogram, so that a restart mid-hour loses nothing.
+    """CREATE TABLE latency_open (
+        service_id INTEGER NOT NULL REFERENCES services (id),
+        location_id INTEGER NOT NULL REFERENCES locations (id),
+        hour INTEGER NOT NULL,
+        count INTEGER NOT NULL,
+        sum_ms REAL NOT NULL,
+        max_ms REAL NOT NULL,
+        last_ms INTEGER NOT NULL,
+        buckets BLOB NOT NULL,
+        PRIMARY KEY (service_id, location_id)
+    ) WITHOUT ROWID""",
+)
+
+_V3_META = (
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID",
+)
+
+# Maintenance windows and exclusions declared through the CLI or the admin API. Nothing is ever
+# deleted or rewritten: a window can only be cancelled, once (monitor.store.windows).
+_V4_WINDOWS = (
+    """CREATE TABLE windows (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('maintenance', 'exclusion')),
+        start_ms INTEGER NOT NULL,
+        end_ms INTEGER NOT NULL CHECK (end_ms > start_ms),
+        title TEXT NOT NULL,
+        declared_at_ms INTEGER NOT NULL,
+        declared_by TEXT NOT NULL,
+        cancelled_at_ms INTEGER,
+        cancelled_by TEXT,
+        warnings TEXT NOT NULL DEFAULT '[]'
+    )""",
+    """CREATE TABLE window_services (
+        window_id INTEGER NOT NULL REFERENCES windows (id),
+        position INTEGER NOT NULL,
+        service TEXT NOT NULL,
+        PRIMARY KEY (window_id, position)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX windows_end ON windows (end_ms)",
+    "CREATE INDEX window_services_service ON window_services (service, window_id)",
+    """CREATE TRIGGER windows_never_deleted BEFORE DELETE ON windows
+    BEGIN SELECT RAISE(ABORT, 'declared windows are never deleted: cancel them'); END""",
+    """CREATE TRIGGER windows_never_rewritten BEFORE UPDATE
+    OF id, kind, start_ms, end_ms, title, declared_at_ms, declared_by, warnings ON windows
+    BEGIN SELECT RAISE(ABORT, 'declared windows are never rewritten: cancel and declare anew');
+    END""",
+    """CREATE TRIGGER windows_cancelled_once BEFORE UPDATE
+    OF cancelled_at_ms, cancelled_by ON windows WHEN OLD.cancelled_at_ms IS NOT NULL
+    BEGIN SELECT RAISE(ABORT, 'a window is cancelled only once'); END""",
+    """CREATE TRIGGER window_services_never_deleted BEFORE DELETE ON window_services
+    BEGIN SELECT RAISE(ABORT, 'declared windows are never deleted: cancel them'); END""",
+    """CREATE TRIGGER window_services_never_rewritten BEFORE UPDATE ON window_services
+    BEGIN SELECT RAISE(ABORT, 'declared windows are never rewritten: cancel and declare anew');
+    END""",
+)
+
+# Incidents, their updates (the audit trail: never deleted) and the notification outbox
+# (monitor.store.incidents). One outbox row per (event, channel): the idempotency key.
+_V5_INCIDENTS = (
+    """CREATE TABLE incidents (
+        id INTEGER PRIMARY KEY,
+        title TEXT NOT NULL,
+        impact TEXT NOT NULL CHECK (impact IN ('none', 'minor', 'major', 'critical')),
+        severity TEXT NOT NULL,
+        status TEXT NOT NULL
+            CHECK (status IN ('investigating', 'identified', 'monitoring', 'resolved')),
+        detected_at_ms INTEGER NOT NULL,
+        created_by TEXT NOT NULL,
+        resolved_at_ms INTEGER,
+        detection_key TEXT UNIQUE
+    )""",
+    "CREATE INDEX incidents_detected ON incidents (detected_at_ms)",
+    """CREATE TABLE incident_services (
+        incident_id INTEGER NOT NULL REFERENCES incidents (id),
+        service TEXT NOT NULL,
+        PRIMARY KEY (incident_id, service)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE incident_updates (
+        id INTEGER PRIMARY KEY,
+        incident_id INTEGER NOT NULL REFERENCES incidents (id),
+        at_ms INTEGER NOT NULL,
+        status TEXT NOT NULL
+            CHECK (status IN ('investigating', 'identified', 'monitoring', 'resolved')),
+        body TEXT NOT NULL,
+        author TEXT NOT NULL,
+        human INTEGER NOT NULL CHECK (human IN (0, 1))
+    )""",
+    "CREATE INDEX incident_updates_incident ON incident_updates (incident_id, at_ms)",
+    """CREATE TRIGGER incident_updates_never_deleted BEFORE DELETE ON incident_updates
+    BEGIN SELECT RAISE(ABORT, 'incident updates are never deleted: post a new one'); END""",
+    """CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY,
+        event_id TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        created_at_ms INTEGER NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_at_ms INTEGER NOT NULL,
+        last_error TEXT,
+        sent_at_ms INTEGER,
+        dropped TEXT,
+        UNIQUE (event_id, channel)
+    )""",
+    "CREATE INDEX outbox_due ON outbox (next_at_ms) WHERE sent_at_ms IS NULL AND dropped IS NULL",
+)
+
+#: Migration ``n`` (1-based) takes a database from version ``n - 1`` to ``n``.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    _V1_CORE, _V2_LATENCY, _V3_META, _V4_WINDOWS, _V5_INCIDENTS)
+LATEST = len(MIGRATIONS)
+
+
+class LedgerError(Exception):
+    """The ledger cannot do what was asked: unusable or too new a database, a failed write.
+
+    The message is meant for the operator as is (the CLI prints it after ``Error:``).
+    """
+
+
+def to_ms(when: datetime) -> int:
+    """Epoch milliseconds of a timezone-aware datetime."""
+    if when.tzinfo is None:
+        raise LedgerError(f"check times must be timezone-aware (UTC), got {when.isoformat()}")
+    return (when - _EPOCH) // _ONE_MS
+
+
+def from_ms(ts_ms: int) -> datetime:
+    """The UTC datetime of epoch milliseconds."""
+    return _EPOCH + timedelta(milliseconds=ts_ms)
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """Open (creating if needed) ``path`` in WAL mode, ``synchronous=NORMAL``, foreign keys on.
+
+    The connection is in autocommit mode (callers ``BEGIN``/``COMMIT`` explicitly) and may be
+    used from any thread, which is safe only because its user serializes every call.
+    """
+    try:
+        conn = sqlite3.connect(
+            path, isolation_level=None, check_same_thread=False,
+            timeout=BUSY_TIMEOUT_MS / 1000,
+        )
+    except sqlite3.Error as exc:
+        raise LedgerError(f"cannot open {path}: {exc}") from exc
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise LedgerError(f"{path.name} is not an upwatch database: {exc}") from exc
+    return conn
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    row = conn.execute("PRAGMA user_version").fetchone()
+    return int(row[0])
+
+
+def migrate(conn: sqlite3.Connection, name: str) -> int:
+    """Bring the database up to :data:`LATEST`; returns the version it had.
+
+    ``name`` (the file's name) is only used in error messages.
+    """
+    found = schema_version(conn)
+    _refuse_newer(found, name)
+    if found == LATEST:
+        return found
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        found = schema_version(conn)  # another process may have migrated meanwhile
+        _refuse_newer(found, name)
+        for number in range(found + 1, LATEST + 1):
+            for statement in MIGRATIONS[number - 1]:
+                conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {LATEST}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return found
+
+
+def _refuse_newer(found: int, name: str) -> None:
+    if found > LATEST:
+        raise LedgerError(
+            f"{name} has schema version {found}, this upwatch knows up to {LATEST}: "
+            "upgrade upwatch"
+        )
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection, what: str) -> Iterator[None]:
+    """``BEGIN IMMEDIATE`` … ``COMMIT``; inside an open transaction, just that one."""
+    if conn.in_transaction:
+        yield
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException as exc:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        if isinstance(exc, sqlite3.Error):
+            raise LedgerError(f"{what} failed: {exc}") from exc
+        raise

@@ -1,0 +1,159 @@
+"""The one ledger writer: check results are queued by the event loop and committed in batches.
+
+Every ledger call (writes, reads through :meth:`LedgerWriter.read`, pruning, closing) runs in one
+dedicated thread, so the loop never blocks on SQLite and the ledger sees one caller. A commit
+happens at the latest ``flush_interval`` seconds after something was queued, sooner when
+``max_batch`` results are waiting. A failed commit is logged and its batch goes back to the
+front of the queue, to be retried by the next flush: nothing is dropped. Old raw checks are
+pruned after a commit at most every :data:`PRUNE_EVERY_S` seconds of monotonic time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+from monitor.core.clock import Clock
+from monitor.store.ledger import Ledger, Observation
+
+__all__ = ["PRUNE_EVERY_S", "LedgerWriter"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+PRUNE_EVERY_S = 600.0
+
+
+class LedgerWriter:
+    """Queues observations without blocking and commits them from one thread."""
+
+    def __init__(
+        self, ledger: Ledger, clock: Clock, *, flush_interval: float = 1.0, max_batch: int = 5000
+    ) -> None:
+        if flush_interval <= 0 or max_batch < 1:
+            raise ValueError("flush_interval must be > 0 and max_batch >= 1")
+        self._ledger = ledger
+        self._clock = clock
+        self._flush_interval = flush_interval
+        self._max_batch = max_batch
+        self._queue: deque[Observation] = deque()
+        self._inflight = 0
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="upwatch-ledger")
+        self._pending = asyncio.Event()  # something is queued
+        self._urgent = asyncio.Event()  # a full batch is queued, or closing
+        self._stopping = asyncio.Event()
+        self._flush_lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+        self._last_commit: float | None = None
+        self._last_prune: float | None = None
+
+    @property
+    def queued(self) -> int:
+        """Observations submitted and not committed yet (those being committed included)."""
+        return len(self._queue) + self._inflight
+
+    @property
+    def last_commit_monotonic(self) -> float | None:
+        """``clock.monotonic()`` at the last successful commit."""
+        return self._last_commit
+
+    async def start(self) -> None:
+        """Start the flush timer."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="upwatch-ledger-writer")
+
+    def submit(self, obs: Observation) -> None:
+        """Queue one observation; never blocks, never drops."""
+        if self._closed:
+            raise RuntimeError("the ledger writer is closed")
+        self._queue.append(obs)
+        self._pending.set()
+        if len(self._queue) >= self._max_batch:
+            self._urgent.set()
+
+    async def flush(self) -> None:
+        """Commit everything submitted so far, in batches of at most ``max_batch``.
+
+        Raises the ledger's error when a commit fails; that batch stays queued.
+        """
+        loop = asyncio.get_running_loop()
+        async with self._flush_lock:
+            remaining = len(self._queue)
+            while remaining > 0 and self._queue:
+                batch = [self._queue.popleft() for _ in range(min(remaining, self._max_batch))]
+                remaining -= len(batch)
+                self._inflight += len(batch)
+                fut = loop.run_in_executor(self._executor, self._ledger.record, batch)
+                fut.add_done_callback(functools.partial(self._settle, batch))
+                await asyncio.shield(fut)  # a cancelled caller leaves the outcome to _settle
+            if not self._queue:
+                self._pending.clear()
+            if len(self._queue) < self._max_batch and not self._closed:
+                self._urgent.clear()
+            await self._maybe_prune(loop)
+
+    def _settle(self, batch: list[Observation], fut: asyncio.Future[None]) -> None:
+        self._inflight -= len(batch)
+        exc = asyncio.CancelledError() if fut.cancelled() else fut.exception()
+        if exc is None:
+            self._last_commit = self._clock.monotonic()
+            return
+        self._queue.extendleft(reversed(batch))
+        self._pending.set()
+        log.error("ledger commit of %d check results failed, will retry: %s", len(batch), exc)
+
+    async def _maybe_prune(self, loop: asyncio.AbstractEventLoop) -> None:
+        now = self._clock.monotonic()
+        if self._last_prune is not None and now - self._last_prune < PRUNE_EVERY_S:
+            return
+        self._last_prune = now
+        try:
+            await loop.run_in_executor(self._executor, self._ledger.prune, self._clock.now())
+        except Exception:
+            log.exception("pruning old checks from the ledger failed")
+
+    async def read(self, fn: Callable[[Ledger], T]) -> T:
+        """Run ``fn(ledger)`` in the writer thread without blocking the loop."""
+        if self._closed:
+            raise RuntimeError("the ledger writer is closed")
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, self._ledger)
+
+    async def close(self) -> None:
+        """Stop the timer, commit what is queued, close the ledger and the thread."""
+        if self._closed:
+            return
+        self._closed = True
+        for event in (self._pending, self._urgent, self._stopping):
+            event.set()
+        if self._task is not None:
+            await self._task
+        try:
+            await self.flush()
+        except Exception:
+            log.error("ledger closed with %d check results not committed", self.queued)
+            raise
+        finally:
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._ledger.close)
+            self._executor.shutdown(wait=False)
+
+    async def _run(self) -> None:
+        while not self._closed:
+            await self._pending.wait()
+            await self._wait(self._urgent)
+            if self._closed:
+                return
+            try:
+                await self.flush()
+            except Exception:  # logged by _settle; retry after one interval
+                await self._wait(self._stopping)
+
+    async def _wait(self, event: asyncio.Event) -> None:
+        """Until ``event`` is set or ``flush_interval`` has passed."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), self._flush_interval)

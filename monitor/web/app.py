@@ -1,0 +1,141 @@
+"""The aiohttp application of ``upwatch run``: ``/healthz``, ``/metrics`` and the status page.
+
+Handlers only translate HTTP to calls on the :class:`Runtime` and back; no business logic here.
+State reaches handlers through :data:`RUNTIME` (an ``web.AppKey``), never through globals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from monitor.config.loader import Config
+from monitor.core.clock import Clock
+from monitor.incidents.desk import IncidentDesk
+from monitor.metrics.probes import (
+    CONTENT_TYPE,
+    OPENMETRICS_CONTENT_TYPE,
+    render,
+    render_openmetrics,
+)
+from monitor.run.scheduler import ProbeScheduler
+from monitor.store.writer import LedgerWriter
+from monitor.web.admin import ADMIN_PREFIX, AdminTokens, admin_app
+from monitor.web.incidents import add_incident_routes
+from monitor.web.site import site_file
+
+#: A ledger commit older than this (while results are queued) makes /healthz answer 503.
+STALE_COMMIT_S = 30.0
+
+
+@dataclass
+class Runtime:
+    """Everything ``upwatch run`` holds while it runs."""
+
+    config: Config
+    clock: Clock
+    registry: CollectorRegistry
+    scheduler: ProbeScheduler
+    writer: LedgerWriter
+    site_dir: Path | None = None
+    admin_tokens: AdminTokens | None = None
+    incidents: IncidentDesk | None = None
+    started_at: datetime | None = None
+    extra_health: dict[str, Any] = field(default_factory=dict)
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        """Whether upwatch is healthy, and the facts that say so."""
+        mono = self.clock.monotonic()
+        last = self.writer.last_commit_monotonic
+        commit_age = None if last is None else round(mono - last, 3)
+        problems: list[str] = []
+        if not self.scheduler.running:
+            problems.append("scheduler is not running")
+        if self.writer.queued and commit_age is not None and commit_age > STALE_COMMIT_S:
+            problems.append(f"no ledger commit for {commit_age:.0f}s with results queued")
+        lag = self.scheduler.lag_quantile_ms(0.99)
+        body: dict[str, Any] = {
+            "status": "ok" if not problems else "unhealthy",
+            "problems": problems,
+            "scheduler_running": self.scheduler.running,
+            "services": len(self.config.services),
+            "checks_in_flight": self.scheduler.inflight,
+            "ledger_queued": self.writer.queued,
+            "last_ledger_write_age_s": commit_age,
+            "schedule_lag_p99_ms": None if lag is None else round(lag, 1),
+            "started_at": None if self.started_at is None else _iso(self.started_at),
+            **self.extra_health,
+        }
+        return not problems, body
+
+
+RUNTIME = web.AppKey("runtime", Runtime)
+
+
+def _iso(dt: datetime) -> str:
+    return dt.isoformat().replace("+00:00", "Z")
+
+
+async def healthz(request: web.Request) -> web.Response:
+    healthy, body = request.app[RUNTIME].health()
+    return web.json_response(body, status=200 if healthy else 503)
+
+
+def wants_openmetrics(accept: str) -> bool:
+    return any(
+        part.split(";")[0].strip() == "application/openmetrics-text"
+        for part in accept.split(",")
+    )
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text format 0.0.4 (fast path), or OpenMetrics when the scraper asks for it."""
+    registry = request.app[RUNTIME].registry
+    loop = asyncio.get_running_loop()
+    # Rendering thousands of series takes a while: keep it off the event loop.
+    if wants_openmetrics(request.headers.get("Accept", "")):
+        body = await loop.run_in_executor(None, render_openmetrics, registry)
+        content_type = OPENMETRICS_CONTENT_TYPE
+    else:
+        body = await loop.run_in_executor(None, render, registry)
+        content_type = CONTENT_TYPE
+    resp = web.Response(body=body, headers={"Content-Type": content_type})
+    resp.enable_compression()
+    return resp
+
+
+async def site(request: web.Request) -> web.StreamResponse:
+    """The status page's files, from whichever version is published right now."""
+    site_dir = request.app[RUNTIME].site_dir
+    path = request.match_info.get("path", "")
+    found = None if site_dir is None else site_file(site_dir, path)
+    if found is not None:
+        resp = web.FileResponse(found)
+        resp.headers["Cache-Control"] = "public, max-age=30"
+        return resp
+    if site_dir is not None and site_file(site_dir, "") is None:
+        return web.json_response(
+            {"status": "starting", "message": "the status page is being built; see /healthz"},
+            status=503, headers={"Retry-After": "5"},
+        )
+    raise web.HTTPNotFound(text="no such page\n")
+
+
+def make_app(runtime: Runtime) -> web.Application:
+    app = web.Application(client_max_size=64 * 1024)
+    app[RUNTIME] = runtime
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
+    admin = admin_app(runtime, runtime.admin_tokens)
+    if runtime.incidents is not None:
+        add_incident_routes(admin, runtime.incidents)
+    app.add_subapp(ADMIN_PREFIX, admin)
+    app.router.add_get("/", site)
+    app.router.add_get("/{path:.+}", site)  # last: every route above takes precedence
+    return app
