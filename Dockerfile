@@ -8,10 +8,11 @@ RUN useradd --system --uid 10001 --home-dir /var/lib/upwatch upwatch \
  && mkdir -p /var/lib/upwatch /etc/upwatch && chown upwatch /var/lib/upwatch
 
 WORKDIR /opt/upwatch
-COPY pyproject.toml README.md ./
+# requirements.lock: the exact versions the test suite passed with (see the Makefile's `lock`).
+COPY pyproject.toml README.md requirements.lock ./
 COPY monitor ./monitor
 COPY statuspage ./statuspage
-RUN pip install --no-cache-dir .
+RUN pip install --no-cache-dir -c requirements.lock .
 COPY probes.yaml /etc/upwatch/probes.yaml
 
 USER upwatch

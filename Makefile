@@ -3,23 +3,52 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The exact versions the suite passes with (pip constraints); `make lock` rewrites it.
+LOCK := requirements.lock
 
 # Debian packages some tests drive for real: Prometheus/promtool (rules, scrapes) and Chromium
 # (status page in a browser). Installed when missing; needs root (CI runs as root).
 DEB_PACKAGES := prometheus:promtool chromium:chromium
 
-.PHONY: run test lint system-deps bench clean
+.PHONY: run test lint lock system-deps bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[test]'
+$(STAMP): pyproject.toml $(LOCK) | $(BIN)/python
+	$(BIN)/pip install --quiet -c $(LOCK) -e '.[test]'
 	touch $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/upwatch run
+
+# Re-resolve: the newest releases pyproject.toml's ranges allow, installed with no constraints
+# in a throwaway venv, frozen into $(LOCK). Babel's CLDR data formats the status page's dates,
+# so a new Babel may change the golden files (see tests/test_statuspage_views.py).
+lock:
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	echo "resolving .[test] in a throwaway venv ($$tmp)"; \
+	$(PYTHON) -m venv "$$tmp/venv"; \
+	"$$tmp/venv/bin/pip" install --quiet --upgrade pip; \
+	"$$tmp/venv/bin/pip" install --quiet -e '.[test]'; \
+	{ \
+	  echo "# Exact versions \`make test\` passes with: pip constraints (name==version), used by"; \
+	  echo "#   pip install -c $(LOCK) -e '.[test]'   (make test, make run, the Dockerfile)"; \
+	  echo "# Made by \`make lock\`, which installs .[test] in a throwaway venv with no constraints (the"; \
+	  echo "# newest releases pyproject.toml's ranges allow) and writes its \`pip freeze --exclude-editable\`"; \
+	  echo "# here. Do not edit by hand: run \`make lock\`, then \`make test\`, and commit this file in a"; \
+	  echo "# commit of its own. pyproject.toml keeps the compatible ranges."; \
+	  echo "# Python $$("$$tmp/venv/bin/python" -c 'import platform; print(platform.python_version())')"; \
+	  "$$tmp/venv/bin/pip" freeze --exclude-editable | grep -iv '^upwatch[ =@]'; \
+	} > "$$tmp/lock"; \
+	mv "$$tmp/lock" $(LOCK)
+	@git diff --stat -- $(LOCK) 2>/dev/null || true
+	@echo "$(LOCK) rewritten. Next: make test. If only golden files differ, by Babel's date or"
+	@echo "number formats, regenerate and review them:"
+	@echo "  UPWATCH_REGEN_GOLDEN=1 $(BIN)/python -m pytest tests/test_statuspage_views.py tests/test_statuspage_render.py"
+	@echo "  git diff tests/golden"
+	@echo "Then commit $(LOCK) (with those golden files) in a commit of its own."
 
 system-deps:
 	@missing=""; for pair in $(DEB_PACKAGES); do \
