@@ -18,10 +18,10 @@ from pathlib import Path
 
 from aiohttp import web
 
-from monitor.core.checks import CheckResult, ErrorKind, State
+from monitor.core.checks import CheckResult, ErrorKind, Observation, State
 from monitor.core.clock import Clock
 from monitor.run.runner import PreparePage, RunOptions, SitePlan, serve
-from monitor.store.ledger import Ledger, Observation
+from monitor.store.ledger import Ledger
 
 log = logging.getLogger("upwatch.demo")
 

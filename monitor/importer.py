@@ -18,8 +18,9 @@ from datetime import UTC, datetime
 from typing import IO, Any
 
 from monitor.config.loader import Config
-from monitor.core.checks import CheckResult, ErrorKind
-from monitor.store.ledger import Ledger, Observation
+from monitor.core.checks import CheckResult, ErrorKind, Observation
+from monitor.core.times import iso_utc
+from monitor.store.ledger import Ledger
 
 BATCH = 50_000
 MAX_SHOWN_ERRORS = 20
@@ -49,16 +50,13 @@ class ImportSummary:
     def describe(self) -> str:
         span = ""
         if self.first is not None and self.last is not None:
-            span = f", {_iso(self.first)} .. {_iso(self.last)}"
+            span = f", {iso_utc(self.first)} .. {iso_utc(self.last)}"
         skipped = f", {self.invalid:,} invalid lines skipped" if self.invalid else ""
         return (
             f"imported {self.imported:,} of {self.lines:,} lines for "
             f"{len(self.services)} services{span}{skipped}"
         )
 
-
-def _iso(dt: datetime) -> str:
-    return dt.isoformat().replace("+00:00", "Z")
 
 
 class LineError(ValueError):

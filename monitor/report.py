@@ -13,11 +13,12 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from monitor.config.loader import Config, ServiceConfig
-from monitor.core.coverage import epoch_minute, minute_start, month_bounds
+from monitor.core.coverage import month_bounds
 from monitor.core.sla import Uptime, month_uptime, report_dict
+from monitor.core.times import epoch_minute, iso_utc, minute_start
 from monitor.core.windows import Window, windows_from_config
 from monitor.store.ledger import Ledger
 
@@ -108,15 +109,12 @@ def build_reports(
     return reports
 
 
-def _iso(dt: datetime) -> str:
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
 
 def month_json(report: MonthReport) -> dict[str, object]:
     return {
         "month": report.month,
         "to_date": report.to_date,
-        "generated_at": _iso(report.generated_at),
+        "generated_at": iso_utc(report.generated_at),
         "services": [report_dict(u, report.month) for u in report.services],
     }
 
@@ -184,7 +182,7 @@ def to_table(reports: Sequence[MonthReport]) -> str:
     title = reports[0].month if not history else f"{reports[0].month} to {reports[-1].month}"
     notes = []
     if any(r.to_date for r in reports):
-        notes.append(f"month to date, until {_iso(reports[-1].generated_at)}")
+        notes.append(f"month to date, until {iso_utc(reports[-1].generated_at)}")
     header = f"Uptime report {title}" + (f" ({'; '.join(notes)})" if notes else "")
     windows = sum(len(u.maintenance) + len(u.exclusions) for r in reports for u in r.services)
     footer = []

@@ -28,11 +28,12 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from monitor.config.loader import Config, ServiceConfig
-from monitor.core.checks import State
-from monitor.core.coverage import covered_ranges, epoch_minute, minute_start, month_bounds
+from monitor.core.checks import State, check_state
+from monitor.core.coverage import covered_ranges, month_bounds
 from monitor.core.intervals import Ranges
 from monitor.core.minutes import Run
 from monitor.core.sla import Uptime, month_uptime, period_uptime
+from monitor.core.times import ceil_minute, epoch_minute, minute_start
 from monitor.core.windows import Window, windows_from_config
 from monitor.incidents.detection import Incident, IncidentStatus
 from monitor.incidents.markdown import render
@@ -47,7 +48,6 @@ DAYS = 90  # days in the bar, today included
 MONTHS = 12  # complete calendar months on the history page, besides this month to date
 UPCOMING = timedelta(days=7)  # maintenance this far ahead is announced
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MINUTE = timedelta(minutes=1)
 _DAY = timedelta(days=1)
 
@@ -154,16 +154,7 @@ def current_state(check: StoredCheck | None, svc: ServiceConfig, now: datetime) 
     """The state the last check gives: nodata when it is two intervals old or more."""
     if check is None or now - check.time >= 2 * svc.interval:
         return State.NODATA
-    if not check.ok:
-        return State.DOWN
-    limit = svc.expect.max_latency_ms
-    if limit is not None and check.latency_ms is not None and check.latency_ms > limit:
-        return State.DEGRADED
-    return State.UP
-
-
-def _ceil_minute(dt: datetime) -> int:
-    return -((_EPOCH - dt) // _MINUTE)
+    return check_state(check.ok, check.latency_ms, svc.expect.max_latency_ms)
 
 
 def _day_bounds(days: Sequence[date], tz: ZoneInfo) -> list[tuple[int, int]]:
@@ -172,8 +163,8 @@ def _day_bounds(days: Sequence[date], tz: ZoneInfo) -> list[tuple[int, int]]:
     for d in days:
         nxt = d + timedelta(days=1)
         out.append((
-            _ceil_minute(datetime(d.year, d.month, d.day, tzinfo=tz)),
-            _ceil_minute(datetime(nxt.year, nxt.month, nxt.day, tzinfo=tz)),
+            ceil_minute(datetime(d.year, d.month, d.day, tzinfo=tz)),
+            ceil_minute(datetime(nxt.year, nxt.month, nxt.day, tzinfo=tz)),
         ))
     return out
 
@@ -297,7 +288,7 @@ def _moved(u: Uptime, service: str, start: int, end: int) -> Uptime:
 
 def _span(w: Window) -> tuple[int, int]:
     """Epoch minutes a window can touch at most (its effective range lies inside)."""
-    return epoch_minute(w.start), _ceil_minute(w.end)
+    return epoch_minute(w.start), ceil_minute(w.end)
 
 
 def _months(svc: ServiceConfig, months: list[tuple[int, int]], runs: Sequence[Run],

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from babel.lists import format_list
 from markupsafe import escape
 
-from monitor.core.coverage import minute_start
+from monitor.core.times import iso_utc, minute_start
 from statuspage.data import UPCOMING, PageData
 from statuspage.i18n import Formatter, formatter
 from statuspage.incident_views import IncidentView, incident_view
@@ -53,9 +53,6 @@ class FeedView:
     self_href: str | None
     entries: tuple[Entry, ...]
 
-
-def _iso(dt: datetime) -> str:
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _base(url: str | None) -> str:
@@ -142,7 +139,7 @@ def feed_view(data: PageData, lang: str | None = None) -> FeedView:
             entries.append((last, Entry(
                 id=f"urn:uuid:{uuid.uuid5(ns, f'outage/{s.name}/{day.date.isoformat()}')}",
                 title=f.gettext("%(service)s: %(minutes)s down on %(date)s") % values,
-                published=_iso(first), updated=_iso(last), href=f"{index}#svc-{s.name}",
+                published=iso_utc(first), updated=iso_utc(last), href=f"{index}#svc-{s.name}",
                 categories=("outage", s.name),
                 summary=f.gettext("%(service)s was down for %(minutes)s on %(date)s, between "
                                   "%(start)s and %(end)s %(zone)s; uptime that day: "
@@ -158,7 +155,7 @@ def feed_view(data: PageData, lang: str | None = None) -> FeedView:
         entries.append((stamp, Entry(
             id=f"urn:uuid:{uuid.uuid5(ns, f'maintenance/{w.id}')}",
             title=f.gettext("Maintenance: %(title)s") % {"title": w.title},
-            published=_iso(stamp), updated=_iso(stamp), href=index,
+            published=iso_utc(stamp), updated=iso_utc(stamp), href=index,
             categories=("maintenance", *sorted(w.services)), summary=summary,
         )))
     history = f"{base}history.html" if lang == data.site.language else \
@@ -168,7 +165,7 @@ def feed_view(data: PageData, lang: str | None = None) -> FeedView:
         entries.append((inc.updated_at, Entry(
             id=f"urn:uuid:{uuid.uuid5(ns, f'incident/{inc.id}')}",
             title=f.gettext("Incident: %(title)s") % {"title": inc.title},
-            published=_iso(inc.started_at), updated=_iso(inc.updated_at),
+            published=iso_utc(inc.started_at), updated=iso_utc(inc.updated_at),
             href=f"{history}#{v.anchor}", categories=("incident", inc.impact, *inc.services),
             summary=_incident_summary(v, f), content=_incident_content(v),
         )))
@@ -177,7 +174,7 @@ def feed_view(data: PageData, lang: str | None = None) -> FeedView:
     return FeedView(
         lang=lang, id=f"urn:uuid:{uuid.uuid5(ns, 'feed')}",
         title=f"{data.site.title}: " + f.gettext("outages and maintenance"),
-        updated=_iso(entries[0][0] if entries else data.now), author=data.site.title,
+        updated=iso_utc(entries[0][0] if entries else data.now), author=data.site.title,
         html_href=index, self_href=f"{base}feed.atom" if data.site.url else None,
         entries=tuple(kept),
     )

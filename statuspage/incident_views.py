@@ -11,13 +11,13 @@ An update's body arrives as HTML already rendered from the Markdown subset by
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Literal
 from zoneinfo import ZoneInfo
 
 from babel.lists import format_list
 from markupsafe import Markup
 
+from monitor.core.times import iso_utc
 from statuspage.data import IncidentData, PageData
 from statuspage.i18n import Formatter
 
@@ -61,9 +61,6 @@ def incident_anchor(incident_id: int) -> str:
     return f"incident-{incident_id}"
 
 
-def _iso(dt: datetime) -> str:
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
 
 def status_label(status: str, f: Formatter) -> str:
     # TRANSLATORS: the stages of an incident, as Statuspage names them.
@@ -97,13 +94,13 @@ def incident_view(inc: IncidentData, data: PageData, f: Formatter, *,
         status_label=status_label(inc.status, f), open=inc.open,
         services=format_list(names, locale=f.locale) if names else "",
         started=f.gettext("Started %(time)s") % {"time": f.moment(inc.started_at, tz)},
-        started_iso=_iso(inc.started_at),
+        started_iso=iso_utc(inc.started_at),
         resolved=None if inc.resolved_at is None else
         f.gettext("Resolved %(time)s") % {"time": f.moment(inc.resolved_at, tz)},
-        resolved_iso=None if inc.resolved_at is None else _iso(inc.resolved_at),
+        resolved_iso=None if inc.resolved_at is None else iso_utc(inc.resolved_at),
         updates=tuple(
             # u.html was rendered by monitor.incidents.markdown, which escapes everything it keeps
-            UpdateView(u.status, status_label(u.status, f), f.moment(u.at, tz), _iso(u.at),
+            UpdateView(u.status, status_label(u.status, f), f.moment(u.at, tz), iso_utc(u.at),
                        Markup(u.html))
             for u in updates
         ),

@@ -18,11 +18,12 @@ An incident update's ``body`` is the text as written (Markdown subset), not HTML
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from monitor.core.checks import State
 from monitor.core.sla import report_dict
+from monitor.core.times import iso_utc
 from monitor.core.windows import Window
 from statuspage.data import IncidentData, PageData, ServiceData
 from statuspage.incident_views import incident_anchor
@@ -43,9 +44,6 @@ _BANNER = {
     "major": ("critical", "Major Service Outage"),
 }
 
-
-def _iso(dt: datetime | None) -> str | None:
-    return None if dt is None else dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _hash_id(text: str) -> str:
@@ -71,7 +69,7 @@ def status_json(data: PageData) -> dict[str, Any]:
     """The whole ``status.json`` document."""
     site = data.site
     page_id = _hash_id(site.url or site.title)
-    updated = _iso(data.now)
+    updated = iso_utc(data.now)
     page = {"id": page_id, "name": site.title, "url": site.url or "",
             "time_zone": site.timezone, "updated_at": updated}
 
@@ -96,7 +94,7 @@ def status_json(data: PageData) -> dict[str, Any]:
             position += 1
             comp = {
                 "id": s.name, "name": s.title, "status": component_status(s),
-                "created_at": updated, "updated_at": _iso(s.last_checked) or updated,
+                "created_at": updated, "updated_at": iso_utc(s.last_checked) or updated,
                 "position": position, "description": None, "showcase": True,
                 "start_date": None, "group_id": group_ids.get(s.group), "page_id": page_id,
                 "group": False, "only_show_if_degraded": False,
@@ -107,14 +105,14 @@ def status_json(data: PageData) -> dict[str, Any]:
     maintenances = []
     for w in data.maintenance:
         active = w.start <= data.now
-        announced = _iso(w.declared_at or w.start)
+        announced = iso_utc(w.declared_at or w.start)
         maintenances.append({
             "id": w.id, "name": w.title, "status": "in_progress" if active else "scheduled",
             "created_at": announced, "updated_at": announced, "monitoring_at": None,
             "resolved_at": None, "impact": "maintenance", "shortlink": site.url or "",
-            "started_at": _iso(w.start), "page_id": page_id, "incident_updates": [],
+            "started_at": iso_utc(w.start), "page_id": page_id, "incident_updates": [],
             "components": [by_name[n] for n in w.services if n in by_name],
-            "scheduled_for": _iso(w.start), "scheduled_until": _iso(_window_end(w)),
+            "scheduled_for": iso_utc(w.start), "scheduled_until": iso_utc(_window_end(w)),
         })
 
     shortlink = f"{site.url.rstrip('/')}/history.html" if site.url else ""
@@ -141,14 +139,14 @@ def _incident(i: IncidentData, page_id: str, history: str,
     monitoring = [u.at for u in i.updates if u.status == "monitoring"]
     return {
         "id": iid, "name": i.title, "status": i.status,
-        "created_at": _iso(i.started_at), "updated_at": _iso(i.updated_at),
-        "monitoring_at": _iso(min(monitoring)) if monitoring else None,
-        "resolved_at": _iso(i.resolved_at), "impact": i.impact,
+        "created_at": iso_utc(i.started_at), "updated_at": iso_utc(i.updated_at),
+        "monitoring_at": iso_utc(min(monitoring)) if monitoring else None,
+        "resolved_at": iso_utc(i.resolved_at), "impact": i.impact,
         "shortlink": f"{history}#{incident_anchor(i.id)}" if history else "",
-        "started_at": _iso(i.started_at), "page_id": page_id,
+        "started_at": iso_utc(i.started_at), "page_id": page_id,
         "incident_updates": [{
             "id": str(u.id), "status": u.status, "body": u.body, "incident_id": iid,
-            "created_at": _iso(u.at), "updated_at": _iso(u.at), "display_at": _iso(u.at),
+            "created_at": iso_utc(u.at), "updated_at": iso_utc(u.at), "display_at": iso_utc(u.at),
             "affected_components": None, "deliver_notifications": True,
         } for u in i.updates],
         "components": [by_name[n] for n in i.services if n in by_name],
@@ -164,8 +162,8 @@ def _figures(s: ServiceData) -> dict[str, Any]:
         "id": s.name,
         "state": s.state.label,
         "in_maintenance": s.in_maintenance,
-        "since": _iso(s.since),
-        "last_checked": _iso(s.last_checked),
+        "since": iso_utc(s.since),
+        "last_checked": iso_utc(s.last_checked),
         "month": month,
         "month_to_date": s.month.to_date,
         "time_zone": s.sla_timezone,

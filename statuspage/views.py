@@ -29,6 +29,7 @@ from babel.lists import format_list
 
 from monitor.core.checks import State
 from monitor.core.sla import Uptime
+from monitor.core.times import iso_utc
 from monitor.core.windows import Window
 from statuspage.data import Day, PageData, ServiceData
 from statuspage.i18n import LANGUAGE_NAMES, LANGUAGES, Formatter, formatter
@@ -328,7 +329,7 @@ def chrome(data: PageData, lang: str, kind: str, f: Formatter) -> Chrome:
     return Chrome(
         lang=lang, site_title=data.site.title, description=data.site.description,
         updated=f.moment(data.now, tz),
-        updated_iso=data.now.strftime("%Y-%m-%dT%H:%M:%SZ"), languages=links,
+        updated_iso=iso_utc(data.now), languages=links,
         index_href=page_href("index", lang, default),
         history_href=page_href("history", lang, default),
     )

@@ -39,7 +39,7 @@ from monitor.web.admin import (
     mount_admin_api,
 )
 from monitor.web.incidents import add_incident_routes
-from monitor.windows.declarations import declared_windows
+from monitor.windows.sources import declared_windows
 
 OPS_TOKEN = "ops-token-abcdefghijklmnopqrstuv"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -12,9 +12,9 @@ from windows_setup import CONFIG, NOW
 
 from monitor.config.loader import Config, parse_config
 from monitor.core.checks import State
-from monitor.core.coverage import epoch_minute
 from monitor.core.minutes import Run
 from monitor.core.sla import month_uptime
+from monitor.core.times import epoch_minute
 from monitor.core.windows import Window, WindowKind, windows_from_config
 from monitor.store.ledger import Ledger
 from monitor.windows.declarations import (
@@ -24,15 +24,14 @@ from monitor.windows.declarations import (
     cancel,
     cancel_effect,
     declare,
-    declared_windows,
     list_declared,
     upcoming_windows,
     validate_declaration,
     window_json,
     window_state,
     window_summary,
-    with_declared,
 )
+from monitor.windows.sources import declared_windows, with_declared
 
 CPH = ZoneInfo("Europe/Copenhagen")
 

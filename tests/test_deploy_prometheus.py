@@ -21,8 +21,8 @@ from tools import require_tool
 
 from monitor.config.loader import parse_config
 from monitor.core.checks import CheckResult, ErrorKind, State
-from monitor.core.coverage import epoch_minute
 from monitor.core.minutes import Run
+from monitor.core.times import epoch_minute
 from monitor.core.windows import windows_from_config
 from monitor.metrics.probes import ProbeMetrics, render
 from monitor.metrics.sla import SlaCollector, compute_snapshot

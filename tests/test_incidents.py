@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 import pytest
 
 from monitor.core.checks import State
-from monitor.incidents.detection import Detector, Impact, IncidentPolicy, OpenIncident, minute_time
+from monitor.core.times import minute_start
+from monitor.incidents.detection import Detector, Impact, IncidentPolicy, OpenIncident
 
 U, G, D, N = State.UP, State.DEGRADED, State.DOWN, State.NODATA
 T0 = datetime(2026, 10, 1, 10, 0, tzinfo=UTC)
@@ -23,7 +24,7 @@ def run(script: dict[str, str], *, detector: Detector | None = None,
     det = detector or Detector(IncidentPolicy(), sorted(script))
     out = []
     for i in range(max(len(s) for s in script.values())):
-        now = minute_time(M0 + i + 1)
+        now = minute_start(M0 + i + 1)
         if take_over_at == i and det.open_incident is not None:
             det.take_over(det.open_incident.key)
         events = []
@@ -86,8 +87,8 @@ def test_closed_by_a_person_then_a_new_failure_opens_a_new_incident() -> None:
     first = det.open_incident
     assert first is not None and first.impact == Impact.CRITICAL  # the only service is down
     det.closed(first.key)
-    assert det.observe("api", M0 + 3, D, minute_time(M0 + 4)) == []  # a new streak
-    events = det.observe("api", M0 + 4, D, minute_time(M0 + 5))
+    assert det.observe("api", M0 + 3, D, minute_start(M0 + 4)) == []  # a new streak
+    events = det.observe("api", M0 + 4, D, minute_start(M0 + 5))
     assert [e.kind for e in events] == ["opened"]
     assert det.open_incident is not None and det.open_incident.key == f"auto-{M0 + 3}"
 
@@ -103,8 +104,8 @@ def test_events_name_the_severity_and_state_changes() -> None:
     policy = IncidentPolicy(open_after=1, severities={Impact.MAJOR: "P2",
                                                       Impact.MINOR: "P3"})
     det = Detector(policy, ["api", "web"])
-    assert det.observe("api", M0, U, minute_time(M0 + 1)) == []  # first seen: no "change"
-    events = det.observe("api", M0 + 1, D, minute_time(M0 + 2))
+    assert det.observe("api", M0, U, minute_start(M0 + 1)) == []  # first seen: no "change"
+    events = det.observe("api", M0 + 1, D, minute_start(M0 + 2))
     assert [(e.kind, e.service, e.state, e.previous) for e in events] == [
         ("state", "api", D, U), ("opened", "api", D, None)]
     assert events[1].severity == "P2" and events[1].key == f"auto-{M0 + 1}"
@@ -113,18 +114,18 @@ def test_events_name_the_severity_and_state_changes() -> None:
 def test_no_state_events_from_unknown_after_a_start_or_a_gap() -> None:
     det = Detector(IncidentPolicy(open_after=3), ["api", "web"])
     # a (re)start: every service's first state is news to nobody
-    assert det.observe("web", M0, U, minute_time(M0 + 1)) == []
-    assert det.observe("api", M0, D, minute_time(M0 + 1)) == []
+    assert det.observe("web", M0, U, minute_start(M0 + 1)) == []
+    assert det.observe("api", M0, D, minute_start(M0 + 1)) == []
     # a known change is news
-    assert [e.kind for e in det.observe("web", M0 + 1, D, minute_time(M0 + 2))] == ["state"]
+    assert [e.kind for e in det.observe("web", M0 + 1, D, minute_start(M0 + 2))] == ["state"]
 
 
 def test_repeats_in_a_minute_take_the_worst_and_late_minutes_are_ignored() -> None:
     det = Detector(IncidentPolicy(), ["api"])
-    det.observe("api", M0, D, minute_time(M0 + 1))
-    det.observe("api", M0, U, minute_time(M0 + 1))  # the same minute: still down
-    assert [e.kind for e in det.observe("api", M0 + 1, D, minute_time(M0 + 2))] == ["opened"]
-    assert det.observe("api", M0 - 5, U, minute_time(M0 + 2)) == []
+    det.observe("api", M0, D, minute_start(M0 + 1))
+    det.observe("api", M0, U, minute_start(M0 + 1))  # the same minute: still down
+    assert [e.kind for e in det.observe("api", M0 + 1, D, minute_start(M0 + 2))] == ["opened"]
+    assert det.observe("api", M0 - 5, U, minute_start(M0 + 2)) == []
 
 
 @pytest.mark.parametrize(("open_after", "resolve_after"), [(0, 5), (2, -1)],

@@ -14,11 +14,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitor.core.checks import CheckResult, ErrorKind, State
+from monitor.core.checks import CheckResult, ErrorKind, Observation, State
 from monitor.core.clock import FakeClock
 from monitor.core.minutes import Run, clip, fold
 from monitor.store.latency import HourHistogram
-from monitor.store.ledger import Ledger, LedgerError, Observation, StoredCheck
+from monitor.store.ledger import Ledger, LedgerError, StoredCheck
 from monitor.store.schema import LATEST
 
 U, G, D = State.UP, State.DEGRADED, State.DOWN

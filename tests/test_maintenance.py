@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from monitor.config.loader import Config, ExclusionConfig, MaintenanceWindowConfig, ServiceConfig
-from monitor.core.coverage import epoch_minute
+from monitor.core.times import epoch_minute
 from monitor.core.windows import Window, effective_range, expand_recurring, windows_from_config
 
 

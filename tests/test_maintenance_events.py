@@ -13,12 +13,11 @@ import pytest
 from monitor.config.loader import parse_config
 from monitor.core.clock import FakeClock
 from monitor.core.windows import Window
-from monitor.metrics.sla import config_windows
 from monitor.notify import Event, EventKind
 from monitor.notify.outbox import DirectLedger, Outbox
 from monitor.store.ledger import Ledger
-from monitor.windows.declarations import with_declared
 from monitor.windows.events import MaintenanceAnnouncer, maintenance_transitions
+from monitor.windows.sources import config_windows, with_declared
 
 T = datetime(2026, 10, 3, 2, 0, tzinfo=UTC)
 

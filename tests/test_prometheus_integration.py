@@ -26,13 +26,14 @@ from aiohttp.test_utils import TestServer
 from tools import require_tool
 
 from monitor.cli.entry import main as cli_main
-from monitor.core.checks import CheckResult, ErrorKind, State
+from monitor.core.checks import CheckResult, ErrorKind, Observation, State
 from monitor.core.clock import FakeClock
-from monitor.core.coverage import epoch_minute, month_bounds
+from monitor.core.coverage import month_bounds
 from monitor.core.sla import month_uptime
+from monitor.core.times import epoch_minute
 from monitor.core.windows import windows_from_config
 from monitor.run.runner import Monitor, RunOptions
-from monitor.store.ledger import Ledger, Observation
+from monitor.store.ledger import Ledger
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "deploy" / "prometheus" / "upwatch.rules.yml"

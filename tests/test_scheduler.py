@@ -9,11 +9,10 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from monitor.config.loader import ServiceConfig, parse_config
-from monitor.core.checks import CheckResult, ErrorKind, State
+from monitor.core.checks import CheckResult, ErrorKind, Observation, State
 from monitor.core.clock import FakeClock
 from monitor.metrics.probes import ProbeMetrics
 from monitor.run.scheduler import ProbeScheduler, phase_of
-from monitor.store.ledger import Observation
 
 T0 = datetime(2026, 10, 1, 10, 0, tzinfo=UTC)
 

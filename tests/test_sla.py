@@ -14,9 +14,10 @@ from sla_reference import reference_month
 
 from monitor.config.loader import Coverage, CoverageRule, DateRange, SlaConfig
 from monitor.core.checks import State
-from monitor.core.coverage import epoch_minute, minute_start, month_bounds
+from monitor.core.coverage import month_bounds
 from monitor.core.minutes import Run, fold
 from monitor.core.sla import Uptime, month_uptime, period_uptime, report_dict
+from monitor.core.times import epoch_minute, minute_start
 from monitor.core.windows import Window
 
 U, G, D = State.UP, State.DEGRADED, State.DOWN

@@ -12,10 +12,10 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.openmetrics import exposition as openmetrics
 
 from monitor.config.loader import Config, parse_config
-from monitor.core.checks import CheckResult, ErrorKind, State
+from monitor.core.checks import CheckResult, ErrorKind, Observation, State
 from monitor.core.clock import FakeClock
-from monitor.core.coverage import epoch_minute
 from monitor.core.minutes import Run
+from monitor.core.times import epoch_minute
 from monitor.core.windows import Window, windows_from_config
 from monitor.metrics.probes import ProbeMetrics, render, render_openmetrics
 from monitor.metrics.sla import (
@@ -24,11 +24,11 @@ from monitor.metrics.sla import (
     SlaSnapshot,
     StateMinutes,
     compute_snapshot,
-    config_windows,
     refresh_snapshot,
 )
-from monitor.store.ledger import Ledger, Observation
+from monitor.store.ledger import Ledger
 from monitor.store.writer import LedgerWriter
+from monitor.windows.sources import config_windows
 
 CONFIG = parse_config(
     """

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from monitor.config.loader import Config, parse_config
-from monitor.core.checks import CheckResult, State
+from monitor.core.checks import CheckResult, Observation, State
 from monitor.core.windows import Window
 from monitor.report import build_reports
-from monitor.store.ledger import Ledger, Observation, StoredCheck
+from monitor.store.ledger import Ledger, StoredCheck
 from statuspage.data import DAYS, MONTHS, current_state, gather, page_windows
 
 NOW = datetime(2026, 11, 3, 10, 30, 20, tzinfo=UTC)  # 11:30 CET, a Tuesday

@@ -20,8 +20,8 @@ import pytest
 from test_statuspage_sample import NOW, check_golden, sample_page, with_titles
 
 from monitor.config.loader import parse_config
-from monitor.core.checks import CheckResult, State
-from monitor.store.ledger import Ledger, Observation
+from monitor.core.checks import CheckResult, Observation, State
+from monitor.store.ledger import Ledger
 from monitor.web.site import site_file
 from statuspage import BuildError, build_from_ledger, build_site
 from statuspage.badges import badge_svg, text_width

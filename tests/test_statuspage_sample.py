@@ -27,10 +27,10 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from monitor.core.checks import State
-from monitor.core.coverage import epoch_minute
 from monitor.core.intervals import Ranges
 from monitor.core.minutes import Run
 from monitor.core.sla import Uptime, period_uptime
+from monitor.core.times import epoch_minute
 from monitor.core.windows import Window
 from monitor.incidents.markdown import render
 from statuspage.data import (

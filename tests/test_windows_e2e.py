@@ -16,7 +16,7 @@ from monitor.core.clock import FakeClock
 from monitor.report import build_reports
 from monitor.run.runner import Monitor, RunOptions, SitePlan
 from monitor.store.ledger import Ledger
-from monitor.windows.declarations import declared_windows
+from monitor.windows.sources import declared_windows
 from statuspage import prepare_site
 
 NOW = datetime(2026, 11, 10, 10, 0, 20, tzinfo=UTC)

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from monitor.core.checks import CheckResult, State
+from monitor.core.checks import CheckResult, Observation, State
 from monitor.core.clock import FakeClock
 from monitor.core.minutes import Run, clip, fold
-from monitor.store.ledger import Ledger, LedgerError, Observation
+from monitor.store.ledger import Ledger, LedgerError
 from monitor.store.schema import to_ms
 from monitor.store.writer import PRUNE_EVERY_S, LedgerWriter
 
@@ -224,7 +224,8 @@ CHILD = textwrap.dedent("""
 
     from monitor.core.checks import CheckResult, State
     from monitor.core.clock import FakeClock
-    from monitor.store.ledger import Ledger, Observation
+    from monitor.store.ledger import Ledger
+    from monitor.core.checks import Observation
     from monitor.store.writer import LedgerWriter
 
     T0 = datetime(2026, 10, 1, tzinfo=UTC)

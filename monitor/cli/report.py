@@ -107,7 +107,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         to_json,
         to_table,
     )
-    from monitor.windows.declarations import declared_windows
+    from monitor.windows.sources import declared_windows
 
     config = load_config(config_path(args))
     now = SystemClock().now()
@@ -169,7 +169,7 @@ def cmd_build_page(args: argparse.Namespace) -> int:
     import time
 
     from monitor.core.clock import SystemClock
-    from monitor.windows.declarations import declared_windows
+    from monitor.windows.sources import declared_windows
     from statuspage.render import BuildError, build_from_ledger
 
     config = load_config(config_path(args))

@@ -28,6 +28,7 @@ from monitor.cli.common import (
 )
 from monitor.config.loader import load_config, parse_duration
 from monitor.core.clock import Clock, SystemClock
+from monitor.core.times import iso_utc
 from monitor.core.windows import WindowKind
 from monitor.windows.declarations import (
     KIND_LABEL,
@@ -38,7 +39,6 @@ from monitor.windows.declarations import (
     cancel,
     cancel_effect,
     declare,
-    iso,
     list_declared,
     window_json,
     window_state,
@@ -132,7 +132,7 @@ def _add(args: argparse.Namespace, kind: WindowKind, now: datetime, env: Mapping
             duration = parse_duration(args.duration)
         except ValueError as err:
             raise UsageError(f"--duration: {err}") from None
-    start = iso(now) if args.start.strip().lower() == "now" else args.start
+    start = iso_utc(now) if args.start.strip().lower() == "now" else args.start
     text = args.title if kind == "maintenance" else args.reason
     config = load_config(config_path(args))
     ledger = open_ledger(args)
@@ -145,9 +145,9 @@ def _add(args: argparse.Namespace, kind: WindowKind, now: datetime, env: Mapping
         return EXIT_CONFIG
     finally:
         ledger.close()
-    print(f"Added {KIND_LABEL[kind]} {window.id}: {iso(window.start)} to {iso(window.end)} "
+    print(f"Added {KIND_LABEL[kind]} {window.id}: {iso_utc(window.start)} to {iso_utc(window.end)} "
           f"for {', '.join(window.services)}: {window.title}")
-    declared = iso(window.declared_at) if window.declared_at else "?"
+    declared = iso_utc(window.declared_at) if window.declared_at else "?"
     print(f"Declared by {window.declared_by} at {declared}.")
     for warning in window.warnings:
         print(f"Warning: {warning}", file=sys.stderr)
@@ -157,8 +157,8 @@ def _add(args: argparse.Namespace, kind: WindowKind, now: datetime, env: Mapping
 def _table(windows: Sequence[DeclaredWindow], kind: WindowKind, now: datetime) -> list[str]:
     head = ["ID", "STATUS", "START", "END", "SERVICES",
             "TITLE" if kind == "maintenance" else "REASON", "DECLARED BY", "DECLARED AT"]
-    rows = [[w.id, window_state(w, now), iso(w.start), iso(w.end), ", ".join(w.services),
-             w.title, w.declared_by, iso(w.declared_at) if w.declared_at else ""]
+    rows = [[w.id, window_state(w, now), iso_utc(w.start), iso_utc(w.end), ", ".join(w.services),
+             w.title, w.declared_by, iso_utc(w.declared_at) if w.declared_at else ""]
             for w in windows]
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     return ["  ".join(c.ljust(wd) for c, wd in zip(r, widths, strict=True)).rstrip()
@@ -194,7 +194,7 @@ def _cancel(args: argparse.Namespace, kind: WindowKind, now: datetime,
     finally:
         ledger.close()
     label = KIND_LABEL[kind]
-    when = iso(window.cancelled_at) if window.cancelled_at else "?"
+    when = iso_utc(window.cancelled_at) if window.cancelled_at else "?"
     if not changed:
         print(f"{label.capitalize()} {window.id} was already cancelled by {window.cancelled_by} "
               f"at {when}; nothing changed.")

@@ -24,9 +24,9 @@ from monitor.config.durations import (
     UtcDatetime,
     at_least,
     invalid,
-    iso_utc,
     show,
 )
+from monitor.core.times import iso_utc
 
 __all__ = ["Coverage", "CoverageRule", "DateRange", "ExclusionConfig", "MaintenancePolicy",
            "MaintenanceWindowConfig", "SlaConfig", "parse_days", "parse_hours"]

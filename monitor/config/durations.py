@@ -19,7 +19,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BeforeValidator
 from pydantic_core import PydanticCustomError
 
-__all__ = ["Duration", "UtcDatetime", "at_least", "format_duration", "iso_utc", "parse_duration",
+__all__ = ["Duration", "UtcDatetime", "at_least", "format_duration", "parse_duration",
            "parse_size"]
 
 _MICROS = {"d": 86_400_000_000, "h": 3_600_000_000, "m": 60_000_000, "s": 1_000_000,
@@ -154,11 +154,6 @@ def _utc(value: object) -> object:
                           f"got {shown}")
         return value.astimezone(UTC)
     return value
-
-
-def iso_utc(when: datetime) -> str:
-    """``2026-10-01T02:00:00Z``."""
-    return when.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 UtcDatetime = Annotated[datetime, BeforeValidator(_utc)]

@@ -49,13 +49,25 @@ class CheckResult:
     location: str = "local"
 
     def state(self, max_latency_ms: float | None) -> State:
-        """down if not ok; degraded if ok but slower than ``max_latency_ms``; else up."""
-        if not self.ok:
-            return State.DOWN
-        if (
-            max_latency_ms is not None
-            and self.latency_ms is not None
-            and self.latency_ms > max_latency_ms
-        ):
-            return State.DEGRADED
-        return State.UP
+        """This check's :func:`check_state`."""
+        return check_state(self.ok, self.latency_ms, max_latency_ms)
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """A check result with the state it gives its minute and the service's interval: what the
+    ledger folds into minutes."""
+
+    result: CheckResult
+    state: State
+    interval_ms: int
+
+
+def check_state(ok: bool, latency_ms: float | None, max_latency_ms: float | None) -> State:
+    """A check's state: down if not ok; degraded if ok but slower than ``max_latency_ms``
+    (``expect.max_latency``); else up."""
+    if not ok:
+        return State.DOWN
+    if max_latency_ms is not None and latency_ms is not None and latency_ms > max_latency_ms:
+        return State.DEGRADED
+    return State.UP

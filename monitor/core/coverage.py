@@ -14,7 +14,7 @@ real hours) when the rule's hours include it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -22,38 +22,19 @@ import holidays
 
 from monitor.config.loader import Coverage
 from monitor.core.intervals import Ranges, intersect, normalize
+from monitor.core.times import ceil_minute
 
 __all__ = [
     "covered_ranges",
     "day_hours",
-    "epoch_minute",
     "holiday_dates",
     "is_covered",
-    "minute_start",
     "month_bounds",
 ]
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MINUTE = timedelta(minutes=1)
 _DAY_S = 86_400
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _PROBE_S = 6 * 3600  # offset changes are found by probing this often, then bisecting
-
-
-def epoch_minute(dt: datetime) -> int:
-    """The epoch minute ``dt`` falls in (floor). ``dt`` must be timezone-aware."""
-    if dt.tzinfo is None or dt.utcoffset() is None:
-        raise ValueError(f"epoch_minute needs a timezone-aware datetime, got {dt!r}")
-    return (dt - _EPOCH) // _MINUTE
-
-
-def minute_start(m: int) -> datetime:
-    """When epoch minute ``m`` begins, UTC-aware."""
-    return _EPOCH + m * _MINUTE
-
-
-def _ceil_minute(dt: datetime) -> int:
-    return -((_EPOCH - dt) // _MINUTE)
 
 
 def month_bounds(year: int, month: int, tz: ZoneInfo) -> tuple[int, int]:
@@ -65,7 +46,7 @@ def month_bounds(year: int, month: int, tz: ZoneInfo) -> tuple[int, int]:
     nxt_year, nxt_month = (year + 1, 1) if month == 12 else (year, month + 1)
     lo = datetime(year, month, 1, tzinfo=tz)
     hi = datetime(nxt_year, nxt_month, 1, tzinfo=tz)
-    return _ceil_minute(lo), _ceil_minute(hi)
+    return ceil_minute(lo), ceil_minute(hi)
 
 
 @lru_cache(maxsize=512)

@@ -23,7 +23,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
 
@@ -32,6 +32,7 @@ from monitor.core.checks import State
 from monitor.core.coverage import covered_ranges, month_bounds
 from monitor.core.intervals import Ranges, intersect, normalize, runs_in, subtract, total
 from monitor.core.minutes import Run
+from monitor.core.times import iso_utc
 from monitor.core.windows import Window, WindowKind, effective_range
 
 __all__ = ["AppliedWindow", "Uptime", "month_uptime", "period_uptime", "report_dict"]
@@ -205,19 +206,16 @@ def month_uptime(
     )
 
 
-def _iso(dt: datetime | None) -> str | None:
-    return None if dt is None else dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
 
 def _window_dict(w: AppliedWindow) -> dict[str, object]:
     return {
         "id": w.id,
         ("title" if w.kind == "maintenance" else "reason"): w.title,
-        "start": _iso(w.start),
-        "end": _iso(w.end),
-        "declared_at": _iso(w.declared_at),
+        "start": iso_utc(w.start),
+        "end": iso_utc(w.end),
+        "declared_at": iso_utc(w.declared_at),
         "declared_by": w.declared_by,
-        "cancelled_at": _iso(w.cancelled_at),
+        "cancelled_at": iso_utc(w.cancelled_at),
         "minutes": w.minutes,
         "warnings": list(w.warnings),
     }

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from dateutil.rrule import rruleset, rrulestr
 
 from monitor.config.loader import Config, MaintenanceWindowConfig
+from monitor.core.times import ceil_minute, iso_utc
 
 __all__ = [
     "RRULE_ANCHOR",
@@ -33,8 +34,6 @@ WindowKind = Literal["maintenance", "exclusion"]
 # a rule leaves out come from here: weekday Monday, day of month 3, time 00:00.
 RRULE_ANCHOR = (2000, 1, 3)
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MINUTE = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -53,11 +52,6 @@ class Window:
 
     def applies_to(self, service: str) -> bool:
         return service in self.services
-
-
-def _ceil_minute(dt: datetime) -> int:
-    """The first epoch minute whose start is at or after ``dt``."""
-    return -((_EPOCH - dt) // _MINUTE)
 
 
 def effective_range(w: Window) -> tuple[int, int] | None:
@@ -79,12 +73,8 @@ def effective_range(w: Window) -> tuple[int, int] | None:
             hi_dt = w.cancelled_at
     elif w.cancelled_at is not None:
         return None
-    lo, hi = _ceil_minute(lo_dt), _ceil_minute(hi_dt)
+    lo, hi = ceil_minute(lo_dt), ceil_minute(hi_dt)
     return (lo, hi) if lo < hi else None
-
-
-def _utc_iso(dt: datetime) -> str:
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _occurrences(
@@ -138,7 +128,7 @@ def expand_recurring(
         if w_start < end and w_end > start:
             out.append(
                 Window(
-                    id=f"{id_prefix}@{_utc_iso(w_start)}",
+                    id=f"{id_prefix}@{iso_utc(w_start)}",
                     kind="maintenance",
                     services=tuple(cfg.services),
                     start=w_start,

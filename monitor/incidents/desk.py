@@ -20,6 +20,7 @@ from typing import Any
 from monitor.config.loader import Config, ServiceConfig
 from monitor.core.checks import CheckResult, State
 from monitor.core.clock import Clock
+from monitor.core.times import iso_utc
 from monitor.core.windows import Window, windows_from_config
 from monitor.incidents.detection import (
     DetectionEvent,
@@ -52,9 +53,6 @@ class IncidentInputError(Exception):
         self.problems = tuple(problems)
 
 
-def _iso(dt: datetime | None) -> str | None:
-    return None if dt is None else dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
 
 def _hhmm(dt: datetime) -> str:
     return dt.astimezone(UTC).strftime("%H:%M UTC")
@@ -85,10 +83,10 @@ def incident_json(incident: Incident) -> dict[str, Any]:
     return {
         "id": incident.id, "title": incident.title, "impact": incident.impact.value,
         "severity": incident.severity, "status": incident.status.value,
-        "services": list(incident.services), "detected_at": _iso(incident.detected_at),
-        "created_by": incident.created_by, "resolved_at": _iso(incident.resolved_at),
+        "services": list(incident.services), "detected_at": iso_utc(incident.detected_at),
+        "created_by": incident.created_by, "resolved_at": iso_utc(incident.resolved_at),
         "automatic": incident.detection_key is not None,
-        "updates": [{"id": u.id, "at": _iso(u.at), "status": u.status.value, "body": u.body,
+        "updates": [{"id": u.id, "at": iso_utc(u.at), "status": u.status.value, "body": u.body,
                      "body_html": render(u.body), "author": u.author, "human": u.human}
                     for u in incident.updates],
     }

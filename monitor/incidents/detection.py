@@ -22,14 +22,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Literal, Protocol
 from zoneinfo import ZoneInfo
 
 from monitor.config.loader import Coverage
 from monitor.core.checks import State
-from monitor.core.coverage import covered_ranges, epoch_minute, month_bounds
+from monitor.core.coverage import covered_ranges, month_bounds
+from monitor.core.times import epoch_minute, minute_start
 
 __all__ = [
     "IncidentSource",
@@ -43,17 +44,8 @@ __all__ = [
     "IncidentUpdate",
     "OpenIncident",
     "ResponseRow",
-    "minute_time",
     "response_report",
 ]
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def minute_time(minute: int) -> datetime:
-    """When epoch minute ``minute`` begins (UTC)."""
-    return _EPOCH + timedelta(minutes=minute)
-
 
 class Impact(StrEnum):
     """How much of the site an incident hits (Statuspage's names), ordered by ``RANK``."""
@@ -218,7 +210,7 @@ class Detector:
             state = max(state, track.state)
         elif track.last_minute is not None and minute > track.last_minute + 1:
             track.bad_since = track.good_since = None  # a gap is nodata
-        at = minute_time(minute)
+        at = minute_start(minute)
         # A change from a known state only: after a start or a gap the state was unknown, and
         # "api is up" for every service at every restart is noise, not news.
         if state != track.state and State.NODATA not in (state, track.state):
@@ -251,7 +243,7 @@ class Detector:
             if track is None or track.good_since is None:
                 return []
             recovered.append(track.good_since)
-        due = minute_time(max(recovered) + self._policy.resolve_after)
+        due = minute_start(max(recovered) + self._policy.resolve_after)
         if now < due:
             return []
         event = self._event("resolved", due)
@@ -270,7 +262,7 @@ class Detector:
         if inc is None:
             self._open = OpenIncident(f"auto-{track.bad_since}", (service,), Impact.NONE)
             self._open = replace(self._open, impact=self._impact(self._open.services))
-            return [self._event("opened", minute_time(track.bad_since), service=service,
+            return [self._event("opened", minute_start(track.bad_since), service=service,
                                 state=track.state)]
         return self._escalate(at, tuple(sorted((*inc.services, service))), service)
 

@@ -22,12 +22,13 @@ import io
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Literal
 from zoneinfo import ZoneInfo
 
 from monitor.config.loader import Coverage
-from monitor.core.coverage import covered_ranges, epoch_minute, minute_start, month_bounds
+from monitor.core.coverage import covered_ranges, month_bounds
+from monitor.core.times import epoch_minute, iso_utc, minute_start
 from monitor.incidents.detection import Incident, IncidentPolicy, IncidentSource, response_report
 from monitor.report import ReportError, month_label
 
@@ -119,16 +120,13 @@ def load_incident_report(ledger: IncidentSource, month: tuple[int, int], now: da
 
 # ---- formats -----------------------------------------------------------------------------
 
-def _iso(dt: datetime | None) -> str | None:
-    return None if dt is None else dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
 
 def row_dict(row: IncidentRow) -> dict[str, object]:
     return {
         "incident": row.incident, "title": row.title, "impact": row.impact,
-        "severity": row.severity, "detected_at": _iso(row.detected_at),
-        "first_human_update_at": _iso(row.first_human_update_at),
-        "resolved_at": _iso(row.resolved_at), "business_minutes": row.business_minutes,
+        "severity": row.severity, "detected_at": iso_utc(row.detected_at),
+        "first_human_update_at": iso_utc(row.first_human_update_at),
+        "resolved_at": iso_utc(row.resolved_at), "business_minutes": row.business_minutes,
         "target_minutes": row.target_minutes, "verdict": row.verdict,
     }
 
@@ -136,7 +134,7 @@ def row_dict(row: IncidentRow) -> dict[str, object]:
 def to_json(report: IncidentReport) -> str:
     return json.dumps({
         "month": report.month, "timezone": report.timezone, "to_date": report.to_date,
-        "generated_at": _iso(report.generated_at),
+        "generated_at": iso_utc(report.generated_at),
         "incidents": [row_dict(r) for r in report.rows],
     }, indent=2, ensure_ascii=False)
 
@@ -181,7 +179,7 @@ def to_table(report: IncidentReport) -> str:
     lines = ["  ".join(c.rjust(w) if head[i] in numeric else c.ljust(w)
                        for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip()
              for r in [head, *rows]]
-    note = f"; month to date, until {_iso(report.generated_at)}" if report.to_date else ""
+    note = f"; month to date, until {iso_utc(report.generated_at)}" if report.to_date else ""
     header = f"Incident response report {report.month} (times in {report.timezone}{note})"
     if not rows:
         return f"{header}\n\nNo incidents were detected in {report.month}.\n"

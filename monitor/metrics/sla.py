@@ -22,7 +22,7 @@ Exported series (all ``service``-labelled except the timestamp):
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -34,11 +34,13 @@ from prometheus_client.samples import Sample
 
 from monitor.config.loader import Config, ServiceConfig
 from monitor.core.clock import Clock
-from monitor.core.coverage import epoch_minute, is_covered, minute_start, month_bounds
+from monitor.core.coverage import is_covered, month_bounds
 from monitor.core.minutes import Run
 from monitor.core.sla import month_uptime
-from monitor.core.windows import Window, effective_range, windows_from_config
+from monitor.core.times import epoch_minute, minute_start
+from monitor.core.windows import Window, effective_range
 from monitor.metrics.probes import StaticMetric
+from monitor.windows.sources import WindowsFn
 
 if TYPE_CHECKING:
     from monitor.store.ledger import Ledger
@@ -50,9 +52,7 @@ __all__ = [
     "SlaCollector",
     "SlaSnapshot",
     "StateMinutes",
-    "WindowsFn",
     "compute_snapshot",
-    "config_windows",
     "months_span",
     "refresh_snapshot",
     "service_sla",
@@ -62,7 +62,6 @@ __all__ = [
 STATES = ("up", "degraded", "down", "maintenance", "excluded", "nodata", "uncovered")
 
 #: Reads the windows overlapping ``[start, end)``; runs in the ledger writer's thread.
-WindowsFn = Callable[["Ledger", datetime, datetime], Sequence[Window]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,15 +183,6 @@ def months_span(config: Config, now: datetime) -> tuple[int, int]:
     starts = [month_bounds(*_local_month(svc, now), svc.sla.tz)[0] for svc in config.services]
     lo = min(starts, default=minute)
     return min(lo, minute), minute
-
-
-def config_windows(config: Config) -> WindowsFn:
-    """A :data:`WindowsFn` for the windows ``probes.yaml`` declares (the ledger is not asked)."""
-
-    def windows(_ledger: Ledger, start: datetime, end: datetime) -> Sequence[Window]:
-        return windows_from_config(config, start, end)
-
-    return windows
 
 
 async def refresh_snapshot(

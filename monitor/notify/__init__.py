@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
+from monitor.core.times import iso_utc
+
 __all__ = [
     "EVENT_KINDS",
     "Channel",
@@ -60,7 +62,7 @@ class Event:
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id, "kind": self.kind,
-            "at": self.at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "at": iso_utc(self.at),
             "title": self.title, "text": self.text, "services": list(self.services),
             "data": dict(self.data),
         }

@@ -26,7 +26,7 @@ from monitor.core.clock import Clock, SystemClock
 from monitor.core.windows import Window
 from monitor.incidents.desk import IncidentDesk
 from monitor.metrics.probes import ProbeMetrics
-from monitor.metrics.sla import SlaCollector, WindowsFn, config_windows
+from monitor.metrics.sla import SlaCollector
 from monitor.notify.channels import channels_from_config, policy_from_config
 from monitor.notify.outbox import Outbox
 from monitor.probes.http import HttpProbe, make_session
@@ -36,13 +36,9 @@ from monitor.store.ledger import Ledger
 from monitor.store.writer import LedgerWriter
 from monitor.web.admin import load_admin_tokens
 from monitor.web.app import Runtime, make_app
-from monitor.windows.declarations import (
-    active_windows,
-    declared_windows,
-    window_summary,
-    with_declared,
-)
+from monitor.windows.declarations import active_windows, window_summary
 from monitor.windows.events import MaintenanceAnnouncer
+from monitor.windows.sources import WindowsFn, config_windows, declared_windows, with_declared
 
 log = logging.getLogger("upwatch")
 

@@ -27,14 +27,15 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.config.loader import ServiceConfig
-from monitor.core.checks import CheckResult, State
+from monitor.core.checks import CheckResult, Observation, State
 from monitor.core.clock import Clock
 from monitor.metrics.probes import ProbeMetrics
-from monitor.store.ledger import Observation
 
 log = logging.getLogger("upwatch.scheduler")
 
-EPOCH = datetime(2020, 1, 1, tzinfo=UTC)
+#: Interval jobs count their runs from here, plus each service's phase, so a restart keeps
+#: a service's checks on the same seconds.
+PHASE_ANCHOR = datetime(2020, 1, 1, tzinfo=UTC)
 
 
 class Checker(Protocol):
@@ -204,7 +205,7 @@ class ProbeScheduler:
     def _trigger(self, svc: ServiceConfig) -> IntervalTrigger:
         return IntervalTrigger(
             seconds=svc.interval.total_seconds(),
-            start_date=EPOCH + phase_of(svc.name, svc.interval),
+            start_date=PHASE_ANCHOR + phase_of(svc.name, svc.interval),
             timezone=UTC,
         )
 

@@ -27,7 +27,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any, TypeVar
 
-from monitor.core.checks import CheckResult, ErrorKind, State
+from monitor.core.checks import ErrorKind, Observation, State
 from monitor.core.clock import Clock, SystemClock
 from monitor.core.minutes import (
     MINUTE_MS,
@@ -49,21 +49,12 @@ from monitor.store.latency import HOUR_MS, HourHistogram, LatencyHour
 from monitor.store.schema import LedgerError, from_ms, to_ms
 from monitor.store.windows import DeclaredWindow
 
-__all__ = ["DeclaredWindow", "LatencyHour", "Ledger", "LedgerError", "Observation", "StoredCheck"]
+__all__ = ["DeclaredWindow", "LatencyHour", "Ledger", "LedgerError", "StoredCheck"]
 
 _DAY_MS = 86_400_000
 T = TypeVar("T")
 _Key = tuple[int, int]  # (service_id, location_id)
 _Item = tuple[int, "Observation"]  # (ts_ms, observation)
-
-
-@dataclass(frozen=True, slots=True)
-class Observation:
-    """A check result with the state it gives its minute and the service's interval."""
-
-    result: CheckResult
-    state: State
-    interval_ms: int
 
 
 @dataclass(frozen=True, slots=True)

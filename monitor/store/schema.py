@@ -15,11 +15,12 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
+from monitor.core.times import EPOCH
+
 BUSY_TIMEOUT_MS = 5000
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MS = timedelta(milliseconds=1)
 
 _V1_CORE = (
@@ -198,12 +199,12 @@ def to_ms(when: datetime) -> int:
     """Epoch milliseconds of a timezone-aware datetime."""
     if when.tzinfo is None:
         raise LedgerError(f"check times must be timezone-aware (UTC), got {when.isoformat()}")
-    return (when - _EPOCH) // _ONE_MS
+    return (when - EPOCH) // _ONE_MS
 
 
 def from_ms(ts_ms: int) -> datetime:
     """The UTC datetime of epoch milliseconds."""
-    return _EPOCH + timedelta(milliseconds=ts_ms)
+    return EPOCH + timedelta(milliseconds=ts_ms)
 
 
 def connect(path: Path) -> sqlite3.Connection:

@@ -19,8 +19,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
+from monitor.core.checks import Observation
 from monitor.core.clock import Clock
-from monitor.store.ledger import Ledger, Observation
+from monitor.store.ledger import Ledger
 
 __all__ = ["PRUNE_EVERY_S", "LedgerWriter"]
 

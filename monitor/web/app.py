@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry
 
 from monitor.config.loader import Config
 from monitor.core.clock import Clock
+from monitor.core.times import iso_utc
 from monitor.incidents.desk import IncidentDesk
 from monitor.metrics.probes import (
     CONTENT_TYPE,
@@ -69,7 +70,7 @@ class Runtime:
             "ledger_queued": self.writer.queued,
             "last_ledger_write_age_s": commit_age,
             "schedule_lag_p99_ms": None if lag is None else round(lag, 1),
-            "started_at": None if self.started_at is None else _iso(self.started_at),
+            "started_at": None if self.started_at is None else iso_utc(self.started_at),
             **self.extra_health,
         }
         return not problems, body
@@ -77,9 +78,6 @@ class Runtime:
 
 RUNTIME = web.AppKey("runtime", Runtime)
 
-
-def _iso(dt: datetime) -> str:
-    return dt.isoformat().replace("+00:00", "Z")
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -16,7 +16,7 @@ stored windows as :class:`monitor.core.windows.Window` objects; :func:`active_wi
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Literal
@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 from monitor.config.durations import format_duration, show
 from monitor.config.loader import Config
 from monitor.core.coverage import is_covered
+from monitor.core.times import iso_utc
 from monitor.core.windows import Window, WindowKind
 from monitor.store.windows import DeclaredWindow
 
@@ -34,9 +35,8 @@ if TYPE_CHECKING:
 __all__ = [
     "KIND_LABEL", "MAX_TEXT", "TEXT_FIELD", "Declaration", "DeclarationError", "DeclaredWindow",
     "StateFilter", "UnknownWindow", "Validation", "active_windows", "cancel", "cancel_effect",
-    "declare", "declared_windows", "get_declared", "iso", "list_declared", "upcoming_windows",
-    "validate_declaration", "window_json", "window_state", "window_summary", "with_declared",
-    "WindowsFn",
+    "declare", "get_declared", "list_declared", "upcoming_windows",
+    "validate_declaration", "window_json", "window_state", "window_summary",
 ]
 
 WindowState = Literal["upcoming", "active", "past", "cancelled"]
@@ -82,12 +82,6 @@ class Validation:
     declaration: Declaration | None
     errors: tuple[str, ...]
     warnings: tuple[str, ...]
-
-
-def iso(when: datetime) -> str:
-    """``2026-10-01T02:00:00Z``; milliseconds only when there are some."""
-    spec = "milliseconds" if when.microsecond else "seconds"
-    return when.astimezone(UTC).isoformat(timespec=spec).replace("+00:00", "Z")
 
 
 # ---- validation ---------------------------------------------------------------------------
@@ -169,18 +163,18 @@ def _notice(td: timedelta) -> str:
 def _warnings(config: Config, d: Declaration, now: datetime) -> list[str]:
     if d.kind == "exclusion":
         if d.start > now:
-            return [f"start: {iso(d.start)} is still to come; an exclusion marks what already "
+            return [f"start: {iso_utc(d.start)} is still to come; an exclusion marks what already "
                     "happened (declare planned work as maintenance)"]
         return []
     found = []
     if d.end <= now:
-        found.append(f"start: the window ended before it was declared (at {iso(now)}), so none "
+        found.append(f"start: the window ended before it was declared (at {iso_utc(now)}), so none "
                      "of it counts as maintenance; to take it out of the SLA, declare an "
                      "exclusion with a reason")
     elif d.start < now:
-        found.append(f"start: the window began before it was declared (at {iso(now)}): it "
-                     f"counts as maintenance only from then on; to cover {iso(d.start)} to "
-                     f"{iso(now)}, declare an exclusion with a reason")
+        found.append(f"start: the window began before it was declared (at {iso_utc(now)}): it "
+                     f"counts as maintenance only from then on; to cover {iso_utc(d.start)} to "
+                     f"{iso_utc(now)}, declare an exclusion with a reason")
     elif d.start - now < config.maintenance_policy.min_notice:
         wanted = format_duration(config.maintenance_policy.min_notice)
         found.append(f"start: {_notice(d.start - now)}; maintenance.min_notice in probes.yaml "
@@ -189,7 +183,7 @@ def _warnings(config: Config, d: Declaration, now: datetime) -> list[str]:
                if is_covered(config.service(name).sla.coverage, config.service(name).sla.tz,
                              d.start)]
     if covered:
-        found.append(f"start: {iso(d.start)} is inside the SLA coverage hours of "
+        found.append(f"start: {iso_utc(d.start)} is inside the SLA coverage hours of "
                      f"{', '.join(covered)}")
     return found
 
@@ -226,7 +220,7 @@ def validate_declaration(
     if begin is not None and finish is not None:
         limit = config.maintenance_policy.max_duration
         if finish <= begin:
-            errors.append(f"end: must be after start ({iso(begin)})")
+            errors.append(f"end: must be after start ({iso_utc(begin)})")
         elif kind == "maintenance" and finish - begin > limit:
             errors.append(f"end: the window is {format_duration(finish - begin)} long; the limit "
                           f"is {format_duration(limit)} (maintenance.max_duration in probes.yaml)")
@@ -303,7 +297,7 @@ def cancel_effect(w: Window, now: datetime) -> str:
     if now <= counted_from:
         return "it had not begun: none of it counts as maintenance"
     if now < w.end:
-        return f"it counts as maintenance until {iso(now)}"
+        return f"it counts as maintenance until {iso_utc(now)}"
     return "it had already ended: the minutes it covered stay maintenance"
 
 
@@ -335,29 +329,6 @@ def list_declared(
     return [w for w in found if window_state(w, now) in wanted[state]]
 
 
-def declared_windows(
-    ledger: Ledger, start: datetime | None = None, end: datetime | None = None
-) -> list[DeclaredWindow]:
-    """Every declared window (both kinds, cancelled included) overlapping ``[start, end)``.
-
-    A bound left out is open. Ready for ``build_reports(extra_windows=...)``:
-    ``effective_range`` applies the audit rule and the cancellations.
-    """
-    return ledger.windows(start=start, end=end)
-
-
-WindowsFn = Callable[["Ledger", datetime, datetime], Sequence[Window]]
-
-
-def with_declared(windows_fn: WindowsFn) -> WindowsFn:
-    """``windows_fn``'s windows plus the declared ones (for ``monitor.metrics.sla``)."""
-
-    def both(ledger: Ledger, start: datetime, end: datetime) -> Sequence[Window]:
-        return [*windows_fn(ledger, start, end), *declared_windows(ledger, start, end)]
-
-    return both
-
-
 def _known(w: Window, now: datetime) -> bool:
     return w.declared_at is None or w.declared_at <= now
 
@@ -382,7 +353,7 @@ def upcoming_windows(windows: Iterable[Window], now: datetime, days: int = 7) ->
 def window_summary(w: Window) -> dict[str, object]:
     """Any window in brief, for ``/healthz`` and the like."""
     return {"id": w.id, "kind": w.kind, "services": list(w.services),
-            TEXT_FIELD[w.kind]: w.title, "start": iso(w.start), "end": iso(w.end)}
+            TEXT_FIELD[w.kind]: w.title, "start": iso_utc(w.start), "end": iso_utc(w.end)}
 
 
 def window_json(w: DeclaredWindow) -> dict[str, object]:
@@ -391,12 +362,12 @@ def window_json(w: DeclaredWindow) -> dict[str, object]:
         "id": w.number,
         "kind": w.kind,
         "services": list(w.services),
-        "start": iso(w.start),
-        "end": iso(w.end),
+        "start": iso_utc(w.start),
+        "end": iso_utc(w.end),
         TEXT_FIELD[w.kind]: w.title,
-        "declared_at": None if w.declared_at is None else iso(w.declared_at),
+        "declared_at": None if w.declared_at is None else iso_utc(w.declared_at),
         "declared_by": w.declared_by,
-        "cancelled_at": None if w.cancelled_at is None else iso(w.cancelled_at),
+        "cancelled_at": None if w.cancelled_at is None else iso_utc(w.cancelled_at),
         "cancelled_by": w.cancelled_by,
         "warnings": list(w.warnings),
     }

@@ -18,23 +18,22 @@ at the very instant of a call, on a whole minute, changes the past of that call.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
 from monitor.core.clock import Clock
-from monitor.core.coverage import minute_start
+from monitor.core.times import iso_utc, minute_start
 from monitor.core.windows import Window, effective_range
 from monitor.notify import Event
+from monitor.windows.sources import WindowsFn
 
 if TYPE_CHECKING:
     from monitor.notify.outbox import LedgerAccess, Outbox
-    from monitor.store.ledger import Ledger
 
-__all__ = ["MaintenanceAnnouncer", "WindowsFn", "maintenance_transitions"]
+__all__ = ["MaintenanceAnnouncer", "maintenance_transitions"]
 
 #: Where the announcer reads windows from: ``fn(ledger, start, end)`` → windows overlapping.
-WindowsFn = Callable[["Ledger", datetime, datetime], Sequence[Window]]
 
 Phase = Literal["start", "end"]
 _MINUTE = timedelta(minutes=1)
@@ -43,9 +42,6 @@ _MINUTE = timedelta(minutes=1)
 def _show(dt: datetime) -> str:
     return dt.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
-
-def _iso(dt: datetime) -> str:
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _event(w: Window, phase: Phase, at: datetime, start: datetime, end: datetime) -> Event:
@@ -60,8 +56,8 @@ def _event(w: Window, phase: Phase, at: datetime, start: datetime, end: datetime
         text = f"Maintenance of {services} ended at {_show(at)}" + (
             f" (cancelled; it was planned until {_show(w.end)})." if cancelled else ".")
     return Event(f"maintenance:{w.id}:{phase}", "maintenance", at, title, text, w.services,
-                 {"window_id": w.id, "phase": phase, "title": w.title, "start": _iso(start),
-                  "end": _iso(end), "declared_by": w.declared_by, "cancelled": cancelled})
+                 {"window_id": w.id, "phase": phase, "title": w.title, "start": iso_utc(start),
+                  "end": iso_utc(end), "declared_by": w.declared_by, "cancelled": cancelled})
 
 
 def maintenance_transitions(windows: Sequence[Window], since: datetime,
