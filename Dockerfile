@@ -12,6 +12,7 @@ WORKDIR /opt/upwatch
 COPY pyproject.toml README.md requirements.lock ./
 COPY monitor ./monitor
 COPY statuspage ./statuspage
+COPY static ./static
 RUN pip install --no-cache-dir -c requirements.lock .
 COPY probes.yaml /etc/upwatch/probes.yaml
 

@@ -51,7 +51,20 @@ __all__ = ["STATIC_DIR", "TEMPLATE_DIR", "BuildError", "BuildReport", "build_fro
            "build_site", "environment", "publish", "render_files", "prepare_site"]
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
-STATIC_DIR = Path(__file__).parent / "static"
+
+
+def _find_static() -> Path:
+    """The page's assets (CSS, favicon): the top-level ``static/`` of a source checkout, which
+    is where a user restyles the page; an installed wheel carries the same files as
+    ``statuspage/static`` (pyproject maps them there)."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "static", here.parent / "static"):
+        if (candidate / "style.css").is_file():
+            return candidate
+    raise RuntimeError(f"the status page's static/ folder is missing (looked beside {here})")
+
+
+STATIC_DIR = _find_static()
 _VERSION_MARK = ".build-"
 
 
