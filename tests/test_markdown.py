@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from html.parser import HTMLParser
+
 import pytest
 
 from monitor.incidents.markdown import render
@@ -40,3 +42,29 @@ CASES = [
 @pytest.mark.parametrize(("text", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_render(text: str, expected: str) -> None:
     assert render(text) == expected
+
+
+class _Tags(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[tuple[str, tuple[str, ...]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.seen.append((tag, tuple(name for name, _ in attrs)))
+
+
+@pytest.mark.parametrize("text", [
+    'see [x](https://e.com/`" onmouseover="alert(1)" a="`)',  # a code span inside a URL
+    "[x](https://e.com/`a`)",
+    '[`" onmouseover="x`](https://e.com/)',
+    '`[x](https://e.com/" onmouseover="alert(1))`',
+    '**[x](https://e.com/"a)**',
+    "[x](https://e.com/**b**) *[y](mailto:a@b.c)*",
+])
+def test_no_markup_can_reach_into_an_attribute(text: str) -> None:
+    """Whatever is typed, a browser finds only our tags, and on links only href and rel."""
+    parser = _Tags()
+    parser.feed(render(text))
+    for tag, attrs in parser.seen:
+        assert tag in {"p", "br", "ul", "li", "strong", "em", "code", "a"}
+        assert attrs == (("href", "rel") if tag == "a" else ())

@@ -14,36 +14,40 @@ import re
 
 __all__ = ["render"]
 
-_CODE = re.compile(r"`([^`\n]+)`")
-_LINK = re.compile(r"\[([^\]\n]+)\]\(([^()\s]+)\)")
+# Code spans and links are found in one left-to-right pass over the raw text, so neither can
+# end up inside the other's HTML: a backtick inside a link's URL is no code span, and a link
+# inside a code span is text. Each becomes finished HTML behind a placeholder; the text
+# between them is escaped, then gets bold and emphasis.
+_TOKEN = re.compile(r"`(?P<code>[^`\n]+)`|\[(?P<label>[^\]\n]+)\]\((?P<url>[^()\s]+)\)")
 _BOLD = re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*")
 _EM = re.compile(r"\*(?=\S)(.+?)(?<=\S)\*")
-_SAFE_URL = re.compile(r"(?:https?://|mailto:)[^\s\"'<>]+", re.IGNORECASE)
+_SAFE_URL = re.compile(r"(?:https?://|mailto:)[^\s\"'<>`]+", re.IGNORECASE)
 _ITEM = re.compile(r"^\s*[-*] +(.*)$")
+_HOLE = re.compile("\x00(\\d+)\x00")
+
+
+def _emphasis(escaped: str) -> str:
+    return _EM.sub(r"<em>\1</em>", _BOLD.sub(r"<strong>\1</strong>", escaped))
 
 
 def _inline(text: str) -> str:
     """One line's inline markup; ``text`` is raw (escaped here)."""
-    codes: list[str] = []
+    pieces: list[str] = []
 
-    def keep_code(m: re.Match[str]) -> str:
-        codes.append(f"<code>{html.escape(m.group(1), quote=False)}</code>")
-        return f"\x00{len(codes) - 1}\x00"
+    def token(m: re.Match[str]) -> str:
+        if m.group("code") is not None:
+            pieces.append(f"<code>{html.escape(m.group('code'), quote=True)}</code>")
+        elif _SAFE_URL.fullmatch(m.group("url")):
+            href = html.escape(m.group("url"), quote=True)
+            label = _emphasis(html.escape(m.group("label"), quote=True))
+            pieces.append(f'<a href="{href}" rel="nofollow noopener">{label}</a>')
+        else:  # another scheme: no link; its parts are text (and may hold code spans)
+            pieces.append(f"[{_inline(m.group('label'))}]({_inline(m.group('url'))})")
+        return f"\x00{len(pieces) - 1}\x00"
 
-    text = _CODE.sub(keep_code, text.replace("\x00", ""))
-    out = html.escape(text, quote=True)
-
-    def link(m: re.Match[str]) -> str:
-        label, url = m.group(1), html.unescape(m.group(2))
-        if not _SAFE_URL.fullmatch(url):
-            return m.group(0)
-        href = html.escape(url, quote=True)
-        return f'<a href="{href}" rel="nofollow noopener">{label}</a>'
-
-    out = _LINK.sub(link, out)
-    out = _BOLD.sub(r"<strong>\1</strong>", out)
-    out = _EM.sub(r"<em>\1</em>", out)
-    return re.sub("\x00(\\d+)\x00", lambda m: codes[int(m.group(1))], out)
+    held = _TOKEN.sub(token, text.replace("\x00", ""))
+    out = _emphasis(html.escape(held, quote=True))
+    return _HOLE.sub(lambda m: pieces[int(m.group(1))], out)
 
 
 def render(text: str) -> str:
