@@ -16,6 +16,8 @@ aiohttp ``ServerTimeoutError``)                                   status 200 but
 ``ClientConnectorDNSError``, ``socket.gaierror``     dns          cannot resolve example.invalid
 ``ClientConnectorError`` (refused, unreachable …)    connect      connection refused by
                                                                   127.0.0.1:9
+``RefusedAddress`` (a redirect or name leading to    connect      refused 169.254.169.254: a
+link-local / metadata, see ``probes.addresses``)                  link-local or cloud …
 ``TooManyRedirects``                                 protocol     too many redirects (5)
 ``RedirectClientError`` (bad or non-HTTP Location)   protocol     redirect to an unusable
                                                                   location: ...
@@ -48,6 +50,7 @@ import aiohttp
 from aiohttp.http_exceptions import HttpProcessingError
 
 from monitor.core.checks import ErrorKind
+from monitor.probes.addresses import RefusedAddress
 
 __all__ = ["classify", "format_seconds"]
 
@@ -99,6 +102,8 @@ def _classify(
         return ErrorKind.DNS, f"cannot resolve host: {_strerror(exc)}"
     if isinstance(exc, aiohttp.ClientConnectorError):
         return ErrorKind.CONNECT, _connect_detail(exc.os_error, f"{exc.host}:{exc.port}")
+    if isinstance(exc, RefusedAddress):
+        return ErrorKind.CONNECT, str(exc)
 
     if isinstance(exc, aiohttp.TooManyRedirects):
         return ErrorKind.PROTOCOL, f"too many redirects ({max(len(exc.history) - 1, 0)})"

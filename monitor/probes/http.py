@@ -5,7 +5,11 @@ A check never raises for a target's misbehaviour; every failure becomes a
 :func:`monitor.probes.classify.classify`. Only cancellation propagates.
 
 Verdict order for an answer: status (``http_status``, body not read), then the body size
-(``too_large``), then ``body_contains`` and ``body_regex`` (``content``).
+(``too_large``), then ``body_contains`` and ``body_regex`` (``content``). The body is kept in
+memory only when an assertion reads it; otherwise it is counted and dropped as it arrives.
+``body_regex`` runs in a worker thread with the ``regex`` engine and a time limit
+(:data:`REGEX_TIME_LIMIT_S`), so a pattern that backtracks without end fails its own check
+(``content``) instead of stalling every other probe.
 
 ``latency_ms`` runs from the start of the final attempt to the end of its body (or to the
 failure: for a timeout it is the time waited). It is ``None`` when the attempt failed before
@@ -14,19 +18,22 @@ the request could be sent: dns, connect and TLS handshake errors.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import re
 import sys
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
 import aiohttp
+import regex
 from aiohttp.abc import AbstractResolver
+from yarl import URL
 
 from monitor import __version__
 from monitor.core.checks import CheckResult, ErrorKind
 from monitor.core.clock import Clock
+from monitor.probes.addresses import FORBIDDEN, GuardedConnector, Network, own_host
 from monitor.probes.classify import classify
 
 __all__ = [
@@ -43,6 +50,8 @@ log = logging.getLogger(__name__)
 DEFAULT_USER_AGENT = f"upwatch/{__version__}"
 DNS_CACHE_SECONDS = 10
 _DETAIL_TEXT_MAX = 40
+#: How long one ``body_regex`` search may take before the check fails as ``content``.
+REGEX_TIME_LIMIT_S = 1.0
 
 # aiohttp warns (an error under our test settings) when asked to clean up closed TLS
 # transports on a Python that no longer needs it (fixed in 3.12.8 and 3.13.1).
@@ -115,7 +124,10 @@ class ServiceSpec(Protocol):
 
 
 def make_session(
-    *, user_agent: str = DEFAULT_USER_AGENT, resolver: AbstractResolver | None = None
+    *,
+    user_agent: str = DEFAULT_USER_AGENT,
+    resolver: AbstractResolver | None = None,
+    forbidden_networks: Sequence[Network] = FORBIDDEN,
 ) -> aiohttp.ClientSession:
     """A client session for probes; call it inside the running event loop, close it after.
 
@@ -125,13 +137,16 @@ def make_session(
     ``Accept-Encoding: identity`` and never decompresses: the bytes counted against
     ``max_body_bytes`` and matched against ``expect`` are the bytes sent. ``resolver``
     replaces aiohttp's DNS resolver (tests use it to fail lookups without the network).
+    Link-local and cloud metadata addresses are refused unless the service's own URL names
+    them (:mod:`monitor.probes.addresses`).
     """
-    connector = aiohttp.TCPConnector(
+    connector = GuardedConnector(
         force_close=True,
         limit=0,
         ttl_dns_cache=DNS_CACHE_SECONDS,
         enable_cleanup_closed=_NEEDS_CLEANUP_CLOSED,
         resolver=resolver,
+        forbidden_networks=forbidden_networks,
     )
     session = aiohttp.ClientSession(
         connector=connector,
@@ -175,20 +190,22 @@ class HttpProbe:
         status: int | None = None
         latency: float | None
         try:
-            async with self._session.request(
-                service.method,
-                service.url,
-                headers=service.headers,
-                data=service.body.encode() if service.body is not None else None,
-                timeout=aiohttp.ClientTimeout(total=service.timeout.total_seconds()),
-                ssl=service.tls_verify,  # True: default verifying context; False: none
-                allow_redirects=service.follow_redirects,
-                # aiohttp gives up on reaching its limit; ours counts redirects followed.
-                max_redirects=service.max_redirects + 1,
-            ) as resp:
-                status = resp.status
-                error, detail = await _judge(resp, service)
-                latency = self._since(t0)
+            with own_host(URL(service.url).host):
+                response = self._session.request(
+                    service.method,
+                    service.url,
+                    headers=service.headers,
+                    data=service.body.encode() if service.body is not None else None,
+                    timeout=aiohttp.ClientTimeout(total=service.timeout.total_seconds()),
+                    ssl=service.tls_verify,  # True: default verifying context; False: none
+                    allow_redirects=service.follow_redirects,
+                    # aiohttp gives up on reaching its limit; ours counts redirects followed.
+                    max_redirects=service.max_redirects + 1,
+                )
+                async with response as resp:
+                    status = resp.status
+                    error, detail = await _judge(resp, service)
+                    latency = self._since(t0)
         except (aiohttp.ClientError, OSError) as exc:  # OSError includes TimeoutError
             error, detail = classify(exc, timeout=service.timeout, status=status)
             # A failed resolve, connect or TLS handshake never got to sending the request.
@@ -223,39 +240,53 @@ async def _judge(
         )
     if service.method.upper() == "HEAD":
         return None, ""
-    body = await _read_capped(resp, service.max_body_bytes)
+    keep = expect.body_contains is not None or expect.body_regex is not None
+    body = await _read_capped(resp, service.max_body_bytes, keep=keep)
     if body is None:
         resp.close()  # drop the connection instead of draining the rest
         return ErrorKind.TOO_LARGE, f"body larger than {service.max_body_bytes} bytes"
-    mismatch = _content_mismatch(body, expect)
+    mismatch = await _content_mismatch(body, expect) if keep else None
     if mismatch is not None:
         return ErrorKind.CONTENT, mismatch
     return None, ""
 
 
-async def _read_capped(resp: aiohttp.ClientResponse, cap: int) -> bytes | None:
-    """The whole body, or None as soon as it is known to exceed ``cap`` bytes."""
+async def _read_capped(resp: aiohttp.ClientResponse, cap: int, *, keep: bool) -> bytes | None:
+    """The whole body (``b""`` unless ``keep``: counted, not kept), or None as soon as it is
+    known to exceed ``cap`` bytes."""
     declared = resp.content_length
     if declared is not None and declared > cap:
         return None
     body = bytearray()
+    size = 0
     while chunk := await resp.content.readany():
-        body += chunk
-        if len(body) > cap:
+        size += len(chunk)
+        if size > cap:
             return None
+        if keep:
+            body += chunk
     return bytes(body)
 
 
-def _content_mismatch(body: bytes, expect: ExpectSpec) -> str | None:
-    """Why the body fails ``expect``, or None when it passes (or nothing is expected)."""
-    if expect.body_contains is None and expect.body_regex is None:
-        return None
+async def _content_mismatch(body: bytes, expect: ExpectSpec) -> str | None:
+    """Why the body fails ``expect``, or None when it passes."""
     text = body.decode("utf-8", errors="replace")
     if expect.body_contains is not None and expect.body_contains not in text:
         return f"body does not contain {_quote(expect.body_contains)}"
-    if expect.body_regex is not None and re.search(expect.body_regex, text) is None:
-        return f"body does not match /{_shorten(expect.body_regex)}/"
+    if expect.body_regex is not None:
+        try:
+            found = await asyncio.to_thread(_search, expect.body_regex, text)
+        except TimeoutError:
+            return (f"body_regex /{_shorten(expect.body_regex)}/ took over "
+                    f"{REGEX_TIME_LIMIT_S:g} s on this body; simplify the pattern")
+        if not found:
+            return f"body does not match /{_shorten(expect.body_regex)}/"
     return None
+
+
+def _search(pattern: str, text: str) -> bool:
+    """``regex.search`` under the time limit, letting go of the GIL while it works."""
+    return regex.search(pattern, text, timeout=REGEX_TIME_LIMIT_S, concurrent=True) is not None
 
 
 def _describe(ranges: Sequence[StatusRangeSpec]) -> str:
