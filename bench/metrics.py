@@ -39,7 +39,7 @@ from prometheus_client import CollectorRegistry, Gauge, generate_latest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from monitor.config.loader import Config, ServiceConfig, parse_config  # noqa: E402
+from monitor.config import Config, ServiceConfig, parse_config  # noqa: E402
 from monitor.core.checks import CheckResult, ErrorKind, State  # noqa: E402
 from monitor.core.clock import FakeClock  # noqa: E402
 from monitor.core.coverage import epoch_minute  # noqa: E402

@@ -31,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from monitor.config.loader import Config, parse_config  # noqa: E402
+from monitor.config import Config, parse_config  # noqa: E402
 from monitor.core.checks import CheckResult, State  # noqa: E402
 from monitor.incidents.detection import Impact, IncidentStatus  # noqa: E402
 from monitor.store.ledger import Ledger, Observation  # noqa: E402

@@ -35,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from monitor.config.loader import Config, parse_config  # noqa: E402
+from monitor.config import Config, parse_config  # noqa: E402
 from monitor.core.checks import CheckResult, ErrorKind, State  # noqa: E402
 from monitor.core.coverage import month_bounds  # noqa: E402
 from monitor.importer import import_lines, read_records  # noqa: E402

@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import IO, Any
 
-from monitor.config.loader import Config
+from monitor.config import Config, UnknownService
 from monitor.core.checks import CheckResult, ErrorKind, Observation
 from monitor.core.times import iso_utc
+from monitor.errors import UpwatchError
 from monitor.store.ledger import Ledger
 
 BATCH = 50_000
@@ -28,13 +29,15 @@ _ERROR_KINDS = {k.value: k for k in ErrorKind}
 _FIELDS = ("service", "time", "ok", "latency_ms", "status", "error", "location")
 
 
-class ImportError_(Exception):  # noqa: N801 - "ImportError" is a builtin
-    """The input had invalid lines and nothing was written."""
+class ImportFailed(UpwatchError):
+    """The input had invalid lines and nothing was written; ``problems`` says which (one line
+    each, the last says what to do), ``invalid`` counts them."""
 
-    def __init__(self, errors: list[str], invalid: int) -> None:
-        self.errors = errors
+    joiner = "\n"
+
+    def __init__(self, problems: list[str], invalid: int) -> None:
+        super().__init__(problems)
         self.invalid = invalid
-        super().__init__("\n".join(errors))
 
 
 @dataclass
@@ -59,7 +62,9 @@ class ImportSummary:
 
 
 
-class LineError(ValueError):
+class LineError(UpwatchError, ValueError):
+    """One input line is invalid; ``field`` names the column at fault ("" for the whole line)."""
+
     def __init__(self, fld: str, message: str) -> None:
         self.field = fld
         super().__init__(f"{fld}: {message}" if fld else message)
@@ -113,9 +118,8 @@ def parse_record(record: Any, config: Config) -> Observation:
     name = record["service"]
     try:
         service = config.service(name)
-    except (KeyError, TypeError):
-        known = ", ".join(config.service_names)
-        raise LineError("service", f"unknown service {json.dumps(name)} (known: {known})") from None
+    except UnknownService as err:
+        raise LineError("service", str(err)) from None
     if "time" not in record:
         raise LineError("time", "missing")
     when = _parse_time(record["time"])
@@ -193,7 +197,7 @@ def import_lines(
         errors.append(
             f"{source}: nothing imported; fix the lines above or pass --skip-invalid"
         )
-        raise ImportError_(errors, summary.invalid)
+        raise ImportFailed(errors, summary.invalid)
     # In time order, so each batch continues the ledger's fold exactly whatever the file's order.
     valid.sort(key=lambda o: o.result.time)
     for i in range(0, len(valid), BATCH):

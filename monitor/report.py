@@ -15,17 +15,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from monitor.config.loader import Config, ServiceConfig
+from monitor.config import Config, ServiceConfig, UnknownService
 from monitor.core.coverage import month_bounds
 from monitor.core.sla import Uptime, month_uptime, report_dict
 from monitor.core.times import epoch_minute, iso_utc, minute_start
 from monitor.core.windows import Window, windows_from_config
+from monitor.errors import UpwatchError
 from monitor.store.ledger import Ledger
 
 _MONTH = re.compile(r"(\d{4})-(0[1-9]|1[0-2])")
 
 
-class ReportError(ValueError):
+class ReportError(UpwatchError, ValueError):
     """A report request that cannot be answered; the message says why and what to ask."""
 
 
@@ -66,9 +67,8 @@ def select_services(config: Config, names: Sequence[str]) -> list[ServiceConfig]
     for name in names:
         try:
             chosen.append(config.service(name))
-        except KeyError:
-            known = ", ".join(config.service_names)
-            raise ReportError(f'--service: no service named "{name}" (known: {known})') from None
+        except UnknownService as err:
+            raise ReportError(f"--service: {err}") from None
     return chosen
 
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from monitor.config.loader import Config, ServiceConfig
+from monitor.config import Config, ServiceConfig
 from monitor.core.checks import State, check_state
 from monitor.core.coverage import covered_ranges, month_bounds
 from monitor.core.intervals import Ranges

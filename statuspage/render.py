@@ -36,8 +36,9 @@ from pathlib import Path
 
 import jinja2
 
-from monitor.config.loader import Config
+from monitor.config import Config
 from monitor.core.windows import Window
+from monitor.errors import UpwatchError
 from monitor.store.ledger import Ledger
 from statuspage.badges import status_badge, uptime_badge
 from statuspage.data import DAYS, PageData, gather
@@ -68,7 +69,7 @@ STATIC_DIR = _find_static()
 _VERSION_MARK = ".build-"
 
 
-class BuildError(Exception):
+class BuildError(UpwatchError):
     """The site cannot be built or published where asked; the message says why."""
 
 

@@ -21,7 +21,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
-# --- the service the probe reads (same attributes as monitor.config.loader.ServiceConfig) --------
+# --- the service the probe reads (same attributes as monitor.config.ServiceConfig) --------
 
 
 @dataclass(frozen=True)

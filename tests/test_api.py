@@ -23,7 +23,7 @@ from openapi_check import (
 )
 from windows_setup import CONFIG, NOW, TOKEN
 
-from monitor.config.loader import Config, parse_config
+from monitor.config import Config, parse_config
 from monitor.core.checks import State
 from monitor.core.clock import FakeClock
 from monitor.core.minutes import Run
@@ -32,11 +32,12 @@ from monitor.store.ledger import Ledger, LedgerError
 from monitor.store.writer import LedgerWriter
 from monitor.web import admin as api
 from monitor.web.admin import (
+    ADMIN_PREFIX,
     DISABLED_MESSAGE,
     AdminTokenError,
     AdminTokens,
+    admin_app,
     load_admin_tokens,
-    mount_admin_api,
 )
 from monitor.web.incidents import add_incident_routes
 from monitor.windows.sources import declared_windows
@@ -100,7 +101,7 @@ async def make(aiohttp_client: MakeClient, runtime: Rt, tokens: AdminTokens | No
 
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/{path:.+}", healthz)  # like the status page's catch-all in server.py
-    mount_admin_api(app, runtime, tokens)
+    app.add_subapp(ADMIN_PREFIX, admin_app(runtime, tokens))  # as monitor.web.app mounts it
     client: Client = await aiohttp_client(app)
     return client
 
@@ -405,7 +406,7 @@ async def test_a_retroactive_window_and_the_exclusion_that_covers_the_rest(
     ("kind", "body", "problems"),
     [
         ("maintenance", {**PLANNED, "services": ["apx"]},
-         ['services: unknown service "apx" (known: api, web)']),
+         ['services: unknown service "apx" (did you mean "api"? known services: api, web)']),
         ("maintenance", {**PLANNED, "end": "2026-10-03T01:00:00Z"},
          ["end: must be after start (2026-10-03T02:00:00Z)"]),
         ("maintenance", {**PLANNED, "end": "2026-10-12T02:00:00Z"},

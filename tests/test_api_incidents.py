@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from ledger_sql import outbox as outbox_rows
 from openapi_check import body_is_valid, check_response, request_schema
 
-from monitor.config.loader import Config, parse_config
+from monitor.config import Config, parse_config
 from monitor.core.checks import CheckResult, State
 from monitor.core.clock import FakeClock
 from monitor.incidents.desk import IncidentDesk
@@ -112,10 +113,10 @@ async def test_an_outage_opens_and_resolves_an_incident_with_notifications(rt: R
         "api is up", "[severity 2] api down: monitoring", "[severity 2] api down: resolved"]
 
 
-async def test_notifications_are_silenced_in_maintenance(rt: Rt) -> None:
+async def test_notifications_are_silenced_in_maintenance(rt: Rt, tmp_path: Path) -> None:
     await outage(rt, {"web": "ddduuu"}, datetime(2026, 10, 1, 12, 10, tzinfo=UTC))
-    items = await rt.writer.read(lambda led: led.notifications())
-    assert items and all(i.dropped == 'during maintenance "Web server upgrade" (cfg-m0)'
+    items = outbox_rows(tmp_path / "upwatch.db")
+    assert items and all(i["dropped"] == 'during maintenance "Web server upgrade" (cfg-m0)'
                          for i in items)
     [inc] = await rt.desk.find()  # the incident itself is still on record
     assert inc.services == ("web",)
@@ -235,7 +236,7 @@ async def test_a_service_name_alone_and_the_defaults_are_taken(client: Client) -
     ("/api/v1/incidents", {"title": "", "services": ["nope"], "impact": "huge"}, 400,
      {"error": "invalid incident", "problems": [
          "title: must not be empty",
-         'services: unknown service "nope" (services: api, web)',
+         'services: unknown service "nope" (known services: api, web)',
          'impact: expected one of minor, major, critical, got "huge"']}, False),
     ("/api/v1/incidents", {"title": "x", "services": ["api"], "status": "resolved"}, 400,
      {"error": "invalid incident", "problems": [
@@ -254,7 +255,7 @@ async def test_a_service_name_alone_and_the_defaults_are_taken(client: Client) -
          "services: expected a list of service names, got []"]}, False),
     ("/api/v1/incidents", {"title": "x", "services": ["nope"]}, 400,
      {"error": "invalid incident", "problems": [
-         'services: unknown service "nope" (services: api, web)']}, True),
+         'services: unknown service "nope" (known services: api, web)']}, True),
     ("/api/v1/incidents/99/updates", {"status": "monitoring", "body": "x"}, 404,
      {"error": "no incident 99"}, True),
     ("/api/v1/incidents/1/updates", {"status": "fixed", "body": ""}, 400,

@@ -55,7 +55,7 @@ def test_open_update_resolve_list(tmp_path: Path, capsys: pytest.CaptureFixture[
 
 @pytest.mark.parametrize(("argv", "message"), [
     (("incident", "open", "--title", " ", "--service", "nope"),
-     'title: must not be empty; services: unknown service "nope" (services: api, web)'),
+     'title: must not be empty; services: unknown service "nope" (known services: api, web)'),
     (("incident", "update", "7", "--status", "monitoring", "--body", "x"),
      "no incident 7 (see: upwatch incident list)"),
 ], ids=["bad_input", "unknown_incident"])

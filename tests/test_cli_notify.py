@@ -18,7 +18,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from monitor.cli.common import UsageError
 from monitor.cli.notify import add_notify_parsers, notify_test, run_notify_command
-from monitor.config.loader import parse_config
+from monitor.config import parse_config
 from monitor.core.clock import FakeClock
 from monitor.notify import event_from_json
 from monitor.notify.webhook import verify

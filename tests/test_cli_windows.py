@@ -18,11 +18,11 @@ from windows_setup import CONFIG, NOW, TOKEN
 
 from monitor.cli import entry as cli
 from monitor.cli.windows import add_window_parsers, run_window_command
-from monitor.config.loader import Config, parse_config
+from monitor.config import Config, parse_config
 from monitor.core.clock import FakeClock
 from monitor.store.ledger import Ledger
 from monitor.store.writer import LedgerWriter
-from monitor.web.admin import AdminTokens, mount_admin_api
+from monitor.web.admin import ADMIN_PREFIX, AdminTokens, admin_app
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -139,7 +139,7 @@ def test_local_times_with_timezone_across_dst(
     [
         (("--service", "apx", "--start", "2026-10-03T02:00", "--end", "2026-10-03T01:00:00Z",
           "--title", " "),
-         ['Error: services: unknown service "apx" (known: api, web)',
+         ['Error: services: unknown service "apx" (did you mean "api"? known services: api, web)',
           "Error: start: needs a UTC offset such as Z or +02:00, or pass --timezone",
           "Error: title: required for maintenance"]),
         (("--service", "api", "--start", "2026-10-03T02:00:00Z", "--end",
@@ -330,8 +330,8 @@ async def test_the_cli_and_the_api_write_the_same_records(
 ) -> None:
     writer = LedgerWriter(Ledger(upwatch.db), upwatch.clock)
     app = web.Application()
-    mount_admin_api(app, Rt(parse_config(CONFIG), upwatch.clock, writer),
-                    AdminTokens.of({"admin": TOKEN}))
+    app.add_subapp(ADMIN_PREFIX, admin_app(Rt(parse_config(CONFIG), upwatch.clock, writer),
+                                           AdminTokens.of({"admin": TOKEN})))
     client = await aiohttp_client(app)
     auth = {"Authorization": f"Bearer {TOKEN}"}
     try:

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from monitor.config.loader import (
+from monitor.config import (
     Config,
     ConfigError,
     Coverage,
@@ -51,7 +51,7 @@ def problems(text: str) -> list[str]:
     with pytest.raises(ConfigError) as caught:
         parse_config(textwrap.dedent(text))
     assert str(caught.value) == "\n".join(caught.value.problems)
-    return caught.value.problems
+    return list(caught.value.problems)
 
 
 def one(name: str = "api", **keys: str) -> str:
@@ -214,11 +214,12 @@ ERRORS = [
     ("window_unknown_service",
      one() + "maintenance:\n  - {services: [api, apj], title: t, start: 2026-10-01T02:00:00Z, "
              "end: 2026-10-01T03:00:00Z}\n",
-     ['probes.yaml: maintenance[0].services[1]: unknown service "apj" (did you mean "api"?)']),
+     ['probes.yaml: maintenance[0].services[1]: unknown service "apj" (did you mean "api"? '
+      "known services: api)"]),
     ("window_unknown_service_single",
      one() + "maintenance:\n  - {services: zzz, title: t, start: 2026-10-01T02:00:00Z, "
              "end: 2026-10-01T03:00:00Z}\n",
-     ['probes.yaml: maintenance[0].services: unknown service "zzz" (services: api)']),
+     ['probes.yaml: maintenance[0].services: unknown service "zzz" (known services: api)']),
     ("window_naive_time",
      one() + "maintenance:\n  - {services: api, title: t, start: 2026-10-01T02:00:00, "
              "end: 2026-10-01T03:00:00Z}\n",
@@ -320,8 +321,8 @@ def test_all_problems_are_reported_in_one_pass() -> None:
 def test_source_prefixes_every_line() -> None:
     with pytest.raises(ConfigError) as caught:
         parse_config("services: []\n", source="/etc/upwatch/probes.yaml")
-    assert caught.value.problems == [
-        "/etc/upwatch/probes.yaml: services: must list at least one service"]
+    assert caught.value.problems == (
+        "/etc/upwatch/probes.yaml: services: must list at least one service",)
 
 
 def test_file_not_found(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from windows_setup import CONFIG, NOW
 
-from monitor.config.loader import Config, parse_config
+from monitor.config import Config, parse_config
 from monitor.core.checks import State
 from monitor.core.minutes import Run
 from monitor.core.sla import month_uptime
@@ -62,10 +62,10 @@ GOOD = {"services": ["api"], "start": "2026-10-03T02:00:00Z", "end": "2026-10-03
     ("kind", "changes", "errors"),
     [
         ("maintenance", {"services": ["apx"]},
-         ['services: unknown service "apx" (known: api, web)']),
+         ['services: unknown service "apx" (did you mean "api"? known services: api, web)']),
         ("maintenance", {"services": ["api", "apx", "wbe"]},
-         ['services: unknown service "apx" (known: api, web)',
-          'services: unknown service "wbe" (known: api, web)']),
+         ['services: unknown service "apx" (did you mean "api"? known services: api, web)',
+          'services: unknown service "wbe" (did you mean "web"? known services: api, web)']),
         ("maintenance", {"services": []}, ["services: must name at least one service"]),
         ("maintenance", {"services": None}, ["services: must name at least one service"]),
         ("maintenance", {"services": 3}, ["services: expected a list of service names, got 3"]),
@@ -96,7 +96,7 @@ GOOD = {"services": ["api"], "start": "2026-10-03T02:00:00Z", "end": "2026-10-03
         ("maintenance", {"text": "x" * 501}, ["title: must be at most 500 characters, got 501"]),
         ("exclusion", {"text": ""}, ["reason: required for an exclusion"]),
         ("exclusion", {"services": "apx", "start": "soon", "end": "2026-10-03", "text": None},
-         ['services: unknown service "apx" (known: api, web)',
+         ['services: unknown service "apx" (did you mean "api"? known services: api, web)',
           'start: expected a date and time like "2026-10-01T02:00:00Z", got "soon"',
           "end: needs a UTC offset such as Z or +02:00",
           "reason: required for an exclusion"]),
@@ -276,7 +276,7 @@ def test_declare_refuses_with_every_problem_and_stores_nothing(
         declare(ledger, config, "exclusion", ["apx"], "2026-09-28T21:30:00Z",
                 "2026-09-28T21:00:00Z", "", now=NOW, by="cli:alice")
     assert err.value.problems == (
-        'services: unknown service "apx" (known: api, web)',
+        'services: unknown service "apx" (did you mean "api"? known services: api, web)',
         "end: must be after start (2026-09-28T21:30:00Z)",
         "reason: required for an exclusion",
     )

@@ -10,7 +10,7 @@ from pathlib import Path
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from monitor.config.loader import load_config
+from monitor.config import load_config
 from monitor.core.clock import FakeClock
 from monitor.demo import SERVICES, phase, seed_history, target_app, write_config
 from monitor.report import build_reports

@@ -19,7 +19,7 @@ import yaml
 from prometheus_client import CollectorRegistry
 from tools import require_tool
 
-from monitor.config.loader import parse_config
+from monitor.config import parse_config
 from monitor.core.checks import CheckResult, ErrorKind, State
 from monitor.core.minutes import Run
 from monitor.core.times import epoch_minute

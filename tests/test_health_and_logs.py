@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from monitor.config.loader import parse_config
+from monitor.config import parse_config
 from monitor.core.clock import FakeClock
 from monitor.logs import JsonFormatter
 from monitor.web.app import STALE_COMMIT_S, Runtime

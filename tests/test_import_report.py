@@ -22,7 +22,7 @@ import pytest
 from sla_reference import reference_month
 
 from monitor.cli.entry import main
-from monitor.config.loader import load_config
+from monitor.config import load_config
 from monitor.core.checks import State
 from monitor.core.minutes import Run
 from monitor.core.windows import windows_from_config
@@ -211,7 +211,7 @@ def test_reimporting_the_same_lines_changes_nothing(
     ("line", "message"),
     [
         ('{"service": "apx", "time": "2026-10-01T00:00:00Z", "ok": true}',
-         'line 2: service: unknown service "apx" (known: api, web)'),
+         'line 2: service: unknown service "apx" (did you mean "api"? known services: api, web)'),
         ('{"service": "api", "time": "2026-10-01 00:00", "ok": true}',
          'line 2: time: "2026-10-01 00:00" has no UTC offset (add Z or +02:00)'),
         ('{"service": "api", "time": "yesterday", "ok": true}',
@@ -263,7 +263,7 @@ def test_skip_invalid_imports_the_rest_and_counts(
         "imported 2 of 3 lines for 2 services, 2026-10-01T00:00:00Z .. 2026-10-01T00:02:00Z, "
         "1 invalid lines skipped\n")
     assert captured.err == (
-        'skipped: stdin: line 2: service: unknown service "nope" (known: api, web)\n')
+        'skipped: stdin: line 2: service: unknown service "nope" (known services: api, web)\n')
 
 
 def test_csv_import_gives_the_same_report_as_jsonl(
@@ -317,7 +317,7 @@ def test_month_with_no_data_reports_null_never_100(
     [
         (["--month", "2026-13"], 'Error: --month: expected YYYY-MM such as 2026-10, got "2026-13"'),
         (["--month", "2099-01"], "Error: 2099-01 has not begun yet"),
-        (["--service", "db"], 'Error: --service: no service named "db" (known: api, web)'),
+        (["--service", "db"], 'Error: --service: unknown service "db" (known services: api, web)'),
         (["--from", "2026-10", "--to", "2026-09"], "Error: --to 2026-09 is before --from 2026-10"),
         (["--to", "2026-09"], "Error: --to needs --from"),
         (["--month", "2026-10", "--from", "2026-09"],

@@ -3,8 +3,9 @@
 An outage on a local target opens an incident; it shows on the page, in the feed and in
 status.json; a person's update reaches the webhook (HMAC-signed) and the mailbox exactly once;
 the incident report says whether the first response met its target. ``Monitor`` runs
-in-process on a FakeClock and checks are run a minute apart by hand; the outbox delivers on its
-own (its loop is woken by each stored event), and the test waits for the receivers.
+in-process on a FakeClock and checks are run a minute apart by hand (no wall-clock scheduling);
+the outbox delivers on its own (its loop is woken by each stored event), and the test waits for
+the receivers. A restarted monitor on the same ledger sends nothing again.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from monitor.cli.entry import main
 from monitor.core.clock import FakeClock
+from monitor.notify.outbox import Pass
 from monitor.notify.webhook import verify
 from monitor.run.runner import Monitor, RunOptions, SitePlan
 from statuspage import prepare_site
@@ -113,7 +115,7 @@ notifications:
     db, site = tmp_path / "upwatch.db", tmp_path / "site"
     clock = FakeClock(NOW)
     monitor = Monitor(RunOptions(config_path=cfg, db_path=db, port=0,
-                                 site=SitePlan(site, prepare_site)),
+                                 site=SitePlan(site, prepare_site), schedule=False),
                       clock=clock)
     await monitor.start()
     api = f"http://127.0.0.1:{monitor.port}/api/v1"
@@ -151,11 +153,22 @@ notifications:
         # the outbox delivers on its own, woken by the stored update
         await asyncio.wait_for(hook_got_update.wait(), 10)
         assert await asyncio.to_thread(box.got_update.wait, 10), "no mail with the update"
-        # another delivery pass, then a restart of the outbox loop: nothing goes out twice
-        monitor.outbox.wake()
-        await monitor.outbox.deliver_due()
+        # another delivery pass finds nothing due: every item was recorded as sent
+        assert await monitor.outbox.deliver_due() == Pass()
     finally:
         await monitor.stop()
+
+    # a restart (a new monitor on the same ledger, its outbox loop running from scratch):
+    # nothing goes out twice
+    delivered = (len(hooks), len(box.messages))
+    restarted = Monitor(RunOptions(config_path=cfg, db_path=db, port=0, schedule=False),
+                        clock=clock)
+    await restarted.start()
+    try:
+        assert await restarted.outbox.deliver_due() == Pass()
+    finally:
+        await restarted.stop()
+    assert (len(hooks), len(box.messages)) == delivered
 
     keys = [k for _, _, k in hooks]
     assert len(keys) == len(set(keys))  # every event once

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from aiohttp import ClientSession
 
+from monitor.config import ConfigError, Coverage, parse_config
 from monitor.config.incident import (
     BusinessHours,
     EmailChannelConfig,
@@ -20,7 +21,6 @@ from monitor.config.incident import (
     SlackChannelConfig,
     WebhookChannelConfig,
 )
-from monitor.config.loader import ConfigError, Coverage, parse_config
 from monitor.core.clock import FakeClock
 from monitor.incidents.detection import Impact, IncidentPolicy
 from monitor.notify import ChannelSetupError, Event
@@ -39,7 +39,7 @@ HOOK = '{name: ops, kind: webhook, url: "http://127.0.0.1:9/h"}'
 def problems(text: str) -> list[str]:
     with pytest.raises(ConfigError) as caught:
         parse_config(SERVICES + textwrap.dedent(text))
-    return caught.value.problems
+    return list(caught.value.problems)
 
 
 def doc_example(heading: str) -> str:

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from monitor.config.loader import Coverage
+from monitor.config import Coverage
 from monitor.incidents.detection import (
     Impact,
     Incident,

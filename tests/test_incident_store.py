@@ -7,8 +7,9 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from ledger_sql import outbox as outbox_rows
 
-from monitor.config.loader import parse_config
+from monitor.config import parse_config
 from monitor.incidents.detection import (
     Impact,
     Incident,
@@ -84,7 +85,7 @@ def test_atomically_rolls_back_incident_and_outbox_together(tmp_path: Path) -> N
 
     with pytest.raises(RuntimeError):
         ledger.atomically(half)
-    assert ledger.incidents() == [] and ledger.notifications() == []
+    assert ledger.incidents() == [] and outbox_rows(tmp_path / "u.db") == []
     ledger.close()
 
 

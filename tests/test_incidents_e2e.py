@@ -41,7 +41,8 @@ async def test_outage_opens_an_incident_and_recovery_resolves_it(
     monkeypatch.setenv("UPWATCH_ADMIN_TOKEN", TOKEN)
     monkeypatch.delenv("UPWATCH_ADMIN_TOKEN_FILE", raising=False)
     clock = FakeClock(NOW)
-    monitor = Monitor(RunOptions(config_path=cfg, db_path=tmp_path / "upwatch.db", port=0),
+    monitor = Monitor(RunOptions(config_path=cfg, db_path=tmp_path / "upwatch.db", port=0,
+                                 schedule=False),  # checks only when minute() runs one
                       clock=clock)
     await monitor.start()
     auth = {"Authorization": f"Bearer {TOKEN}"}

@@ -13,13 +13,15 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from ledger_sql import checks as kept_checks
+from ledger_sql import integrity_ok, query, tables
 
 from monitor.core.checks import CheckResult, ErrorKind, Observation, State
 from monitor.core.clock import FakeClock
 from monitor.core.minutes import Run, clip, fold
 from monitor.store.latency import HourHistogram
 from monitor.store.ledger import Ledger, LedgerError, StoredCheck
-from monitor.store.schema import LATEST
+from monitor.store.schema import LATEST, MIGRATIONS, to_ms
 
 U, G, D = State.UP, State.DEGRADED, State.DOWN
 T0 = datetime(2026, 10, 1, 10, 0, tzinfo=UTC)
@@ -170,71 +172,65 @@ def test_backfill_older_than_the_pending_minute_is_merged_worst_of(
     assert ledger.runs("api", *WINDOW) == runs(expected[:-1]) + runs([(expected[-1][0], 23, U)])
 
 
-def snapshot(led: Ledger) -> tuple[object, ...]:
-    return (
-        led.runs("api", *WINDOW), led.runs("api", *WINDOW, location="eu"),
-        led.recent_checks("api", 10_000), led.failures("api", T0 - timedelta(days=1)),
-        led.latency_hours("api", T0 - timedelta(hours=1), T0 + timedelta(hours=3)),
-        led.known_services(),
-    )
+def snapshot(led: Ledger, db: Path) -> tuple[object, ...]:
+    """The runs read back, and every row stored (raw checks, latency hours, services …)."""
+    return led.runs("api", *WINDOW), led.runs("api", *WINDOW, location="eu"), tables(db)
 
 
-def test_reimport_of_the_same_checks_changes_nothing(ledger: Ledger) -> None:
+def test_reimport_of_the_same_checks_changes_nothing(ledger: Ledger, db: Path) -> None:
     rng = random.Random(7)
     lines = [make(s * 20, rng.choice([U, U, U, G, D]), 60, latency=rng.uniform(5, 500),
                   location=rng.choice(["local", "eu"])) for s in range(400)]
     ledger.record(lines)
-    before = snapshot(ledger)
+    before = snapshot(ledger, db)
     ledger.record(lines)
-    assert snapshot(ledger) == before
+    assert snapshot(ledger, db) == before
     for size in (37, 1):  # in any batching
         for i in range(0, len(lines), size):
             ledger.record(lines[i:i + size])
-        assert snapshot(ledger) == before
+        assert snapshot(ledger, db) == before
 
 
-def test_a_failed_record_leaves_no_trace(ledger: Ledger) -> None:
+def test_a_failed_record_leaves_no_trace(ledger: Ledger, db: Path) -> None:
     ledger.record(stream([(0, U, 60)]))
     naive = Observation(CheckResult("api", datetime(2026, 10, 1, 10, 2), True), U, 60_000)
     with pytest.raises(LedgerError, match="timezone-aware"):
         ledger.record([make(60, D, service="new"), make(60, D), naive])
     with pytest.raises(LedgerError, match="positive interval"):
         ledger.record([make(60, D), Observation(make(70).result, State.NODATA, 60_000)])
-    assert ledger.known_services() == ["api"]
+    assert query(db, "SELECT name FROM services") == [("api",)]
     assert ledger.runs("api", *WINDOW) == runs([(0, 2, U)])
     ledger.record([make(60, D, service="new"), make(60, U)])
     assert ledger.runs("api", *WINDOW) == runs([(0, 3, U)])
     assert ledger.runs("new", *WINDOW) == runs([(1, 3, D)])
 
 
-def test_stored_checks_round_trip_newest_first(ledger: Ledger) -> None:
+def test_the_last_check_round_trips(ledger: Ledger, db: Path) -> None:
     ledger.record([make(0, U, latency=12.5), make(60, D, detail="503 from upstream"),
-                   make(59, U, location="eu", latency=40.0), make(120, U)])
-    recent = ledger.recent_checks("api", limit=3)
-    assert [(c.time, c.location, c.ok) for c in recent] == [
-        (T0 + timedelta(seconds=120), "local", True),
-        (T0 + timedelta(seconds=60), "local", False),
-        (T0 + timedelta(seconds=59), "eu", True),
-    ]
-    assert recent[1] == StoredCheck("api", "local", T0 + timedelta(seconds=60), False, None, 503,
-                                    ErrorKind.HTTP_STATUS, "503 from upstream")
-    assert ledger.last_check("api") == recent[0]
+                   make(59, U, location="eu", latency=40.0)])
+    assert ledger.last_check("api") == StoredCheck(
+        "api", "local", T0 + timedelta(seconds=60), False, None, 503, ErrorKind.HTTP_STATUS,
+        "503 from upstream")
+    ledger.record([make(120, U, location="eu", latency=12.5)])
+    assert ledger.last_check("api") == StoredCheck(
+        "api", "eu", T0 + timedelta(seconds=120), True, 12.5, 200, None, "")
     assert ledger.last_check("nope") is None
-    assert ledger.recent_checks("nope") == []
-    assert [c.time for c in ledger.failures("api", T0 + timedelta(seconds=60))] == [
-        T0 + timedelta(seconds=60)]
-    assert ledger.failures("api", T0 + timedelta(seconds=61)) == []
+    assert kept_checks(db, "api") == [  # newest first
+        (to_ms(T0 + timedelta(seconds=s)), loc, ok)
+        for s, loc, ok in ((120, "eu", True), (60, "local", False), (59, "eu", True),
+                           (0, "local", True))]
 
 
-def test_known_services_and_last_write(ledger: Ledger, clock: FakeClock) -> None:
-    assert ledger.known_services() == []
-    assert ledger.last_write() is None
+def test_each_record_stamps_the_last_write(ledger: Ledger, db: Path, clock: FakeClock) -> None:
+    def last_write() -> list[tuple[object, ...]]:  # auditors read it (docs/auditing.md)
+        return query(db, "SELECT value FROM meta WHERE key = 'last_write'")
+
+    assert last_write() == []
     ledger.record([make(0, service="web"), make(0, service="api")])
-    assert ledger.known_services() == ["api", "web"]
-    assert ledger.last_write() == clock.now()
+    assert last_write() == [(to_ms(clock.now()),)]
     clock.advance(90)
     ledger.record([])
-    assert ledger.last_write() == clock.now() - timedelta(seconds=90)
+    assert last_write() == [(to_ms(clock.now() - timedelta(seconds=90)),)]
 
 
 def test_prune_keeps_failures_for_the_retention_and_the_latest_successes(
@@ -247,14 +243,13 @@ def test_prune_keeps_failures_for_the_retention_and_the_latest_successes(
     led.record([make(10 * 60, U, service="web"), make(-3 * day, D), make(-day, D),
                 make(30, D, service="web")])
     led.prune(T0)
-    kept = [(c.time, c.location, c.ok) for c in led.recent_checks("api", 100)]
-    assert kept == [
-        (T0 + timedelta(minutes=5), "local", True),
-        (T0 + timedelta(minutes=4), "local", True),
-        (T0 + timedelta(minutes=3), "local", True),
-        (T0 - timedelta(days=1), "local", False),
+    assert kept_checks(db, "api") == [
+        (to_ms(T0 + timedelta(minutes=5)), "local", True),
+        (to_ms(T0 + timedelta(minutes=4)), "local", True),
+        (to_ms(T0 + timedelta(minutes=3)), "local", True),
+        (to_ms(T0 - timedelta(days=1)), "local", False),
     ]
-    assert len(led.recent_checks("web")) == 2
+    assert len(kept_checks(db, "web")) == 2
     assert led.runs("api", M0 - 5, M0 + 10) == runs([(0, 7, U)]), "prune keeps the minutes"
     led.close()
 
@@ -262,8 +257,8 @@ def test_prune_keeps_failures_for_the_retention_and_the_latest_successes(
 def test_keep_successes_also_bounds_one_big_batch(db: Path) -> None:
     led = Ledger(db, keep_successes=5)
     led.record([make(s, U) for s in range(50)] + [make(7.5, D)])
-    assert [c.time for c in led.recent_checks("api", 100)] == [
-        T0 + timedelta(seconds=s) for s in (49, 48, 47, 46, 45, 7.5)]
+    assert [ts for ts, _, _ in kept_checks(db, "api")] == [
+        to_ms(T0 + timedelta(seconds=s)) for s in (49, 48, 47, 46, 45, 7.5)]
     led.close()
 
 
@@ -279,28 +274,34 @@ def test_keep_successes_also_bounds_one_big_batch(db: Path) -> None:
     ],
 )
 def test_latency_hour_statistics(
-    ledger: Ledger, latencies: list[float], count: int, mean: float, top: float,
+    ledger: Ledger, db: Path, latencies: list[float], count: int, mean: float, top: float,
     p50: float, p95: float, p99: float,
 ) -> None:
     ledger.record([make(i * 3, U, latency=ms) for i, ms in enumerate(latencies)]
                   + [make(i * 3 + 1, D, latency=9999.0) for i in range(5)])  # failures: no latency
     ledger.record([make(3600, U, latency=1.0)])  # the next hour closes this one
-    hours = ledger.latency_hours("api", T0, T0 + timedelta(hours=2))
-    assert [h.hour for h in hours] == [T0, T0 + timedelta(hours=1)]
-    first = hours[0]
-    assert (first.count, first.max_ms) == (count, top)
-    assert first.mean_ms == pytest.approx(mean, abs=0.05)
-    for got, want in ((first.p50_ms, p50), (first.p95_ms, p95), (first.p99_ms, p99)):
+    hour = to_ms(T0) // 3_600_000
+    assert query(db, "SELECT hour, count FROM latency_open") == [(hour + 1, 1)]
+    [(closed, n, *dms)] = query(  # latencies in tenths of a millisecond
+        db, "SELECT hour, count, mean_dms, max_dms, p50_dms, p95_dms, p99_dms FROM latency_hours")
+    mean_ms, max_ms, p50_ms, p95_ms, p99_ms = (v / 10 for v in dms)
+    assert (closed, n, max_ms) == (hour, count, top)
+    assert mean_ms == pytest.approx(mean, abs=0.05)
+    for got, want in ((p50_ms, p50), (p95_ms, p95), (p99_ms, p99)):
         assert got == pytest.approx(want, rel=0.1, abs=0.05)
-    assert first.p99_ms <= first.max_ms
+    assert p99_ms <= max_ms
 
 
 def test_latency_open_hour_survives_a_restart(db: Path) -> None:
+    def latency(path: Path) -> tuple[object, ...]:
+        return (query(path, "SELECT * FROM latency_hours"),
+                query(path, "SELECT * FROM latency_open"))
+
     samples = [make(i * 30, U, latency=float(10 + i % 90)) for i in range(150)]  # 75 minutes
     whole = Ledger(db.with_name("whole.db"))
     whole.record(samples)
-    expected = whole.latency_hours("api", T0, T0 + timedelta(hours=2))
     whole.close()
+    expected = latency(db.with_name("whole.db"))
     for cut in (40, 120, 121):
         path = db.with_name(f"cut{cut}.db")
         first = Ledger(path)
@@ -308,10 +309,10 @@ def test_latency_open_hour_survives_a_restart(db: Path) -> None:
         first.close()
         second = Ledger(path)
         second.record(samples[cut:])
-        assert second.latency_hours("api", T0, T0 + timedelta(hours=2)) == expected
+        assert latency(path) == expected
         second.close()
-    assert [h.count for h in expected] == [120, 30]
-    assert Ledger(db).latency_hours("nope", T0, T0 + timedelta(hours=1)) == []
+    closed, still_open = expected
+    assert [row[3] for row in closed + still_open] == [120, 30]  # the count column
 
 
 def test_histogram_blob_round_trips() -> None:
@@ -359,16 +360,45 @@ def test_a_version_1_database_is_migrated_with_its_data(db: Path) -> None:
     conn.close()
     led = Ledger(db)
     assert led.runs("api", *WINDOW) == runs([(0, 3, U), (3, 4, D), (4, 6, U)])
-    assert [c.error for c in led.failures("api", T0)] == [ErrorKind.HTTP_STATUS]
-    assert led.last_write() is None
-    assert led.latency_hours("api", T0, T0 + timedelta(hours=1)) == []
+    last = led.last_check("api")
+    assert last is not None and last.error == ErrorKind.HTTP_STATUS
+    assert query(db, "SELECT * FROM meta") == []
+    assert query(db, "SELECT count FROM latency_open") == []
     led.record([make(300, U, latency=20.0)])
     assert led.runs("api", *WINDOW) == runs([(0, 3, U), (3, 4, D), (4, 7, U)])
-    assert [h.count for h in led.latency_hours("api", T0, T0 + timedelta(hours=1))] == [1]
+    assert query(db, "SELECT count FROM latency_open") == [(1,)]
     led.close()
     conn = sqlite3.connect(db)
     assert conn.execute("PRAGMA user_version").fetchone() == (LATEST,)
     conn.close()
+
+
+def test_every_migration_path_ends_in_one_schema_and_a_current_file_opens_unchanged(
+    db: Path,
+) -> None:
+    def schema(path: Path) -> object:
+        return (query(path, "PRAGMA user_version"),
+                query(path, "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY name"))
+
+    Ledger(db).close()
+    fresh = schema(db)
+    for version in range(1, LATEST):
+        path = db.with_name(f"v{version}.db")
+        conn = sqlite3.connect(path)
+        for migration in MIGRATIONS[:version]:
+            for statement in migration:
+                conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {version}")
+        conn.commit()
+        conn.close()
+        Ledger(path).close()
+        assert schema(path) == fresh, f"migrated from version {version}"
+    led = Ledger(db)
+    led.record([make(0, U), make(60, D)])
+    led.close()
+    before = schema(db), tables(db)
+    Ledger(db).close()
+    assert (schema(db), tables(db)) == before
 
 
 def test_a_newer_database_is_refused(db: Path) -> None:
@@ -380,6 +410,24 @@ def test_a_newer_database_is_refused(db: Path) -> None:
     assert str(err.value) == (
         f"upwatch.db has schema version 7, this upwatch knows up to {LATEST}: upgrade upwatch"
     )
+
+
+def test_someone_elses_database_is_refused_and_left_as_it_was(db: Path) -> None:
+    conn = sqlite3.connect(db)
+    conn.executescript("CREATE TABLE moz_places (url TEXT); CREATE VIEW recent AS SELECT 1;")
+    conn.close()
+    before = db.read_bytes()
+    with pytest.raises(LedgerError) as err:
+        Ledger(db)
+    assert str(err.value) == (
+        "upwatch.db is an SQLite database but not an upwatch ledger (it holds moz_places, "
+        "recent): point --db at an upwatch ledger or at a new file"
+    )
+    conn = sqlite3.connect(db)
+    names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master ORDER BY name")]
+    conn.close()
+    assert names == ["moz_places", "recent"]  # nothing of upwatch's was added
+    assert len(db.read_bytes()) == len(before)
 
 
 def test_a_file_that_is_not_a_database_is_refused(db: Path) -> None:
@@ -397,41 +445,57 @@ def test_a_path_that_cannot_be_opened_is_reported(tmp_path: Path) -> None:
 
 def test_opened_in_wal_mode_and_integrity_ok(ledger: Ledger, db: Path) -> None:
     ledger.record([make(0)])
-    conn = sqlite3.connect(db)
-    assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-    conn.close()
-    assert ledger.integrity_ok()
-
-
-def test_integrity_ok_is_false_for_a_damaged_file(db: Path) -> None:
-    led = Ledger(db, keep_successes=100_000)
-    led.record([make(s, U, detail="x" * 200) for s in range(2000)])
-    led.close()  # checkpoints the WAL into the main file
-    data = bytearray(db.read_bytes())
-    page = 4096
-    last_page = len(data) // page - 1
-    data[last_page * page + 8: (last_page + 1) * page] = b"\xff" * (page - 8)
-    db.write_bytes(bytes(data))
-    led = Ledger(db)
-    assert not led.integrity_ok()
-    led.close()
+    assert query(db, "PRAGMA journal_mode") == [("wal",)]
+    assert integrity_ok(db)
 
 
 def test_reads_from_another_thread_are_serialized(ledger: Ledger) -> None:
+    # 1. A read called from another thread while a transaction is half done waits for all of
+    # it. (The ledger has one connection: a read let in early would see the first window.)
+    inside, calling = threading.Event(), threading.Event()
+    titles: list[list[str]] = []
+
+    def declare(led: Ledger, title: str) -> None:
+        led.add_window(kind="maintenance", services=("api",), start=T0,
+                       end=T0 + timedelta(hours=1), title=title, declared_at=T0,
+                       declared_by="test")
+
+    def read_titles() -> None:
+        inside.wait()
+        calling.set()
+        titles.append([w.title for w in ledger.windows()])
+
+    def two_windows(led: Ledger) -> None:
+        declare(led, "first")
+        inside.set()
+        calling.wait()  # the reader is calling windows() now: it must wait for "second"
+        declare(led, "second")
+
+    thread = threading.Thread(target=read_titles)
+    thread.start()
+    ledger.atomically(two_windows)
+    thread.join()
+    assert titles == [["first", "second"]]
+
+    # 2. Reads looping beside a stream of commits (the first read before the first commit)
+    # see whole commits only, and never fail.
     seen: list[list[Run]] = []
     errors: list[BaseException] = []
-    done = threading.Event()
+    reading, done = threading.Event(), threading.Event()
 
     def reader() -> None:
         try:
             while not done.is_set():
                 seen.append(ledger.runs("api", *WINDOW))
+                reading.set()
         except BaseException as exc:
             errors.append(exc)
+            reading.set()
 
     ledger.record([make(0, U)])
     thread = threading.Thread(target=reader)
     thread.start()
+    reading.wait()
     for m in range(1, 60):
         ledger.record([make(m * 60, U)])
     done.set()

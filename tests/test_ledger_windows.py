@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from ledger_sql import query
 
 from monitor.core.windows import WindowKind
 from monitor.store.ledger import DeclaredWindow, Ledger, LedgerError
@@ -135,7 +136,7 @@ def test_a_version_3_database_gains_the_windows_tables(db: Path) -> None:
     conn.commit()
     conn.close()
     led = Ledger(db)
-    assert led.known_services() == ["api"]
+    assert query(db, "SELECT name FROM services") == [("api",)]
     assert add(led).id == "1"
     led.close()
     conn = sqlite3.connect(db)

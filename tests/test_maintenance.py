@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from monitor.config.loader import Config, ExclusionConfig, MaintenanceWindowConfig, ServiceConfig
+from monitor.config import Config, ExclusionConfig, MaintenanceWindowConfig, ServiceConfig
 from monitor.core.times import epoch_minute
 from monitor.core.windows import Window, effective_range, expand_recurring, windows_from_config
 

@@ -9,8 +9,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from ledger_sql import outbox as outbox_rows
 
-from monitor.config.loader import parse_config
+from monitor.config import parse_config
 from monitor.core.clock import FakeClock
 from monitor.core.windows import Window
 from monitor.notify import Event, EventKind
@@ -184,7 +185,7 @@ async def test_each_window_is_announced_once_per_phase(setup: Setup) -> None:
 
 
 async def test_after_a_restart_nothing_is_announced_twice_and_nothing_missed(
-        setup: Setup) -> None:
+        setup: Setup, tmp_path: Path) -> None:
     setup.ledger.add_window(kind="maintenance", services=["api"], start=at(2, 0), end=at(3, 0),
                             title="Database upgrade", declared_at=at(0, 0),
                             declared_by="cli:alice")
@@ -200,11 +201,13 @@ async def test_after_a_restart_nothing_is_announced_twice_and_nothing_missed(
     assert [e for e, _ in setup.channel.sent] == [
         "maintenance:1:start", "maintenance:1:end", "maintenance:cfg-m0:start",
         "maintenance:cfg-m0:end"]
-    items = setup.ledger.notifications()
-    assert len(items) == 4 and all(i.sent_at is not None for i in items)
+    items = outbox_rows(tmp_path / "upwatch.db")
+    assert len(items) == 4 and all(i["sent_at_ms"] is not None for i in items)
 
 
-async def test_a_window_cancelled_midway_ends_at_its_cancellation(setup: Setup) -> None:
+async def test_a_window_cancelled_midway_ends_at_its_cancellation(
+    setup: Setup, tmp_path: Path
+) -> None:
     w = setup.ledger.add_window(kind="maintenance", services=["api"], start=at(1, 30),
                                 end=at(2, 30), title="Failover test", declared_at=at(0, 0),
                                 declared_by="api:admin")
@@ -215,6 +218,6 @@ async def test_a_window_cancelled_midway_ends_at_its_cancellation(setup: Setup) 
     await run_minutes(setup, announcer, 60)
     assert [e for e, _ in setup.channel.sent[:2]] == [
         f"maintenance:{w.id}:start", f"maintenance:{w.id}:end"]
-    end = next(i for i in setup.ledger.notifications()
-               if i.event_id == f"maintenance:{w.id}:end")
-    assert '"cancelled": true' in end.payload and '"end": "2026-10-03T01:40:00Z"' in end.payload
+    end = next(i["payload"] for i in outbox_rows(tmp_path / "upwatch.db")
+               if i["event_id"] == f"maintenance:{w.id}:end")
+    assert '"cancelled": true' in end and '"end": "2026-10-03T01:40:00Z"' in end

@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from ledger_sql import outbox as outbox_rows
 
 from monitor.core.clock import FakeClock
 from monitor.core.windows import Window
@@ -20,6 +21,7 @@ from monitor.notify import Event
 from monitor.notify.outbox import DirectLedger, Outbox, Pass, backoff, maintenance_window_for
 from monitor.notify.webhook import WebhookChannel, verify
 from monitor.store.ledger import Ledger
+from monitor.store.schema import to_ms
 from monitor.store.writer import LedgerWriter
 
 T0 = datetime(2026, 10, 1, 10, 0, tzinfo=UTC)
@@ -105,11 +107,9 @@ async def test_a_failed_delivery_survives_a_restart_and_arrives_exactly_once(
     assert receiver.bad_signatures == 0
     assert receiver.delivered == ["state:api:1:down/ops-hook"]
     assert len(receiver.got) == 2 and receiver.got[0] == receiver.got[1]  # same key and body
-    ledger = Ledger(db, clock=clock)
-    [item] = ledger.notifications()
-    assert (item.attempts, item.sent_at, item.last_error) == (2, T0 + timedelta(seconds=30),
-                                                              "HTTP 500: not now")
-    ledger.close()
+    [item] = outbox_rows(db)
+    assert (item["attempts"], item["sent_at_ms"], item["last_error"]) == (
+        2, to_ms(T0 + timedelta(seconds=30)), "HTTP 500: not now")
 
 
 @pytest.mark.parametrize(("failures", "expected_s"), [
@@ -137,8 +137,8 @@ async def test_retries_follow_the_backoff_then_give_up(
         assert await box.deliver_due() != Pass()
         attempts_at.append(int((clock.now() - T0).total_seconds()))
     assert attempts_at == [0, 30, 90, 210, 450]  # +30, +60, +120, +240: then 5 min old
-    [item] = ledger.notifications()
-    assert item.dropped == "gave up after 5 attempts" and item.sent_at is None
+    [item] = outbox_rows(tmp_path / "u.db")
+    assert item["dropped"] == "gave up after 5 attempts" and item["sent_at_ms"] is None
     ledger.close()
 
 
@@ -152,9 +152,9 @@ async def test_a_permanent_refusal_is_dropped_at_once(
     box = outbox(ledger, url, session, clock)
     await box.publish(EVENT)
     assert await box.deliver_due() == Pass(dropped=1)
-    [item] = ledger.notifications()
-    assert item.dropped == "permanent failure after 1 attempts"
-    assert item.last_error == "HTTP 410: not now"
+    [item] = outbox_rows(tmp_path / "u.db")
+    assert item["dropped"] == "permanent failure after 1 attempts"
+    assert item["last_error"] == "HTTP 410: not now"
     ledger.close()
 
 
@@ -165,8 +165,7 @@ async def test_unreachable_receiver_is_retried(tmp_path: Path,
     box = outbox(ledger, "http://127.0.0.1:9/hook", session, clock)
     await box.publish(EVENT)
     assert await box.deliver_due() == Pass(retried=1)
-    assert ledger.notifications()[0].last_error.startswith(  # type: ignore[union-attr]
-        "ClientConnectorError")
+    assert outbox_rows(tmp_path / "u.db")[0]["last_error"].startswith("ClientConnectorError")
     ledger.close()
 
 
@@ -207,7 +206,7 @@ async def test_silenced_events_are_kept_on_record_and_never_sent(
     assert await box.publish(EVENT, [window(-10, 10)]) == 1
     assert await box.deliver_due() == Pass()
     assert receiver.got == []
-    assert ledger.notifications()[0].dropped == 'during maintenance "db upgrade" (7)'
+    assert outbox_rows(tmp_path / "u.db")[0]["dropped"] == 'during maintenance "db upgrade" (7)'
     ledger.close()
 
 
@@ -231,7 +230,8 @@ async def test_a_row_for_a_channel_no_longer_configured_is_dropped(
     await Outbox(DirectLedger(ledger), [old], clock).publish(EVENT)
     box = Outbox(DirectLedger(ledger), [], clock)
     assert await box.deliver_due() == Pass(dropped=1)
-    assert ledger.notifications()[0].last_error == 'no channel named "old" is configured any more'
+    assert outbox_rows(tmp_path / "u.db")[0]["last_error"] == (
+        'no channel named "old" is configured any more')
     ledger.close()
 
 
@@ -250,8 +250,7 @@ async def test_the_loop_delivers_through_the_ledger_writer(
     box.close()
     await asyncio.wait_for(task, 5)
     assert receiver.delivered == ["state:api:1:down/ops-hook"]
-    sent = await writer.read(lambda led: led.notifications()[0].sent_at)
-    assert sent == T0
+    assert outbox_rows(tmp_path / "u.db")[0]["sent_at_ms"] == to_ms(T0)
     await writer.close()
 
 

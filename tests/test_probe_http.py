@@ -42,6 +42,9 @@ from monitor.core.clock import FakeClock, SystemClock
 from monitor.probes import HttpProbe, classify, make_session
 
 T0 = datetime(2026, 10, 1, 10, 0, tzinfo=UTC)
+#: Only for checks whose expected outcome is a timeout (a silent or stalling server): short so
+#: the suite stays fast. Every other check keeps Service's generous 5 s default, so a loaded
+#: runner cannot turn an expected connect/protocol/TLS answer into a timeout.
 SHORT = timedelta(milliseconds=300)
 
 
@@ -186,8 +189,9 @@ async def test_answer_is_judged_by_expect(
 async def test_hostile_server_is_classified(
     probe: HttpProbe, handler: Handler, error: ErrorKind, detail: str, status: int | None
 ) -> None:
+    timeout = SHORT if error is ErrorKind.TIMEOUT else Service.timeout
     async with serve_raw(handler) as srv:
-        result = await probe.check(Service(url=srv.url, timeout=SHORT))
+        result = await probe.check(Service(url=srv.url, timeout=timeout))
     assert (result.ok, result.error, result.status) == (False, error, status)
     assert result.detail.startswith(detail), result.detail
     assert "\n" not in result.detail and len(result.detail) <= 160
@@ -196,7 +200,7 @@ async def test_hostile_server_is_classified(
 
 async def test_closed_port_is_connect_without_latency(probe: HttpProbe) -> None:
     with closed_port() as port:
-        result = await probe.check(Service(url=f"http://127.0.0.1:{port}/", timeout=SHORT))
+        result = await probe.check(Service(url=f"http://127.0.0.1:{port}/"))
     assert (result.ok, result.error) == (False, ErrorKind.CONNECT)
     assert result.detail == f"connection refused by 127.0.0.1:{port}"
     assert result.latency_ms is None and result.status is None
@@ -205,7 +209,7 @@ async def test_closed_port_is_connect_without_latency(probe: HttpProbe) -> None:
 async def test_dns_failure_is_dns(probe: HttpProbe, resolver: FailingResolver) -> None:
     # The resolver here forwards `.invalid` to a network DNS server, so the session's
     # resolver is replaced by one that fails like getaddrinfo does (see the fixture).
-    result = await probe.check(Service(url="http://upwatch-test.invalid/", timeout=SHORT))
+    result = await probe.check(Service(url="http://upwatch-test.invalid/"))
     assert (result.ok, result.error, result.latency_ms) == (False, ErrorKind.DNS, None)
     assert result.detail == "cannot resolve upwatch-test.invalid: Name or service not known"
     assert resolver.asked == ["upwatch-test.invalid"]
@@ -341,7 +345,7 @@ async def test_tls_verification(
     server = await aiohttp_server(app_with(web.get("/", text("secure ok"))), ssl=context())
     url = str(server.make_url("/"))
     assert url.startswith("https://")
-    result = await probe.check(Service(url=url, tls_verify=verify, timeout=SHORT))
+    result = await probe.check(Service(url=url, tls_verify=verify))
     assert (result.ok, result.detail) == (ok, detail)
     assert result.error is (None if ok else ErrorKind.TLS)
     if not ok:
@@ -367,7 +371,7 @@ async def test_scheme_mismatch(
     ssl_context = self_signed_context() if server_tls else None
     server = await aiohttp_server(app_with(web.get("/", text("ok"))), ssl=ssl_context)
     url = str(server.make_url("/").with_scheme(scheme))
-    result = await probe.check(Service(url=url, timeout=SHORT))
+    result = await probe.check(Service(url=url))
     assert (result.ok, result.error) == (False, error)
     assert result.detail.startswith(detail), result.detail
 
@@ -409,8 +413,10 @@ async def status_503(reader: asyncio.StreamReader, writer: asyncio.StreamWriter)
 async def test_retries(
     probe: HttpProbe, first: Handler, retries: int, ok: bool, error: ErrorKind | None, attempts: int
 ) -> None:
+    # short only where the first attempt is meant to time out (the retry then answers at once)
+    timeout = SHORT if first is silent else Service.timeout
     async with serve_raw(fail_once_then_ok(first)) as srv:
-        result = await probe.check(Service(url=srv.url, retries=retries, timeout=SHORT))
+        result = await probe.check(Service(url=srv.url, retries=retries, timeout=timeout))
     assert (result.ok, result.error) == (ok, error)
     assert len(srv.peer_ports) == attempts
 
@@ -528,7 +534,7 @@ async def test_latency_with_real_clock_is_sane(
 async def test_config_service_model_is_probed_as_configured(
     aiohttp_server: AiohttpServer, probe: HttpProbe
 ) -> None:
-    from monitor.config.loader import ServiceConfig  # the real model satisfies ServiceSpec
+    from monitor.config import ServiceConfig  # the real model satisfies ServiceSpec
 
     hits: list[str] = []
 

@@ -98,7 +98,8 @@ async def test_monitor_exports_probe_ssl_earliest_cert_expiry(
         f"  - {{name: secure, url: 'https://127.0.0.1:{port}/', interval: 60s}}\n"
         f"  - {{name: plain, url: 'http://127.0.0.1:{port}/', interval: 60s}}\n"
         f"  - {{name: unverified, url: 'https://127.0.0.1:{port}/', tls_verify: false}}\n")
-    monitor = Monitor(RunOptions(config_path=cfg, db_path=tmp_path / "u.db", port=0),
+    monitor = Monitor(RunOptions(config_path=cfg, db_path=tmp_path / "u.db", port=0,
+                                 schedule=False),  # only the certificate check, by hand
                       clock=FakeClock(datetime(2026, 11, 1, tzinfo=UTC)))
     monitor.tls_context = trusting(ca)
     await monitor.start()

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
 
-from monitor.config.loader import ServiceConfig, parse_config
+from monitor.config import ServiceConfig, parse_config
 from monitor.core.checks import CheckResult, ErrorKind, Observation, State
 from monitor.core.clock import FakeClock
 from monitor.metrics.probes import ProbeMetrics
@@ -43,11 +44,13 @@ class ScriptedChecker:
         self.plan = plan
         self.release = asyncio.Event()
         self.seen: dict[str, asyncio.Event] = {}
+        self.checked: list[ServiceConfig] = []
 
     def seen_event(self, name: str) -> asyncio.Event:
         return self.seen.setdefault(name, asyncio.Event())
 
     async def check(self, service: ServiceConfig) -> CheckResult:
+        self.checked.append(service)
         self.seen_event(service.name).set()
         how = self.plan.get(service.name, "up")
         if how == "crash":
@@ -88,7 +91,7 @@ def test_phase_spreads_first_runs_over_the_interval() -> None:
 
 async def test_a_crashing_probe_never_stops_the_others() -> None:
     sched, _checker, sink, metrics = make({"a": "crash", "b": "down"})
-    sched.start(TWO)
+    sched.start(TWO, schedule=False)  # checks run by hand only: the counts below are exact
     try:
         assert await sched.run_check("a") is None
         result = await sched.run_check("b")
@@ -120,7 +123,7 @@ async def test_jobs_fire_on_their_own() -> None:
 
 async def test_stop_waits_for_checks_in_flight_then_gives_up_at_the_grace() -> None:
     sched, checker, sink, _ = make({"a": "block"})
-    sched.start(TWO)
+    sched.start(TWO, schedule=False)  # only the check started here is in flight
     task = asyncio.create_task(sched.run_check("a"))
     await checker.seen_event("a").wait()
     assert sched.inflight == 1
@@ -133,7 +136,7 @@ async def test_stop_waits_for_checks_in_flight_then_gives_up_at_the_grace() -> N
     assert [o.result.service for o in sink.observations] == ["a"]
 
     sched2, _checker2, _, _ = make({"a": "block"})
-    sched2.start(TWO)
+    sched2.start(TWO, schedule=False)
     blocked = asyncio.create_task(sched2.run_check("a"))
     await _checker2.seen_event("a").wait()
     assert await sched2.stop(grace=0.05) is False
@@ -143,20 +146,41 @@ async def test_stop_waits_for_checks_in_flight_then_gives_up_at_the_grace() -> N
 
 
 async def test_apply_touches_only_what_changed() -> None:
-    sched, _, _, metrics = make({})
-    sched.start(TWO)
+    # The real scheduler (its job store is what apply() edits), on hourly intervals: no job
+    # comes due during the test, and a due one would keep its job and trigger objects anyway.
+    sched, checker, _, metrics = make({})
+    sched.start(services(
+        "  - {name: a, url: 'http://127.0.0.1:1/a', interval: 1h, timeout: 1s}\n"
+        "  - {name: b, url: 'http://127.0.0.1:1/b', interval: 1h, timeout: 1s}\n"
+        "  - {name: d, url: 'http://127.0.0.1:1/d', interval: 1h, timeout: 1s}\n"
+        "  - {name: e, url: 'http://127.0.0.1:1/e', interval: 1h, timeout: 1s}\n"
+    ))
+
+    def job(name: str) -> Any:
+        return sched._scheduler.get_job(name)  # APScheduler's job for a service, or None
+
+    before = {name: (job(name), job(name).trigger) for name in "abd"}
     try:
-        new = services(
-            "  - {name: a, url: 'http://127.0.0.1:1/a', interval: 1s, timeout: 1s}\n"
-            "  - {name: c, url: 'http://127.0.0.1:1/c', interval: 2s, timeout: 1s}\n"
-            "  - {name: b, url: 'http://127.0.0.1:1/b2', interval: 1s, timeout: 1s}\n"
-        )
-        summary = sched.apply(new)
+        summary = sched.apply(services(
+            "  - {name: a, url: 'http://127.0.0.1:1/a', interval: 1h, timeout: 1s}\n"
+            "  - {name: c, url: 'http://127.0.0.1:1/c', interval: 2h, timeout: 1s}\n"
+            "  - {name: b, url: 'http://127.0.0.1:1/b2', interval: 1h, timeout: 1s}\n"
+            "  - {name: d, url: 'http://127.0.0.1:1/d', interval: 2h, timeout: 1s}\n"
+        ))
+        after = {name: job(name) for name in "abcde"}
+        await sched.run_check("b")
     finally:
         await sched.stop(grace=1)
-    assert summary.added == ("c",)
-    assert summary.removed == ()
-    assert summary.changed == ("b",)
-    assert summary.unchanged == ("a",)
-    assert metrics.registry.get_sample_value("upwatch_services") == 3
-    assert str(summary) == "1 added, 0 removed, 1 changed, 1 unchanged"
+    assert (summary.added, summary.removed, summary.changed, summary.unchanged) == (
+        ("c",), ("e",), ("b", "d"), ("a",))
+    assert str(summary) == "1 added, 1 removed, 2 changed, 1 unchanged"
+    # unchanged, or changed but not in its timing: the very same job on the very same trigger
+    for name in "ab":
+        assert after[name] is before[name][0] and after[name].trigger is before[name][1], name
+    assert checker.checked[-1].url == "http://127.0.0.1:1/b2"  # yet b probes its new URL
+    # a new interval: the same job, rescheduled on a new trigger
+    assert after["d"] is before["d"][0] and after["d"].trigger is not before["d"][1]
+    assert after["d"].trigger.interval == timedelta(hours=2)
+    assert after["c"].trigger.interval == timedelta(hours=2)
+    assert after["e"] is None
+    assert metrics.registry.get_sample_value("upwatch_services") == 4

@@ -11,7 +11,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.openmetrics import exposition as openmetrics
 
-from monitor.config.loader import Config, parse_config
+from monitor.config import Config, parse_config
 from monitor.core.checks import CheckResult, ErrorKind, Observation, State
 from monitor.core.clock import FakeClock
 from monitor.core.minutes import Run

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config.loader import Config, parse_config
+from monitor.config import Config, parse_config
 from monitor.core.checks import CheckResult, Observation, State
 from monitor.core.windows import Window
 from monitor.report import build_reports

@@ -18,7 +18,7 @@ import pytest
 from test_statuspage_render import Checked
 from test_statuspage_sample import INCIDENTS, sample_page
 
-from monitor.config.loader import parse_config
+from monitor.config import parse_config
 from monitor.core.checks import State
 from monitor.incidents.detection import Impact, IncidentStatus
 from monitor.incidents.markdown import render

@@ -19,7 +19,7 @@ import feedparser
 import pytest
 from test_statuspage_sample import NOW, check_golden, sample_page, with_titles
 
-from monitor.config.loader import parse_config
+from monitor.config import parse_config
 from monitor.core.checks import CheckResult, Observation, State
 from monitor.store.ledger import Ledger
 from monitor.web.site import site_file

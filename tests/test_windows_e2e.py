@@ -42,7 +42,9 @@ async def test_declared_window_follows_through_gauge_health_and_report(
     monkeypatch.delenv("UPWATCH_ADMIN_TOKEN_FILE", raising=False)
     clock = FakeClock(NOW)
     monitor = Monitor(RunOptions(config_path=cfg, db_path=tmp_path / "upwatch.db", port=0,
-                                 site=SitePlan(tmp_path / "site", prepare_site)), clock=clock)
+                                 site=SitePlan(tmp_path / "site", prepare_site),
+                                 schedule=False),  # no checks on the wall clock beside `clock`
+                      clock=clock)
     await monitor.start()
     base = f"http://127.0.0.1:{monitor.port}"
     auth = {"Authorization": f"Bearer {TOKEN}"}

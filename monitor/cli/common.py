@@ -16,7 +16,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from monitor.config.loader import default_config_path, default_db_path
+from monitor.config import default_config_path, default_db_path
+from monitor.errors import UpwatchError
 
 if TYPE_CHECKING:
     from monitor.store.ledger import Ledger
@@ -34,11 +35,11 @@ Subparsers = argparse._SubParsersAction  # the type ``add_subparsers`` returns
 _BY = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
 
 
-class UsageError(Exception):
+class UsageError(UpwatchError):
     """A command-line mistake; the message says what to type instead."""
 
 
-class DatabaseError(Exception):
+class DatabaseError(UpwatchError):
     """The ledger could not be opened or used."""
 
 

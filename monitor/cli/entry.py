@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from monitor import __version__
 from monitor.cli import incidents, notify, report, run, windows
 from monitor.cli.common import EXIT_CONFIG, EXIT_DB, DatabaseError, UsageError
-from monitor.config.loader import ConfigError
+from monitor.config import ConfigError
 
 __all__ = ["build_parser", "main"]
 

@@ -21,7 +21,7 @@ from monitor.cli.common import (
     declared_by_from,
     open_ledger,
 )
-from monitor.config.loader import load_config
+from monitor.config import load_config
 from monitor.core.clock import Clock, SystemClock
 from monitor.incidents.desk import IncidentDesk, IncidentInputError, incident_json
 from monitor.incidents.detection import Incident

@@ -17,7 +17,7 @@ from typing import TextIO
 import aiohttp
 
 from monitor.cli.common import EXIT_FAILED, EXIT_OK, UsageError, add_common_options, config_path
-from monitor.config.loader import Config, load_config
+from monitor.config import Config, load_config
 from monitor.core.clock import Clock, SystemClock
 from monitor.notify import ChannelSetupError, DeliveryError, Event
 from monitor.notify.channels import channel_from_config

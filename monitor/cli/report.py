@@ -16,7 +16,7 @@ from monitor.cli.common import (
     config_path,
     open_ledger,
 )
-from monitor.config.loader import Config, load_config
+from monitor.config import Config, load_config
 
 __all__ = ["add_page_parser", "add_parsers"]
 
@@ -59,7 +59,7 @@ def add_page_parser(sub: Subparsers[argparse.ArgumentParser]) -> None:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from monitor.importer import ImportError_, import_lines, read_records
+    from monitor.importer import ImportFailed, import_lines, read_records
 
     config = load_config(config_path(args))
     fmt = args.format or ("csv" if str(args.file).endswith(".csv") else "jsonl")
@@ -80,10 +80,10 @@ def cmd_import(args: argparse.Namespace) -> int:
             summary = import_lines(read_records(stream, fmt), config, ledger,
                                    skip_invalid=args.skip_invalid, progress=progress,
                                    source=source)
-    except ImportError_ as err:
+    except ImportFailed as err:
         if interactive:
             print(file=sys.stderr)
-        for line in err.errors:
+        for line in err.problems:
             print(line, file=sys.stderr)
         return EXIT_FAILED
     finally:

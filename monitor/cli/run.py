@@ -17,7 +17,7 @@ from monitor.cli.common import (
     config_path,
     db_path,
 )
-from monitor.config.loader import load_config
+from monitor.config import UnknownService, load_config
 
 __all__ = ["add_demo_parser", "add_parsers"]
 
@@ -100,11 +100,8 @@ def cmd_probe(args: argparse.Namespace) -> int:
     config = load_config(config_path(args))
     try:
         service = config.service(args.service)
-    except KeyError:
-        known = ", ".join(config.service_names)
-        raise UsageError(
-            f'no service named "{args.service}" in the config (known: {known})'
-        ) from None
+    except UnknownService as err:
+        raise UsageError(str(err)) from None
 
     async def once() -> int:
         async with make_session() as session:

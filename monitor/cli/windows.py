@@ -26,7 +26,7 @@ from monitor.cli.common import (
     declared_by_from,
     open_ledger,
 )
-from monitor.config.loader import load_config, parse_duration
+from monitor.config import load_config, parse_duration
 from monitor.core.clock import Clock, SystemClock
 from monitor.core.times import iso_utc
 from monitor.core.windows import WindowKind

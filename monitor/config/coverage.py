@@ -1,69 +1,32 @@
-"""What the SLA counts: target, time zone, coverage, maintenance windows and exclusions.
+"""When an SLA counts: coverage calendars of weekdays, local hours, seasons, holidays and
+closed dates.
 
 Coverage precedence on a local date: if any rule with ``dates`` contains the date, only those
 dated rules apply that day (seasonal hours replace normal hours); otherwise the undated rules
 apply. Public holidays of the listed calendars and ``closed`` dates are not covered at all.
+The SLA that uses a coverage is in :mod:`monitor.config.sla`.
 """
 
 from __future__ import annotations
 
 import functools
 import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 from typing import Annotated, Any, ClassVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
-from dateutil.rrule import rrulestr
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, model_validator
+from pydantic import BaseModel, BeforeValidator, model_validator
 from pydantic_core import PydanticCustomError
 
-from monitor.config.durations import (
-    POSITIVE,
-    Duration,
-    UtcDatetime,
-    at_least,
-    invalid,
-    show,
-)
-from monitor.core.times import iso_utc
+from monitor.config.durations import invalid, show
+from monitor.config.fields import MODEL_CONFIG
 
-__all__ = ["Coverage", "CoverageRule", "DateRange", "ExclusionConfig", "MaintenancePolicy",
-           "MaintenanceWindowConfig", "SlaConfig", "parse_days", "parse_hours"]
+__all__ = ["ALL_DAYS", "DAY_NAMES", "Coverage", "CoverageRule", "DateRange",
+           "check_holiday_calendar", "parse_days", "parse_hours"]
 
-MODEL_CONFIG = ConfigDict(frozen=True, extra="forbid")
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _FULL_DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 ALL_DAYS = frozenset(range(7))
-
-
-def _text(value: object) -> object:
-    if isinstance(value, str) and not value.strip():
-        raise invalid("must not be empty")
-    return value
-
-
-def _services(value: object) -> object:
-    names = [value] if isinstance(value, str) else value
-    if isinstance(names, list | tuple) and not names:
-        raise invalid("must name at least one service")
-    return names
-
-
-def check_timezone(value: object) -> str:
-    """An IANA time zone name that zoneinfo knows, e.g. "Europe/Copenhagen"."""
-    if not isinstance(value, str):
-        raise invalid(f'expected a time zone name like "Europe/Copenhagen", got {show(value)}')
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise invalid(f"unknown time zone {show(value)}") from None
-    return value
-
-
-Text = Annotated[str, AfterValidator(_text)]
-TimeZone = Annotated[str, BeforeValidator(check_timezone)]
-Services = Annotated[tuple[str, ...], BeforeValidator(_services)]
 
 
 def parse_days(value: object) -> frozenset[int]:
@@ -314,100 +277,3 @@ class Coverage(BaseModel):
         """The rules in force on local date ``d`` (dated rules containing it, else undated)."""
         seasonal = tuple(r for r in self.rules if r.dates is not None and r.dates.contains(d))
         return seasonal or tuple(r for r in self.rules if r.dates is None)
-
-
-def _percent(value: object) -> object:
-    if isinstance(value, str) and value.strip().endswith("%"):
-        return value.strip()[:-1]
-    return value
-
-
-def _check_target(value: float) -> float:
-    if not 0 < value <= 100:
-        raise invalid(f"must be between 0 and 100, got {show(value)}")
-    return value
-
-
-class SlaConfig(BaseModel):
-    """The availability commitment: ``target`` percent per calendar month in ``timezone``."""
-
-    model_config = MODEL_CONFIG
-    target: Annotated[float, BeforeValidator(_percent), AfterValidator(_check_target)] = 99.9
-    timezone: TimeZone = "UTC"
-    coverage: Coverage = Coverage()
-
-    @property
-    def tz(self) -> ZoneInfo:
-        return ZoneInfo(self.timezone)
-
-
-_RRULE_EXAMPLE = '(expected RFC 5545 text such as "FREQ=WEEKLY;BYDAY=SU;BYHOUR=2;BYMINUTE=0")'
-
-
-class MaintenanceWindowConfig(BaseModel):
-    """Planned maintenance: one-off (``start`` + ``end``) or recurring (``rrule`` + ``duration``).
-
-    A recurring window's rrule is read in ``timezone`` wall time; ``start``, if given, is its
-    first possible occurrence (DTSTART). UNTIL inside the rrule must be in UTC ("...Z").
-    """
-
-    model_config = MODEL_CONFIG
-    services: Services
-    title: Text
-    start: UtcDatetime | None = None
-    end: UtcDatetime | None = None
-    rrule: str | None = None
-    duration: Annotated[Duration | None, POSITIVE] = None
-    timezone: TimeZone = "UTC"
-
-    @model_validator(mode="after")
-    def _check_shape(self) -> MaintenanceWindowConfig:
-        if self.rrule is None:
-            if self.duration is not None:
-                raise invalid("only used with rrule (a one-off window runs from start to end)",
-                              "duration")
-            if self.start is None or self.end is None:
-                raise invalid("required for a one-off window (a recurring one takes rrule and "
-                              "duration)", "start" if self.start is None else "end")
-            if self.end <= self.start:
-                raise invalid(f"must be after start ({iso_utc(self.start)})", "end")
-            return self
-        if self.end is not None:
-            raise invalid("not used with rrule (end a recurring window with UNTIL or COUNT "
-                          "in the rrule)", "end")
-        if self.duration is None:
-            raise invalid("required with rrule (how long each occurrence lasts)", "duration")
-        first = self.start or datetime(2000, 1, 1, tzinfo=UTC)
-        try:
-            rrulestr(self.rrule, dtstart=first.astimezone(ZoneInfo(self.timezone)))
-        except TypeError:  # dateutil's way of saying FREQ is missing
-            raise invalid(f"invalid rrule: FREQ is missing {_RRULE_EXAMPLE}", "rrule") from None
-        except ValueError as err:
-            reason = "every part must be NAME=VALUE" if "unpack" in str(err) else str(err)
-            raise invalid(f"invalid rrule: {reason} {_RRULE_EXAMPLE}", "rrule") from None
-        return self
-
-
-class ExclusionConfig(BaseModel):
-    """A period taken out of the SLA after the fact, with the reason on the record."""
-
-    model_config = MODEL_CONFIG
-    services: Services
-    start: UtcDatetime
-    end: UtcDatetime
-    reason: Text
-    declared_at: UtcDatetime | None = None
-
-    @model_validator(mode="after")
-    def _check_order(self) -> ExclusionConfig:
-        if self.end <= self.start:
-            raise invalid(f"must be after start ({iso_utc(self.start)})", "end")
-        return self
-
-
-class MaintenancePolicy(BaseModel):
-    """Rules for declaring maintenance through the API or CLI."""
-
-    model_config = MODEL_CONFIG
-    min_notice: Annotated[Duration, at_least(timedelta(0))] = timedelta(0)
-    max_duration: Annotated[Duration, POSITIVE] = timedelta(days=7)

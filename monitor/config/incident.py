@@ -17,8 +17,9 @@ from zoneinfo import ZoneInfo
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, model_validator
 
-from monitor.config.coverage import MODEL_CONFIG, Coverage, Text, TimeZone
+from monitor.config.coverage import Coverage
 from monitor.config.durations import POSITIVE, Duration, invalid, parse_duration, show
+from monitor.config.fields import MODEL_CONFIG, Text, TimeZone
 from monitor.config.service import Name, Url
 
 __all__ = [

@@ -2,7 +2,7 @@
 
 :class:`ServiceConfig` (one HTTP endpoint, with its :class:`ExpectConfig` and
 :class:`StatusRange` list) and :class:`SiteConfig`; the top-level model is in
-:mod:`monitor.config.loader`, which re-exports these.
+:mod:`monitor.config.model`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, model_validator
 
-from monitor.config.coverage import MODEL_CONFIG, SlaConfig, Text, TimeZone
 from monitor.config.durations import (
     POSITIVE,
     Duration,
@@ -26,6 +25,8 @@ from monitor.config.durations import (
     parse_size,
     show,
 )
+from monitor.config.fields import MODEL_CONFIG, Text, TimeZone
+from monitor.config.sla import SlaConfig
 
 __all__ = ["LANGUAGES", "METHODS", "ExpectConfig", "FrozenHeaders", "Int", "Name", "ServiceConfig",
            "SiteConfig", "StatusRange", "Url"]

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 import holidays
 
-from monitor.config.loader import Coverage
+from monitor.config import Coverage
 from monitor.core.intervals import Ranges, intersect, normalize
 from monitor.core.times import ceil_minute
 

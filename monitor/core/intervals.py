@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from monitor.core.checks import State
 from monitor.core.minutes import Run
 
-__all__ = ["Ranges", "intersect", "normalize", "runs_in", "subtract", "total", "union"]
+__all__ = ["Ranges", "intersect", "normalize", "runs_in", "subtract", "total"]
 
 Ranges = list[tuple[int, int]]
 
@@ -27,11 +27,6 @@ def normalize(r: Iterable[tuple[int, int]]) -> Ranges:
         else:
             out.append((lo, hi))
     return out
-
-
-def union(a: Ranges, b: Ranges) -> Ranges:
-    """Minutes in ``a`` or ``b``."""
-    return normalize([*a, *b])
 
 
 def intersect(a: Ranges, b: Ranges) -> Ranges:

@@ -27,7 +27,7 @@ from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
 
-from monitor.config.loader import SlaConfig
+from monitor.config import SlaConfig
 from monitor.core.checks import State
 from monitor.core.coverage import covered_ranges, month_bounds
 from monitor.core.intervals import Ranges, intersect, normalize, runs_in, subtract, total

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from dateutil.rrule import rruleset, rrulestr
 
-from monitor.config.loader import Config, MaintenanceWindowConfig
+from monitor.config import Config, MaintenanceWindowConfig
 from monitor.core.times import ceil_minute, iso_utc
 
 __all__ = [

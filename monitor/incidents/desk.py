@@ -17,11 +17,12 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from monitor.config.loader import Config, ServiceConfig
+from monitor.config import Config, ServiceConfig, unknown_service_problem
 from monitor.core.checks import CheckResult, State
 from monitor.core.clock import Clock
 from monitor.core.times import iso_utc
 from monitor.core.windows import Window, windows_from_config
+from monitor.errors import UpwatchError
 from monitor.incidents.detection import (
     DetectionEvent,
     Detector,
@@ -45,13 +46,8 @@ MAX_TITLE, MAX_BODY = 200, 20_000
 _OPEN_STATUSES = ("investigating", "identified", "monitoring")
 
 
-class IncidentInputError(Exception):
+class IncidentInputError(UpwatchError):
     """A person's incident input is unusable; ``problems`` has one line per field."""
-
-    def __init__(self, problems: Sequence[str]) -> None:
-        super().__init__("; ".join(problems))
-        self.problems = tuple(problems)
-
 
 
 def _hhmm(dt: datetime) -> str:
@@ -158,7 +154,7 @@ class IncidentDesk:
     async def record(self, events: Sequence[DetectionEvent]) -> None:
         """Store detection events as incident updates, each with its notifications."""
         now = self._clock.now()
-        await self._ledger.read(functools.partial(self._record_sync, list(events), now))
+        await self._ledger.write(functools.partial(self._record_sync, list(events), now))
         if self._outbox is not None:
             self._outbox.wake()
 
@@ -241,7 +237,7 @@ class IncidentDesk:
             self._notify(led, update_event(inc, inc.updates[0]), now)
             return inc
 
-        inc = await self._ledger.read(lambda led: led.atomically(store))
+        inc = await self._ledger.write(lambda led: led.atomically(store))
         if self._outbox is not None:
             self._outbox.wake()
         return inc
@@ -263,7 +259,7 @@ class IncidentDesk:
                 self._notify(led, update_event(*posted), now)
             return posted
 
-        posted = await self._ledger.read(lambda led: led.atomically(store))
+        posted = await self._ledger.write(lambda led: led.atomically(store))
         if posted is not None:
             key = posted[0].detection_key
             if key is not None:
@@ -312,8 +308,7 @@ class IncidentDesk:
             return []
         unknown = [s for s in items if self._services and s not in self._services]
         if unknown:
-            problems.append(f"services: unknown service {json.dumps(unknown[0])} (services: "
-                            f"{', '.join(self._services)})")
+            problems.append(f"services: {unknown_service_problem(unknown[0], self._services)}")
         return [str(s) for s in items]
 
 

@@ -27,7 +27,7 @@ from enum import StrEnum
 from typing import Literal, Protocol
 from zoneinfo import ZoneInfo
 
-from monitor.config.loader import Coverage
+from monitor.config import Coverage
 from monitor.core.checks import State
 from monitor.core.coverage import covered_ranges, month_bounds
 from monitor.core.times import epoch_minute, minute_start

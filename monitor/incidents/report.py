@@ -26,7 +26,7 @@ from datetime import datetime
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from monitor.config.loader import Coverage
+from monitor.config import Coverage
 from monitor.core.coverage import covered_ranges, month_bounds
 from monitor.core.times import epoch_minute, iso_utc, minute_start
 from monitor.incidents.detection import Incident, IncidentPolicy, IncidentSource, response_report

@@ -19,7 +19,7 @@ SLA figures (most of a big exposition) change every ~30 s, not every scrape.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Literal
 
 from prometheus_client import (
@@ -31,6 +31,7 @@ from prometheus_client import (
     Info,
     generate_latest,
 )
+from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import Metric
 from prometheus_client.openmetrics import exposition as openmetrics
 from prometheus_client.samples import Sample
@@ -45,6 +46,7 @@ __all__ = [
     "ServiceFamily",
     "StaticMetric",
     "OPENMETRICS_CONTENT_TYPE",
+    "negotiate",
     "render",
     "render_openmetrics",
 ]
@@ -127,6 +129,18 @@ def render(registry: CollectorRegistry) -> bytes:
 def render_openmetrics(registry: CollectorRegistry) -> bytes:
     """OpenMetrics' ``generate_latest(registry)`` byte for byte, reusing static families."""
     return _render(registry, om=True)
+
+
+def negotiate(accept: str) -> tuple[Callable[[CollectorRegistry], bytes], str]:
+    """The renderer and content type for a scrape's ``Accept`` header.
+
+    prometheus-client's own ``choose_encoder`` decides: OpenMetrics (:func:`render_openmetrics`)
+    when it would answer in OpenMetrics, the text format (:func:`render`) otherwise.
+    """
+    _, content_type = choose_encoder(accept)
+    if content_type.split(";")[0].strip() == "application/openmetrics-text":
+        return render_openmetrics, OPENMETRICS_CONTENT_TYPE
+    return render, CONTENT_TYPE
 
 
 class ServiceFamily:

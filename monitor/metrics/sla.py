@@ -32,7 +32,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.metrics_core import Metric
 from prometheus_client.samples import Sample
 
-from monitor.config.loader import Config, ServiceConfig
+from monitor.config import Config, ServiceConfig
 from monitor.core.clock import Clock
 from monitor.core.coverage import is_covered, month_bounds
 from monitor.core.minutes import Run

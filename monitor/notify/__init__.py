@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 from monitor.core.times import iso_utc
+from monitor.errors import UpwatchError
 
 __all__ = [
     "EVENT_KINDS",
@@ -35,7 +36,7 @@ EventKind = Literal["state", "incident", "maintenance", "test"]
 EVENT_KINDS: tuple[EventKind, ...] = ("state", "incident", "maintenance", "test")
 
 
-class DeliveryError(Exception):
+class DeliveryError(UpwatchError):
     """A channel did not take a message; ``permanent`` when retrying cannot help."""
 
     def __init__(self, message: str, *, permanent: bool = False) -> None:
@@ -43,8 +44,11 @@ class DeliveryError(Exception):
         self.permanent = permanent
 
 
-class ChannelSetupError(Exception):
-    """A channel cannot be built (a secret's environment variable is unset, say)."""
+class ChannelSetupError(UpwatchError):
+    """A channel cannot be built (a secret's environment variable is unset, say); one problem
+    per channel, joined with line breaks."""
+
+    joiner = "\n"
 
 
 @dataclass(frozen=True)

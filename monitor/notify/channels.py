@@ -11,13 +11,13 @@ from collections.abc import Mapping
 
 import aiohttp
 
+from monitor.config import Config
 from monitor.config.incident import (
     EmailChannelConfig,
     IncidentConfig,
     SlackChannelConfig,
     WebhookChannelConfig,
 )
-from monitor.config.loader import Config
 from monitor.core.clock import Clock
 from monitor.incidents.detection import Impact, IncidentPolicy
 from monitor.notify import Channel, ChannelSetupError, EventKind
@@ -64,9 +64,9 @@ def channels_from_config(config: Config, session: aiohttp.ClientSession, clock: 
         try:
             channels.append(channel_from_config(cfg, session, clock, environ))
         except ChannelSetupError as err:
-            problems.append(str(err))
+            problems += err.problems
     if problems:
-        raise ChannelSetupError("\n".join(problems))
+        raise ChannelSetupError(problems)
     return channels
 
 

@@ -39,9 +39,12 @@ T = TypeVar("T")
 
 
 class LedgerAccess(Protocol):
-    """Runs ``fn(ledger)`` off the event loop (``monitor.store.writer.LedgerWriter`` has it)."""
+    """Runs ``fn(ledger)`` off the event loop (``monitor.store.writer.LedgerWriter`` has it):
+    ``read`` for a function that only reads, ``write`` for one that changes the ledger."""
 
     async def read(self, fn: Callable[[Ledger], T]) -> T: ...
+
+    async def write(self, fn: Callable[[Ledger], T]) -> T: ...
 
 
 class DirectLedger:
@@ -51,6 +54,9 @@ class DirectLedger:
         self.ledger = ledger
 
     async def read(self, fn: Callable[[Ledger], T]) -> T:
+        return self.ledger.read_only(fn)
+
+    async def write(self, fn: Callable[[Ledger], T]) -> T:
         return fn(self.ledger)
 
 
@@ -141,7 +147,7 @@ class Outbox:
         if not rows:
             return 0
         now = self._clock.now()
-        added = await self._ledger.read(lambda led: led.enqueue_notifications(rows, now))
+        added = await self._ledger.write(lambda led: led.enqueue_notifications(rows, now))
         if added:
             self._wake.set()
         return added
@@ -168,7 +174,7 @@ class Outbox:
             at = self._clock.now()
             if error is None:
                 sent += 1
-                await self._ledger.read(functools.partial(_sent, item.id, at))
+                await self._ledger.write(functools.partial(_sent, item.id, at))
                 continue
             failures = item.attempts + 1
             too_old = at - item.created_at >= self._give_up
@@ -178,13 +184,13 @@ class Outbox:
                           else f"gave up after {failures} attempts")
                 log.error("notification %s to %s dropped: %s: %s", item.event_id,
                           item.channel, reason, error)
-                await self._ledger.read(functools.partial(_dropped, item.id, reason, str(error)))
+                await self._ledger.write(functools.partial(_dropped, item.id, reason, str(error)))
             else:
                 retried += 1
                 nxt = at + backoff(failures, self._first, self._cap)
                 log.warning("notification %s to %s failed (attempt %d), retry at %s: %s",
                             item.event_id, item.channel, failures, nxt.isoformat(), error)
-                await self._ledger.read(functools.partial(_failed, item.id, nxt, str(error)))
+                await self._ledger.write(functools.partial(_failed, item.id, nxt, str(error)))
         return Pass(sent, retried, dropped)
 
     async def _attempt(self, item: OutboxItem) -> DeliveryError | None:

@@ -84,7 +84,7 @@ class ExpectSpec(Protocol):
 
 
 class ServiceSpec(Protocol):
-    """What the probe reads of a service (``monitor.config.loader.ServiceConfig`` satisfies it)."""
+    """What the probe reads of a service (``monitor.config.ServiceConfig`` satisfies it)."""
 
     @property
     def name(self) -> str: ...

@@ -21,7 +21,7 @@ from typing import Protocol
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from monitor.config.loader import Config, ConfigError, ServiceConfig, load_config
+from monitor.config import Config, ConfigError, ServiceConfig, load_config
 from monitor.core.clock import Clock, SystemClock
 from monitor.core.windows import Window
 from monitor.incidents.desk import IncidentDesk
@@ -82,6 +82,9 @@ class RunOptions:
     sla_refresh_s: float = 30.0
     cert_check_s: float = 3600.0
     page_rebuild_s: float = 60.0
+    #: False: checks run only when asked (``monitor.scheduler.run_check``), never on the wall
+    #: clock (tests on a fake clock, one-shot tools). The other periodic jobs still run.
+    schedule: bool = True
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -232,7 +235,7 @@ class Monitor:
         if addresses:
             self.port = int(addresses[0][1])
         self.runtime.started_at = self.clock.now()
-        self.scheduler.start(self.config.services)
+        self.scheduler.start(self.config.services, schedule=self.opts.schedule)
         self._every(self.opts.sla_refresh_s, self.refresh_sla, "refreshing the SLA figures")
         self._every(lambda: self._page_interval, self.rebuild_page, "rebuilding the status page")
         self._every(60.0, self.incidents.tick, "resolving recovered incidents")

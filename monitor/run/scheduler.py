@@ -26,7 +26,7 @@ from apscheduler.events import EVENT_JOB_SUBMITTED, JobSubmissionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from monitor.config.loader import ServiceConfig
+from monitor.config import ServiceConfig
 from monitor.core.checks import CheckResult, Observation, State
 from monitor.core.clock import Clock
 from monitor.metrics.probes import ProbeMetrics
@@ -94,20 +94,33 @@ class ProbeScheduler:
         self._idle = asyncio.Event()
         self._idle.set()
         self._stopping = False
+        self._started = False
+        self._scheduled = True
         self._scheduler = AsyncIOScheduler(timezone=UTC)
         self._scheduler.add_listener(self._on_submitted, EVENT_JOB_SUBMITTED)
         logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
     # -- lifecycle -------------------------------------------------------------------------
-    def start(self, services: Sequence[ServiceConfig]) -> None:
+    def start(self, services: Sequence[ServiceConfig], *, schedule: bool = True) -> None:
+        """Take on ``services`` and start the wall-clock scheduler that runs their checks.
+
+        ``schedule=False``: take them on but start no timer; checks run only when asked, through
+        :meth:`run_check` (tests on a fake clock, one-shot tools). Reloads work the same.
+        """
         for svc in services:
             self._add(svc)
-        self._scheduler.start()
+        self._scheduled = schedule
+        if schedule:
+            self._scheduler.start()
+        self._started = True
         self._metrics.services.set(len(self._services))
 
     @property
     def running(self) -> bool:
-        return bool(self._scheduler.running) and not self._stopping
+        """Started and not stopping (and, when scheduling, the wall-clock scheduler is up)."""
+        if not self._started or self._stopping:
+            return False
+        return bool(self._scheduler.running) or not self._scheduled
 
     async def stop(self, grace: float = 10.0) -> bool:
         """Stop scheduling, let in-flight checks finish (at most ``grace`` s). True if all did."""

@@ -32,7 +32,6 @@ __all__ = [
     "mark_sent",
     "next_due",
     "open_incident",
-    "outbox_items",
     "post_update",
     "transaction",
 ]
@@ -248,12 +247,6 @@ def next_due(conn: sqlite3.Connection) -> datetime | None:
     row = conn.execute("SELECT min(next_at_ms) FROM outbox "
                        "WHERE sent_at_ms IS NULL AND dropped IS NULL").fetchone()
     return None if row[0] is None else from_ms(int(row[0]))
-
-
-def outbox_items(conn: sqlite3.Connection, *, pending_only: bool = False) -> list[OutboxItem]:
-    where = "WHERE sent_at_ms IS NULL AND dropped IS NULL" if pending_only else ""
-    return _items(conn.execute(
-        f"SELECT {_OUTBOX_COLUMNS} FROM outbox {where} ORDER BY id").fetchall())
 
 
 def mark_sent(conn: sqlite3.Connection, item_id: int, at: datetime) -> None:

@@ -10,7 +10,7 @@ Each (service, location) has one open hour, kept whole in ``latency_open`` (hist
 blob) so a restart mid-hour loses nothing; when a later hour starts, the open one is reduced to
 one compact ``latency_hours`` row. The bucket layout is part of that on-disk format: changing it
 needs a schema migration. Only :class:`monitor.store.ledger.Ledger` calls the functions over a
-connection here.
+connection here, to write: upwatch does not read the statistics back, they are for SQL.
 """
 
 from __future__ import annotations
@@ -21,9 +21,6 @@ import struct
 from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
-
-from monitor.store.schema import from_ms
 
 HOUR_MS = 3_600_000
 BASE_MS = 0.1
@@ -92,21 +89,7 @@ class HourHistogram:
         return cls(hour, count, sum_ms, max_ms, last_ms, list(_BLOB.unpack(blob)))
 
 
-@dataclass(frozen=True, slots=True)
-class LatencyHour:
-    """Latency of the successful checks of one UTC hour (``hour`` is its start)."""
-
-    hour: datetime
-    count: int
-    mean_ms: float
-    max_ms: float
-    p50_ms: float
-    p95_ms: float
-    p99_ms: float
-
-
 _Key = tuple[int, int]  # (service_id, location_id)
-_COLUMNS = "hour, count, mean_dms, max_dms, p50_dms, p95_dms, p99_dms"
 
 
 def load_open(conn: sqlite3.Connection) -> dict[_Key, HourHistogram]:
@@ -146,23 +129,6 @@ def add_samples(
             (*key, hist.hour, hist.count, hist.sum_ms, hist.max_ms, hist.last_ms, hist.blob()),
         )
     return hist
-
-
-def read_hours(
-    conn: sqlite3.Connection, key: _Key, first: int, stop: int, hist: HourHistogram | None
-) -> list[LatencyHour]:
-    """Hours ``first <= hour < stop`` (epoch hours), the open one (``hist``) included."""
-    rows = conn.execute(
-        f"SELECT {_COLUMNS} FROM latency_hours WHERE service_id = ? AND location_id = ? "
-        "AND hour >= ? AND hour < ? ORDER BY hour",
-        (*key, first, stop),
-    ).fetchall()
-    if hist is not None and first <= hist.hour < stop:
-        rows.append(_row(hist))
-    return [
-        LatencyHour(from_ms(h * HOUR_MS), n, mean / 10, top / 10, p50 / 10, p95 / 10, p99 / 10)
-        for h, n, mean, top, p50, p95, p99 in rows
-    ]
 
 
 def _row(hist: HourHistogram) -> tuple[int, ...]:

@@ -13,12 +13,15 @@ Times are integers: epoch milliseconds (``*_ms``), epoch minutes (``minute_runs`
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import sqlite_utils
+
 from monitor.core.times import EPOCH
+from monitor.errors import UpwatchError
 
 BUSY_TIMEOUT_MS = 5000
 _ONE_MS = timedelta(milliseconds=1)
@@ -188,7 +191,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 LATEST = len(MIGRATIONS)
 
 
-class LedgerError(Exception):
+class LedgerError(UpwatchError):
     """The ledger cannot do what was asked: unusable or too new a database, a failed write.
 
     The message is meant for the operator as is (the CLI prints it after ``Error:``).
@@ -210,7 +213,7 @@ def from_ms(ts_ms: int) -> datetime:
 def connect(path: Path) -> sqlite3.Connection:
     """Open (creating if needed) ``path`` in WAL mode, ``synchronous=NORMAL``, foreign keys on.
 
-    The connection is in autocommit mode (callers ``BEGIN``/``COMMIT`` explicitly) and may be
+    The connection is in autocommit mode (writes go through :func:`transaction`) and may be
     used from any thread, which is safe only because its user serializes every call.
     """
     try:
@@ -245,19 +248,28 @@ def migrate(conn: sqlite3.Connection, name: str) -> int:
     _refuse_newer(found, name)
     if found == LATEST:
         return found
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    if found == 0:
+        _refuse_foreign(conn, name)
+    with transaction(conn, f"migrating {name} to schema version {LATEST}"):
         found = schema_version(conn)  # another process may have migrated meanwhile
         _refuse_newer(found, name)
         for number in range(found + 1, LATEST + 1):
             for statement in MIGRATIONS[number - 1]:
                 conn.execute(statement)
         conn.execute(f"PRAGMA user_version = {LATEST}")
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     return found
+
+
+def _refuse_foreign(conn: sqlite3.Connection, name: str) -> None:
+    """A version-0 file must be empty: upwatch never adds its tables to someone else's data."""
+    db = sqlite_utils.Database(conn, recursive_triggers=False, execute_plugins=False)
+    held = sorted(db.table_names() + db.view_names())
+    if held:
+        shown = ", ".join(held[:5]) + (f" and {len(held) - 5} more" if len(held) > 5 else "")
+        raise LedgerError(
+            f"{name} is an SQLite database but not an upwatch ledger (it holds {shown}): "
+            "point --db at an upwatch ledger or at a new file"
+        )
 
 
 def _refuse_newer(found: int, name: str) -> None:
@@ -269,9 +281,20 @@ def _refuse_newer(found: int, name: str) -> None:
 
 
 @contextmanager
-def transaction(conn: sqlite3.Connection, what: str) -> Iterator[None]:
-    """``BEGIN IMMEDIATE`` … ``COMMIT``; inside an open transaction, just that one."""
+def transaction(
+    conn: sqlite3.Connection, what: str, *, on_rollback: Callable[[], None] | None = None
+) -> Iterator[None]:
+    """``BEGIN IMMEDIATE`` … ``COMMIT``: the one way upwatch writes to the ledger.
+
+    On any exception the transaction is rolled back, then ``on_rollback()`` is called (to
+    restore in-memory state that follows the database), and the exception is raised again, a
+    :class:`sqlite3.Error` as ``LedgerError("<what> failed: …")``. Inside an open transaction
+    this only joins it; with ``on_rollback`` that is refused (:class:`LedgerError`), as the
+    rollback that would need it is not this block's to see.
+    """
     if conn.in_transaction:
+        if on_rollback is not None:
+            raise LedgerError(f"{what} cannot join another transaction")
         yield
         return
     conn.execute("BEGIN IMMEDIATE")
@@ -281,6 +304,8 @@ def transaction(conn: sqlite3.Connection, what: str) -> Iterator[None]:
     except BaseException as exc:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
+        if on_rollback is not None:
+            on_rollback()
         if isinstance(exc, sqlite3.Error):
             raise LedgerError(f"{what} failed: {exc}") from exc
         raise

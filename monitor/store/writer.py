@@ -1,11 +1,25 @@
 """The one ledger writer: check results are queued by the event loop and committed in batches.
 
-Every ledger call (writes, reads through :meth:`LedgerWriter.read`, pruning, closing) runs in one
-dedicated thread, so the loop never blocks on SQLite and the ledger sees one caller. A commit
-happens at the latest ``flush_interval`` seconds after something was queued, sooner when
-``max_batch`` results are waiting. A failed commit is logged and its batch goes back to the
-front of the queue, to be retried by the next flush: nothing is dropped. Old raw checks are
-pruned after a commit at most every :data:`PRUNE_EVERY_S` seconds of monotonic time.
+Every ledger call (check results, :meth:`LedgerWriter.read`, :meth:`LedgerWriter.write`,
+pruning, closing) runs in one dedicated thread, in the order asked, so the loop never blocks on
+SQLite and the ledger sees one caller. A commit of check results happens at the latest
+``flush_interval`` seconds after something was queued, sooner when ``max_batch`` results are
+waiting. A failed commit is logged and its batch goes back to the front of the queue, to be
+retried by the next flush: nothing is dropped. Old raw checks are pruned after a commit at most
+every :data:`PRUNE_EVERY_S` seconds of monotonic time.
+
+Reads and writes are apart, as datasette's ``execute_fn`` and ``execute_write_fn``:
+
+- ``read(fn)`` runs ``fn(ledger)`` through :meth:`Ledger.read_only`: on one snapshot, and any
+  statement that would change the ledger fails with ``LedgerError``, changing nothing.
+- ``write(fn)`` runs ``fn(ledger)`` as it is, for functions that change the ledger (declare or
+  cancel a window, store an incident, queue or settle notifications). Each ledger method
+  commits on its own; ``fn`` uses ``Ledger.atomically`` to commit several together.
+
+A write is neither a commit of check results nor ordered after the queued ones: it does not
+move :attr:`LedgerWriter.last_commit_monotonic`, which ``/healthz`` ages, so an admin or
+incident write cannot hide a queue that stopped committing; and it does not wait for a flush,
+as no write depends on check results not yet committed.
 """
 
 from __future__ import annotations
@@ -120,7 +134,14 @@ class LedgerWriter:
             log.exception("pruning old checks from the ledger failed")
 
     async def read(self, fn: Callable[[Ledger], T]) -> T:
-        """Run ``fn(ledger)`` in the writer thread without blocking the loop."""
+        """Run ``fn(ledger)`` in the writer thread on one read-only snapshot (see above)."""
+        if self._closed:
+            raise RuntimeError("the ledger writer is closed")
+        return await asyncio.get_running_loop().run_in_executor(
+            self._executor, self._ledger.read_only, fn)
+
+    async def write(self, fn: Callable[[Ledger], T]) -> T:
+        """Run ``fn(ledger)``, which may change the ledger, in the writer thread (see above)."""
         if self._closed:
             raise RuntimeError("the ledger writer is closed")
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, self._ledger)

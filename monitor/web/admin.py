@@ -1,6 +1,6 @@
 """The admin API of ``upwatch run``: declare, list and cancel maintenance windows and exclusions.
 
-Mounted under :data:`ADMIN_PREFIX` as an aiohttp sub-application (:func:`mount_admin_api`);
+Mounted under :data:`ADMIN_PREFIX` as an aiohttp sub-application (:func:`admin_app`);
 described by ``docs/openapi.yaml``. Every answer, errors included, is JSON.
 
 Access: a bearer token from ``UPWATCH_ADMIN_TOKEN`` (one token, named ``admin``) or
@@ -10,7 +10,7 @@ by :func:`load_admin_tokens`. Tokens are compared through SHA-256 digests with
 disabled: every request under the prefix gets 503 and a message saying how to enable it.
 
 Handlers only translate HTTP: the rules are in :mod:`monitor.windows.declarations`, and every ledger
-call runs in the ledger writer's thread (``writer.read``).
+call runs in the ledger writer's thread (``writer.read``, or ``writer.write`` for a change).
 """
 
 from __future__ import annotations
@@ -28,9 +28,10 @@ from typing import Any, Protocol, cast, get_args
 
 from aiohttp import web
 
-from monitor.config.loader import Config
+from monitor.config import Config
 from monitor.core.clock import Clock
 from monitor.core.windows import WindowKind
+from monitor.errors import UpwatchError
 from monitor.store.ledger import LedgerError
 from monitor.store.writer import LedgerWriter
 from monitor.windows.declarations import (
@@ -49,7 +50,7 @@ from monitor.windows.declarations import (
 __all__ = [
     "ADMIN_PREFIX", "MAX_BODY_BYTES", "MIN_TOKEN_LENGTH", "TOKEN_ENV", "TOKEN_FILE_ENV",
     "AdminRuntime", "AdminTokenError", "AdminTokens", "admin_app", "load_admin_tokens",
-    "mount_admin_api", "parse_token_file",
+    "parse_token_file",
 ]
 
 log = logging.getLogger("upwatch.api")
@@ -76,7 +77,7 @@ _KEY_HINTS = {
 }
 
 
-class AdminTokenError(Exception):
+class AdminTokenError(UpwatchError):
     """The admin token settings are unusable; the message names the setting and the fix."""
 
 
@@ -293,7 +294,7 @@ async def _create(kind: WindowKind, request: web.Request) -> web.Response:
     runtime, by = _admin(request), request[CALLER]
     now = runtime.clock.now()
     try:
-        window = await runtime.writer.read(functools.partial(
+        window = await runtime.writer.write(functools.partial(
             declare, config=runtime.config, kind=kind, services=fields.get("services"),
             start=fields.get("start"), end=fields.get("end"),
             text=fields.get(TEXT_FIELD[kind]), now=now, by=by))
@@ -336,7 +337,7 @@ async def _delete(kind: WindowKind, request: web.Request) -> web.Response:
     runtime, by = _admin(request), request[CALLER]
     now = runtime.clock.now()
     try:
-        window, changed = await runtime.writer.read(functools.partial(
+        window, changed = await runtime.writer.write(functools.partial(
             cancel, kind=kind, window_id=request.match_info["id"], now=now, by=by))
     except UnknownWindow as err:
         raise ApiError(404, str(err)) from None
@@ -355,9 +356,3 @@ def admin_app(runtime: AdminRuntime, tokens: AdminTokens | None) -> web.Applicat
         app.router.add_get(f"/{name}/{{id}}", functools.partial(_get, kind))
         app.router.add_delete(f"/{name}/{{id}}", functools.partial(_delete, kind))
     return app
-
-
-def mount_admin_api(app: web.Application, runtime: AdminRuntime,
-                    tokens: AdminTokens | None) -> None:
-    """Serve the admin API of ``runtime`` under :data:`ADMIN_PREFIX` in ``app``."""
-    app.add_subapp(ADMIN_PREFIX, admin_app(runtime, tokens))

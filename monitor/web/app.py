@@ -15,16 +15,11 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from monitor.config.loader import Config
+from monitor.config import Config
 from monitor.core.clock import Clock
 from monitor.core.times import iso_utc
 from monitor.incidents.desk import IncidentDesk
-from monitor.metrics.probes import (
-    CONTENT_TYPE,
-    OPENMETRICS_CONTENT_TYPE,
-    render,
-    render_openmetrics,
-)
+from monitor.metrics.probes import negotiate
 from monitor.run.scheduler import ProbeScheduler
 from monitor.store.writer import LedgerWriter
 from monitor.web.admin import ADMIN_PREFIX, AdminTokens, admin_app
@@ -85,24 +80,12 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response(body, status=200 if healthy else 503)
 
 
-def wants_openmetrics(accept: str) -> bool:
-    return any(
-        part.split(";")[0].strip() == "application/openmetrics-text"
-        for part in accept.split(",")
-    )
-
-
 async def metrics(request: web.Request) -> web.Response:
-    """Prometheus text format 0.0.4 (fast path), or OpenMetrics when the scraper asks for it."""
+    """The text format (fast path), or OpenMetrics if the scraper asks (:func:`negotiate`)."""
     registry = request.app[RUNTIME].registry
-    loop = asyncio.get_running_loop()
+    render, content_type = negotiate(request.headers.get("Accept", ""))
     # Rendering thousands of series takes a while: keep it off the event loop.
-    if wants_openmetrics(request.headers.get("Accept", "")):
-        body = await loop.run_in_executor(None, render_openmetrics, registry)
-        content_type = OPENMETRICS_CONTENT_TYPE
-    else:
-        body = await loop.run_in_executor(None, render, registry)
-        content_type = CONTENT_TYPE
+    body = await asyncio.get_running_loop().run_in_executor(None, render, registry)
     resp = web.Response(body=body, headers={"Content-Type": content_type})
     resp.enable_compression()
     return resp

@@ -15,18 +15,18 @@ stored windows as :class:`monitor.core.windows.Window` objects; :func:`active_wi
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo
 
+from monitor.config import Config, unknown_service_problem
 from monitor.config.durations import format_duration, show
-from monitor.config.loader import Config
 from monitor.core.coverage import is_covered
 from monitor.core.times import iso_utc
 from monitor.core.windows import Window, WindowKind
+from monitor.errors import UpwatchError
 from monitor.store.windows import DeclaredWindow
 
 if TYPE_CHECKING:
@@ -52,15 +52,11 @@ _EXAMPLE = '"2026-10-01T02:00:00Z"'
 _MINUTE = timedelta(minutes=1)
 
 
-class DeclarationError(ValueError):
+class DeclarationError(UpwatchError, ValueError):
     """A declaration that cannot be stored; ``problems`` holds one line per field."""
 
-    def __init__(self, problems: Sequence[str]) -> None:
-        self.problems = tuple(problems)
-        super().__init__("; ".join(self.problems))
 
-
-class UnknownWindow(LookupError):
+class UnknownWindow(UpwatchError, LookupError):
     """No declared window of that kind has that id."""
 
 
@@ -128,15 +124,8 @@ def _services(config: Config, value: object) -> tuple[tuple[str, ...], list[str]
     if not isinstance(names, list | tuple) or not all(isinstance(n, str) for n in names):
         return (), [f"services: expected a list of service names, got {show(value)}"]
     known = config.service_names
-    errors = []
-    for name in dict.fromkeys(names):
-        if name not in known:
-            if len(known) <= 10:
-                hint = f"known: {', '.join(known)}"
-            else:
-                close = difflib.get_close_matches(name, known, n=1)
-                hint = f'did you mean "{close[0]}"?' if close else "see probes.yaml"
-            errors.append(f"services: unknown service {show(name)} ({hint})")
+    errors = [f"services: {unknown_service_problem(name, known)}"
+              for name in dict.fromkeys(names) if name not in known]
     return tuple(dict.fromkeys(names)), errors
 
 

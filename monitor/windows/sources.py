@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from monitor.config.loader import Config
+from monitor.config import Config
 from monitor.core.windows import Window, windows_from_config
 from monitor.store.ledger import Ledger
 from monitor.store.windows import DeclaredWindow

@@ -1,0 +1,95 @@
+"""Raw check results in the ledger: failures for the retention period, the latest successes.
+
+Functions over the ledger's connection, called by :class:`monitor.store.ledger.Ledger` with its
+lock held; :func:`insert` and :func:`prune` run inside its transaction. A result is keyed by
+(service, time, location), so storing it again changes nothing. The complete history of
+availability is ``minute_runs`` (:mod:`monitor.store.minute_runs`), not this table.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from operator import itemgetter
+
+from monitor.core.checks import ErrorKind, Observation
+from monitor.store.schema import from_ms
+
+__all__ = ["StoredCheck", "insert", "latest", "prune"]
+
+_Key = tuple[int, int]  # (service_id, location_id)
+_Row = tuple[object, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCheck:
+    service: str
+    location: str
+    time: datetime  # UTC
+    ok: bool
+    latency_ms: float | None
+    status: int | None
+    error: ErrorKind | None
+    detail: str
+
+
+def insert(
+    conn: sqlite3.Connection,
+    groups: Iterable[tuple[_Key, Sequence[tuple[int, Observation]]]],
+    keep_successes: int,
+) -> None:
+    """Store the results of ``(ts_ms, observation)`` items per key: every failure, and of each
+    service's successes only the latest ``keep_successes`` (older ones would be pruned anyway)."""
+    rows: list[_Row] = []
+    successes: dict[int, list[_Row]] = {}
+    for key, items in groups:
+        for ts, obs in items:
+            r = obs.result
+            row = (key[0], key[1], ts, int(r.ok), r.latency_ms, r.status,
+                   r.error.value if r.error is not None else None, r.detail)
+            if r.ok:
+                successes.setdefault(key[0], []).append(row)
+            else:
+                rows.append(row)
+    for ok_rows in successes.values():
+        if len(ok_rows) > keep_successes:
+            ok_rows.sort(key=itemgetter(2))
+            del ok_rows[: len(ok_rows) - keep_successes]
+        rows.extend(ok_rows)
+    conn.executemany("INSERT OR IGNORE INTO checks VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+
+def prune(
+    conn: sqlite3.Connection, service_ids: Iterable[int], cutoff_ms: int, keep_successes: int
+) -> None:
+    """Drop failures older than ``cutoff_ms`` and all but the latest ``keep_successes``
+    successes of each service."""
+    conn.execute("DELETE FROM checks WHERE ok = 0 AND ts_ms < ?", (cutoff_ms,))
+    for sid in service_ids:
+        first_gone = conn.execute(
+            "SELECT ts_ms, location_id FROM checks WHERE service_id = ? AND ok = 1 "
+            "ORDER BY ts_ms DESC, location_id DESC LIMIT 1 OFFSET ?",
+            (sid, keep_successes),
+        ).fetchone()
+        if first_gone is not None:
+            conn.execute(
+                "DELETE FROM checks WHERE service_id = ? AND ok = 1 "
+                "AND (ts_ms, location_id) <= (?, ?)", (sid, *first_gone),
+            )
+
+
+def latest(
+    conn: sqlite3.Connection, service: str, service_id: int, locations: Mapping[int, str]
+) -> StoredCheck | None:
+    """The latest kept check of a service (any location); ``locations`` names location ids."""
+    row = conn.execute(
+        "SELECT location_id, ts_ms, ok, latency_ms, status, error, detail FROM checks "
+        "WHERE service_id = ? ORDER BY ts_ms DESC, location_id DESC LIMIT 1", (service_id,),
+    ).fetchone()
+    if row is None:
+        return None
+    lid, ts, ok, latency, status, error, detail = row
+    return StoredCheck(service, locations[lid], from_ms(ts), bool(ok), latency, status,
+                       ErrorKind(error) if error else None, detail)
