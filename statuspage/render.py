@@ -174,6 +174,10 @@ def _current(out_dir: Path) -> Path | None:
     )
 
 
+#: Published versions kept beside the current one's link (the current one among them).
+_KEEP_VERSIONS = 3
+
+
 def publish(version: Path, out_dir: Path) -> None:
     """Point ``out_dir`` at ``version`` (a directory beside it) in one rename; tidy up."""
     previous = _current(out_dir)
@@ -184,11 +188,17 @@ def publish(version: Path, out_dir: Path) -> None:
     except OSError:
         link.unlink(missing_ok=True)
         raise
-    keep = {version.name} | ({previous.name} if previous is not None else set())
+    # A reader may still be walking a path into a version replaced a moment ago (a web server
+    # under load, rebuilds back to back): the newest few stay, older ones go.
     prefix = f".{out_dir.name}{_VERSION_MARK}"
-    for old in out_dir.parent.iterdir():
-        if (old.name.startswith(prefix) and old.name not in keep and old.is_dir()
-                and not old.is_symlink()):
+    versions = sorted(
+        (old for old in out_dir.parent.iterdir()
+         if old.name.startswith(prefix) and old.is_dir() and not old.is_symlink()),
+        key=lambda old: old.stat().st_mtime_ns, reverse=True)
+    keep = {version.name} | ({previous.name} if previous is not None else set())
+    keep |= {old.name for old in versions[:_KEEP_VERSIONS]}
+    for old in versions:
+        if old.name not in keep:
             shutil.rmtree(old, ignore_errors=True)
 
 

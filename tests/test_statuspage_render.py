@@ -284,7 +284,7 @@ def test_a_reader_never_sees_a_missing_page(tmp_path: Path) -> None:
         reader.join(timeout=10)
     assert problems == []
     assert sum(seen.values()) > 0
-    assert len(_versions(tmp_path)) == 2  # the current version and the one before
+    assert len(_versions(tmp_path)) == 3  # the current version and the two before
     final = json.loads((out / "status.json").read_text())
     assert final["page"]["updated_at"] == "2026-10-20T12:49:30Z"
 
