@@ -29,8 +29,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from monitor.core.checks import CheckResult, ErrorKind, State  # noqa: E402
-from monitor.store.ledger import Ledger, Observation  # noqa: E402
+from monitor.core.checks import (  # noqa: E402
+    CheckResult,
+    ErrorKind,
+    Observation,  # noqa: E402
+    State,
+)
+from monitor.store.ledger import Ledger  # noqa: E402
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 MB = 1e6

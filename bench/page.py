@@ -32,9 +32,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from monitor.config import Config, parse_config  # noqa: E402
-from monitor.core.checks import CheckResult, State  # noqa: E402
-from monitor.incidents.detection import Impact, IncidentStatus  # noqa: E402
-from monitor.store.ledger import Ledger, Observation  # noqa: E402
+from monitor.core.checks import CheckResult, Observation, State  # noqa: E402
+from monitor.core.incidents import Impact, IncidentStatus  # noqa: E402
+from monitor.store.ledger import Ledger  # noqa: E402
 from statuspage.data import gather  # noqa: E402
 from statuspage.render import build_site  # noqa: E402
 

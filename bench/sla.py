@@ -36,11 +36,16 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from monitor.config import Config, parse_config  # noqa: E402
-from monitor.core.checks import CheckResult, ErrorKind, State  # noqa: E402
+from monitor.core.checks import (  # noqa: E402
+    CheckResult,
+    ErrorKind,
+    Observation,  # noqa: E402
+    State,
+)
 from monitor.core.coverage import month_bounds  # noqa: E402
 from monitor.importer import import_lines, read_records  # noqa: E402
 from monitor.report import build_reports  # noqa: E402
-from monitor.store.ledger import Ledger, Observation  # noqa: E402
+from monitor.store.ledger import Ledger  # noqa: E402
 
 START = datetime(2025, 10, 1, tzinfo=UTC)
 HOUR_MS = 3_600_000

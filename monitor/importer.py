@@ -19,9 +19,9 @@ from typing import IO, Any
 
 from monitor.config import Config, UnknownService
 from monitor.core.checks import CheckResult, ErrorKind, Observation
-from monitor.core.times import iso_utc
 from monitor.errors import UpwatchError
 from monitor.store.ledger import Ledger
+from monitor.times import iso_utc
 
 BATCH = 50_000
 MAX_SHOWN_ERRORS = 20

@@ -18,10 +18,10 @@ from datetime import datetime
 from monitor.config import Config, ServiceConfig, UnknownService
 from monitor.core.coverage import month_bounds
 from monitor.core.sla import Uptime, month_uptime, report_dict
-from monitor.core.times import epoch_minute, iso_utc, minute_start
 from monitor.core.windows import Window, windows_from_config
 from monitor.errors import UpwatchError
 from monitor.store.ledger import Ledger
+from monitor.times import epoch_minute, iso_utc, minute_start
 
 _MONTH = re.compile(r"(\d{4})-(0[1-9]|1[0-2])")
 

@@ -30,14 +30,14 @@ from zoneinfo import ZoneInfo
 from monitor.config import Config, ServiceConfig
 from monitor.core.checks import State, check_state
 from monitor.core.coverage import covered_ranges, month_bounds
+from monitor.core.incidents import Incident, IncidentStatus
 from monitor.core.intervals import Ranges
 from monitor.core.minutes import Run
 from monitor.core.sla import Uptime, month_uptime, period_uptime
-from monitor.core.times import ceil_minute, epoch_minute, minute_start
 from monitor.core.windows import Window, windows_from_config
-from monitor.incidents.detection import Incident, IncidentStatus
 from monitor.incidents.markdown import render
 from monitor.store.ledger import Ledger, StoredCheck
+from monitor.times import ceil_minute, epoch_minute, minute_start
 
 __all__ = [
     "DAYS", "MONTHS", "UPCOMING", "Day", "IncidentData", "Month", "PageData", "ServiceData",

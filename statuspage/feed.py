@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from babel.lists import format_list
 from markupsafe import escape
 
-from monitor.core.times import iso_utc, minute_start
+from monitor.times import iso_utc, minute_start
 from statuspage.data import UPCOMING, PageData
 from statuspage.i18n import Formatter, formatter
 from statuspage.incident_views import IncidentView, incident_view

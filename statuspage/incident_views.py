@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from babel.lists import format_list
 from markupsafe import Markup
 
-from monitor.core.times import iso_utc
+from monitor.times import iso_utc
 from statuspage.data import IncidentData, PageData
 from statuspage.i18n import Formatter
 

@@ -23,8 +23,8 @@ from typing import Any
 
 from monitor.core.checks import State
 from monitor.core.sla import report_dict
-from monitor.core.times import iso_utc
 from monitor.core.windows import Window
+from monitor.times import iso_utc
 from statuspage.data import IncidentData, PageData, ServiceData
 from statuspage.incident_views import incident_anchor
 from statuspage.views import page_banner

@@ -29,8 +29,8 @@ from babel.lists import format_list
 
 from monitor.core.checks import State
 from monitor.core.sla import Uptime
-from monitor.core.times import iso_utc
 from monitor.core.windows import Window
+from monitor.times import iso_utc
 from statuspage.data import Day, PageData, ServiceData
 from statuspage.i18n import LANGUAGE_NAMES, LANGUAGES, Formatter, formatter
 from statuspage.incident_views import IMPACT_BANNER, IncidentView, incident_view

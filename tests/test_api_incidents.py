@@ -17,8 +17,8 @@ from openapi_check import body_is_valid, check_response, request_schema
 from monitor.config import Config, parse_config
 from monitor.core.checks import CheckResult, State
 from monitor.core.clock import FakeClock
+from monitor.core.incidents import IncidentPolicy, IncidentStatus
 from monitor.incidents.desk import IncidentDesk
-from monitor.incidents.detection import IncidentPolicy, IncidentStatus
 from monitor.notify import EVENT_KINDS, Event, EventKind
 from monitor.notify.outbox import Outbox
 from monitor.store.ledger import Ledger

@@ -1,5 +1,5 @@
-"""The shape of ``monitor/``: no import cycles among its modules, and only ``monitor/cli``
-imports ``statuspage`` (which imports ``monitor``).
+"""The shape of ``monitor/``: no import cycles among its modules or its folders, and only
+``monitor/cli`` imports ``statuspage`` (which imports ``monitor``).
 
 Every import statement counts, read with :mod:`ast`: those inside functions and under
 ``if TYPE_CHECKING:`` too, relative ones resolved. ``import a.b`` depends on ``a.b``;
@@ -135,6 +135,28 @@ def import_cycles(root: Path, package: str) -> list[str]:
     return cycles
 
 
+def folder_cycles(root: Path, package: str) -> list[str]:
+    """Tangles between ``package``'s folders (``monitor.core``, ``monitor.store`` …; a
+    top-level module is a folder of its own), each with the imports that tie it."""
+    def folder(module: str) -> str:
+        return ".".join(module.split(".")[:2])
+
+    ties: dict[tuple[str, str], list[str]] = {}
+    for (a, b), where in dependency_graph(root, package).items():
+        fa, fb = folder(a), folder(b)
+        if fa != fb and fb != package:  # ``from monitor import __version__`` ties nothing
+            ties.setdefault((fa, fb), []).append(f"{where} {a} imports {b}")
+    succ: dict[str, list[str]] = {}
+    for fa, fb in sorted(ties):
+        succ.setdefault(fa, []).append(fb)
+    return [
+        " <-> ".join(sorted(c)) + "".join(
+            f"\n    {line}" for (fa, fb), lines in sorted(ties.items())
+            if fa in c and fb in c for line in lines)
+        for c in strongly_connected(sorted(succ), succ) if len(c) > 1
+    ]
+
+
 def statuspage_imports(root: Path) -> list[str]:
     """Imports of ``statuspage`` anywhere in ``monitor/`` but ``monitor/cli``."""
     return [
@@ -153,6 +175,12 @@ def test_no_import_cycle_among_monitors_modules() -> None:
     assert ("monitor.run.runner", "monitor.run.scheduler") in graph  # the reading works
     cycles = import_cycles(ROOT, "monitor")
     assert not cycles, "import cycles in monitor/:\n  " + "\n  ".join(cycles)
+
+
+def test_no_import_cycle_among_monitors_folders() -> None:
+    """The folders stack up in one order (docs/architecture.md): none reaches back up."""
+    tangles = folder_cycles(ROOT, "monitor")
+    assert not tangles, "folders of monitor/ that import each other:\n  " + "\n  ".join(tangles)
 
 
 def test_only_the_cli_imports_statuspage() -> None:
@@ -199,3 +227,20 @@ def test_statuspage_is_found_outside_the_cli_only(tmp_path: Path) -> None:
     })
     assert statuspage_imports(tmp_path) == [
         "monitor/run/runner.py:2: monitor.run.runner imports statuspage.render"]
+
+
+def test_folders_that_import_each_other_are_found(tmp_path: Path) -> None:
+    write(tmp_path, {
+        "monitor/__init__.py": "",
+        "monitor/times.py": "from monitor.core.clock import now\n",
+        "monitor/core/__init__.py": "",
+        "monitor/core/clock.py": "",
+        "monitor/core/sla.py": "from monitor.times import iso\n",
+        "monitor/store/__init__.py": "from monitor import __version__\n",
+    })
+    assert import_cycles(tmp_path, "monitor") == []  # no cycle between modules …
+    assert folder_cycles(tmp_path, "monitor") == [  # … but the folders tangle
+        "monitor.core <-> monitor.times"
+        "\n    monitor/core/sla.py:1 monitor.core.sla imports monitor.times"
+        "\n    monitor/times.py:1 monitor.times imports monitor.core.clock"
+    ]

@@ -10,7 +10,7 @@ import pytest
 from monitor.config import Coverage, CoverageRule, DateRange
 from monitor.core.coverage import covered_ranges, day_hours, holiday_dates, is_covered, month_bounds
 from monitor.core.intervals import total
-from monitor.core.times import epoch_minute, minute_start
+from monitor.times import epoch_minute, minute_start
 
 CPH = ZoneInfo("Europe/Copenhagen")
 LON = ZoneInfo("Europe/London")

@@ -14,9 +14,9 @@ from monitor.config import Config, parse_config
 from monitor.core.checks import State
 from monitor.core.minutes import Run
 from monitor.core.sla import month_uptime
-from monitor.core.times import epoch_minute
 from monitor.core.windows import Window, WindowKind, windows_from_config
 from monitor.store.ledger import Ledger
+from monitor.times import epoch_minute
 from monitor.windows.declarations import (
     DeclarationError,
     UnknownWindow,

@@ -22,10 +22,10 @@ from tools import require_tool
 from monitor.config import parse_config
 from monitor.core.checks import CheckResult, ErrorKind, State
 from monitor.core.minutes import Run
-from monitor.core.times import epoch_minute
 from monitor.core.windows import windows_from_config
 from monitor.metrics.probes import ProbeMetrics, render
 from monitor.metrics.sla import SlaCollector, compute_snapshot
+from monitor.times import epoch_minute
 
 ROOT = Path(__file__).resolve().parent.parent
 PROM = ROOT / "deploy" / "prometheus"

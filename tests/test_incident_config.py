@@ -22,9 +22,10 @@ from monitor.config.incident import (
     WebhookChannelConfig,
 )
 from monitor.core.clock import FakeClock
-from monitor.incidents.detection import Impact, IncidentPolicy
+from monitor.core.incidents import Impact, IncidentPolicy
+from monitor.incidents.detection import policy_from_config
 from monitor.notify import ChannelSetupError, Event
-from monitor.notify.channels import channels_from_config, policy_from_config
+from monitor.notify.channels import channels_from_config
 from monitor.notify.email import EmailChannel
 from monitor.notify.slack import SlackChannel
 from monitor.notify.webhook import WebhookChannel

@@ -11,13 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from monitor.config import Coverage
-from monitor.incidents.detection import (
-    Impact,
-    Incident,
-    IncidentPolicy,
-    IncidentStatus,
-    IncidentUpdate,
-)
+from monitor.core.incidents import Impact, Incident, IncidentPolicy, IncidentStatus, IncidentUpdate
 from monitor.incidents.report import (
     build_incident_report,
     load_incident_report,

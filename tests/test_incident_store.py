@@ -10,14 +10,8 @@ import pytest
 from ledger_sql import outbox as outbox_rows
 
 from monitor.config import parse_config
-from monitor.incidents.detection import (
-    Impact,
-    Incident,
-    IncidentPolicy,
-    IncidentStatus,
-    IncidentUpdate,
-    response_report,
-)
+from monitor.core.incidents import Impact, Incident, IncidentPolicy, IncidentStatus, IncidentUpdate
+from monitor.incidents.detection import response_report
 from monitor.store.incidents import OutboxRow
 from monitor.store.ledger import Ledger, LedgerError
 

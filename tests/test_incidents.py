@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 import pytest
 
 from monitor.core.checks import State
-from monitor.core.times import minute_start
-from monitor.incidents.detection import Detector, Impact, IncidentPolicy, OpenIncident
+from monitor.core.incidents import Impact, IncidentPolicy
+from monitor.incidents.detection import Detector, OpenIncident
+from monitor.times import minute_start
 
 U, G, D, N = State.UP, State.DEGRADED, State.DOWN, State.NODATA
 T0 = datetime(2026, 10, 1, 10, 0, tzinfo=UTC)

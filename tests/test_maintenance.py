@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from monitor.config import Config, ExclusionConfig, MaintenanceWindowConfig, ServiceConfig
-from monitor.core.times import epoch_minute
 from monitor.core.windows import Window, effective_range, expand_recurring, windows_from_config
+from monitor.times import epoch_minute
 
 
 def utc(y: int, mo: int, d: int, h: int = 0, mi: int = 0, sec: int = 0) -> datetime:

@@ -30,10 +30,10 @@ from monitor.core.checks import CheckResult, ErrorKind, Observation, State
 from monitor.core.clock import FakeClock
 from monitor.core.coverage import month_bounds
 from monitor.core.sla import month_uptime
-from monitor.core.times import epoch_minute
 from monitor.core.windows import windows_from_config
 from monitor.run.runner import Monitor, RunOptions
 from monitor.store.ledger import Ledger
+from monitor.times import epoch_minute
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "deploy" / "prometheus" / "upwatch.rules.yml"

@@ -17,8 +17,8 @@ from monitor.core.checks import State
 from monitor.core.coverage import month_bounds
 from monitor.core.minutes import Run, fold
 from monitor.core.sla import Uptime, month_uptime, period_uptime, report_dict
-from monitor.core.times import epoch_minute, minute_start
 from monitor.core.windows import Window
+from monitor.times import epoch_minute, minute_start
 
 U, G, D = State.UP, State.DEGRADED, State.DOWN
 CPH, LON = "Europe/Copenhagen", "Europe/London"

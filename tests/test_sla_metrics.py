@@ -15,7 +15,6 @@ from monitor.config import Config, parse_config
 from monitor.core.checks import CheckResult, ErrorKind, Observation, State
 from monitor.core.clock import FakeClock
 from monitor.core.minutes import Run
-from monitor.core.times import epoch_minute
 from monitor.core.windows import Window, windows_from_config
 from monitor.metrics.probes import ProbeMetrics, render, render_openmetrics
 from monitor.metrics.sla import (
@@ -28,6 +27,7 @@ from monitor.metrics.sla import (
 )
 from monitor.store.ledger import Ledger
 from monitor.store.writer import LedgerWriter
+from monitor.times import epoch_minute
 from monitor.windows.sources import config_windows
 
 CONFIG = parse_config(

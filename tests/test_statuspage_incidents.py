@@ -20,7 +20,7 @@ from test_statuspage_sample import INCIDENTS, sample_page
 
 from monitor.config import parse_config
 from monitor.core.checks import State
-from monitor.incidents.detection import Impact, IncidentStatus
+from monitor.core.incidents import Impact, IncidentStatus
 from monitor.incidents.markdown import render
 from monitor.store.ledger import Ledger
 from statuspage.data import IncidentData, PageData, UpdateData, gather

@@ -30,9 +30,9 @@ from monitor.core.checks import State
 from monitor.core.intervals import Ranges
 from monitor.core.minutes import Run
 from monitor.core.sla import Uptime, period_uptime
-from monitor.core.times import epoch_minute
 from monitor.core.windows import Window
 from monitor.incidents.markdown import render
+from monitor.times import epoch_minute
 from statuspage.data import (
     DAYS,
     MONTHS,

@@ -25,8 +25,8 @@ from test_statuspage_sample import NOW, as_json, check_golden, sample_page
 from monitor.core.checks import State
 from monitor.core.minutes import Run
 from monitor.core.sla import Uptime, period_uptime
-from monitor.core.times import minute_start
 from monitor.core.windows import Window
+from monitor.times import minute_start
 from statuspage.data import Day, ServiceData
 from statuspage.history import history_view
 from statuspage.i18n import formatter

@@ -23,10 +23,11 @@ from monitor.cli.common import (
 )
 from monitor.config import load_config
 from monitor.core.clock import Clock, SystemClock
+from monitor.core.incidents import Incident
 from monitor.incidents.desk import IncidentDesk, IncidentInputError, incident_json
-from monitor.incidents.detection import Incident
+from monitor.incidents.detection import policy_from_config
 from monitor.notify import Channel, ChannelSetupError
-from monitor.notify.channels import channels_from_config, policy_from_config
+from monitor.notify.channels import channels_from_config
 from monitor.notify.outbox import DirectLedger, Outbox
 from monitor.probes.http import make_session
 

@@ -141,7 +141,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_incident_report(args: argparse.Namespace, config: Config, now: datetime) -> int:
     from monitor.incidents import report as incident_report
-    from monitor.notify.channels import policy_from_config
+    from monitor.incidents.detection import policy_from_config
     from monitor.report import ReportError, parse_month
 
     if args.from_month or args.to_month or args.service or args.fail_on_breach:

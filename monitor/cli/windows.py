@@ -28,8 +28,8 @@ from monitor.cli.common import (
 )
 from monitor.config import load_config, parse_duration
 from monitor.core.clock import Clock, SystemClock
-from monitor.core.times import iso_utc
 from monitor.core.windows import WindowKind
+from monitor.times import iso_utc
 from monitor.windows.declarations import (
     KIND_LABEL,
     DeclarationError,

@@ -16,7 +16,7 @@ from pydantic import BaseModel, BeforeValidator, model_validator
 
 from monitor.config.durations import POSITIVE, Duration, UtcDatetime, at_least, invalid
 from monitor.config.fields import MODEL_CONFIG, Text, TimeZone
-from monitor.core.times import iso_utc
+from monitor.times import iso_utc
 
 __all__ = ["ExclusionConfig", "MaintenancePolicy", "MaintenanceWindowConfig"]
 

@@ -22,7 +22,7 @@ import holidays
 
 from monitor.config import Coverage
 from monitor.core.intervals import Ranges, intersect, normalize
-from monitor.core.times import ceil_minute
+from monitor.times import ceil_minute
 
 __all__ = [
     "covered_ranges",

@@ -32,8 +32,8 @@ from monitor.core.checks import State
 from monitor.core.coverage import covered_ranges, month_bounds
 from monitor.core.intervals import Ranges, intersect, normalize, runs_in, subtract, total
 from monitor.core.minutes import Run
-from monitor.core.times import iso_utc
 from monitor.core.windows import Window, WindowKind, effective_range
+from monitor.times import iso_utc
 
 __all__ = ["AppliedWindow", "Uptime", "month_uptime", "period_uptime", "report_dict"]
 

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from dateutil.rrule import rruleset, rrulestr
 
 from monitor.config import Config, MaintenanceWindowConfig
-from monitor.core.times import ceil_minute, iso_utc
+from monitor.times import ceil_minute, iso_utc
 
 __all__ = [
     "RRULE_ANCHOR",

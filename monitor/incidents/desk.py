@@ -20,23 +20,15 @@ from typing import Any
 from monitor.config import Config, ServiceConfig, unknown_service_problem
 from monitor.core.checks import CheckResult, State
 from monitor.core.clock import Clock
-from monitor.core.times import iso_utc
+from monitor.core.incidents import Impact, Incident, IncidentPolicy, IncidentStatus, IncidentUpdate
 from monitor.core.windows import Window, windows_from_config
 from monitor.errors import UpwatchError
-from monitor.incidents.detection import (
-    DetectionEvent,
-    Detector,
-    Impact,
-    Incident,
-    IncidentPolicy,
-    IncidentStatus,
-    IncidentUpdate,
-    OpenIncident,
-)
+from monitor.incidents.detection import DetectionEvent, Detector, OpenIncident
 from monitor.incidents.markdown import render
 from monitor.notify import Event
 from monitor.notify.outbox import LedgerAccess, Outbox
 from monitor.store.ledger import Ledger
+from monitor.times import iso_utc
 
 __all__ = ["IncidentDesk", "IncidentInputError", "incident_json", "state_event", "update_event"]
 

@@ -1,4 +1,5 @@
-"""Incidents: the models, and the pure detector that opens and resolves them from minute states.
+"""The pure detector that opens and resolves incidents from minute states (the incident
+models are :mod:`monitor.core.incidents`).
 
 :class:`Detector` is fed ``(service, minute, state)`` with ``now`` and returns
 :class:`DetectionEvent` s; the caller persists them and turns them into notifications. Rules
@@ -20,108 +21,28 @@ persisting the same ``opened`` event twice harmless.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
-from enum import StrEnum
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Literal, Protocol
 from zoneinfo import ZoneInfo
 
-from monitor.config import Coverage
+from monitor.config import Config, Coverage
+from monitor.config.incident import IncidentConfig
 from monitor.core.checks import State
 from monitor.core.coverage import covered_ranges, month_bounds
-from monitor.core.times import epoch_minute, minute_start
+from monitor.core.incidents import Impact, Incident, IncidentPolicy
+from monitor.times import epoch_minute, minute_start
 
 __all__ = [
     "IncidentSource",
-    "DEFAULT_SEVERITIES",
     "DetectionEvent",
     "Detector",
-    "Impact",
-    "Incident",
-    "IncidentPolicy",
-    "IncidentStatus",
-    "IncidentUpdate",
     "OpenIncident",
     "ResponseRow",
+    "policy_from_config",
     "response_report",
 ]
-
-class Impact(StrEnum):
-    """How much of the site an incident hits (Statuspage's names), ordered by ``RANK``."""
-
-    NONE = "none"
-    MINOR = "minor"
-    MAJOR = "major"
-    CRITICAL = "critical"
-
-    @property
-    def rank(self) -> int:
-        return _RANK[self]
-
-
-_RANK = {Impact.NONE: 0, Impact.MINOR: 1, Impact.MAJOR: 2, Impact.CRITICAL: 3}
-
-
-class IncidentStatus(StrEnum):
-    INVESTIGATING = "investigating"
-    IDENTIFIED = "identified"
-    MONITORING = "monitoring"
-    RESOLVED = "resolved"
-
-
-#: The seeds' severities: 1 = whole service down … 3 = limited.
-DEFAULT_SEVERITIES: Mapping[Impact, str] = {
-    Impact.CRITICAL: "severity 1", Impact.MAJOR: "severity 2", Impact.MINOR: "severity 3",
-    Impact.NONE: "severity 3",
-}
-
-
-@dataclass(frozen=True)
-class IncidentPolicy:
-    """``incident:`` in probes.yaml: thresholds, severity names and response targets."""
-
-    open_after: int = 2  # minutes
-    resolve_after: int = 5  # minutes
-    severities: Mapping[Impact, str] = field(default_factory=lambda: dict(DEFAULT_SEVERITIES))
-    # business time allowed until the first human update, per severity name
-    response_targets: Mapping[str, timedelta] = field(default_factory=lambda: {
-        "severity 1": timedelta(hours=1), "severity 2": timedelta(hours=4),
-        "severity 3": timedelta(hours=8)})
-
-    def severity(self, impact: Impact) -> str:
-        return self.severities.get(impact, self.severities.get(Impact.MINOR, impact.value))
-
-
-@dataclass(frozen=True)
-class IncidentUpdate:
-    id: int
-    incident_id: int
-    at: datetime
-    status: IncidentStatus
-    body: str  # Markdown subset (monitor.incidents.markdown)
-    author: str  # "detector", "cli:alice", "api:admin"
-    human: bool
-
-
-@dataclass(frozen=True)
-class Incident:
-    id: int
-    title: str
-    impact: Impact
-    severity: str
-    status: IncidentStatus
-    services: tuple[str, ...]
-    detected_at: datetime
-    created_by: str
-    resolved_at: datetime | None
-    detection_key: str | None  # set for incidents the detector opened
-    updates: tuple[IncidentUpdate, ...] = ()  # oldest first
-
-    @property
-    def first_human_update(self) -> IncidentUpdate | None:
-        return next((u for u in self.updates if u.human), None)
-
 
 @dataclass(frozen=True)
 class OpenIncident:
@@ -341,3 +262,13 @@ def response_report(incidents: Sequence[Incident], coverage: Coverage, tz: ZoneI
                                 None if first is None else first.at, inc.resolved_at, spent,
                                 target_min, met))
     return rows
+
+
+def policy_from_config(config: Config | IncidentConfig) -> IncidentPolicy:
+    """The detector's and the response report's :class:`IncidentPolicy` from ``incident:``."""
+    inc = config.incident if isinstance(config, Config) else config
+    names = inc.severities.by_impact()
+    severities = {Impact(impact): name for impact, name in names.items()}
+    severities[Impact.NONE] = names["minor"]
+    return IncidentPolicy(open_after=inc.open_after, resolve_after=inc.resolve_after,
+                          severities=severities, response_targets=inc.targets())

@@ -28,9 +28,10 @@ from zoneinfo import ZoneInfo
 
 from monitor.config import Coverage
 from monitor.core.coverage import covered_ranges, month_bounds
-from monitor.core.times import epoch_minute, iso_utc, minute_start
-from monitor.incidents.detection import Incident, IncidentPolicy, IncidentSource, response_report
+from monitor.core.incidents import Incident, IncidentPolicy
+from monitor.incidents.detection import IncidentSource, response_report
 from monitor.report import ReportError, month_label
+from monitor.times import epoch_minute, iso_utc, minute_start
 
 __all__ = [
     "CSV_FIELDS",

@@ -37,9 +37,9 @@ from monitor.core.clock import Clock
 from monitor.core.coverage import is_covered, month_bounds
 from monitor.core.minutes import Run
 from monitor.core.sla import month_uptime
-from monitor.core.times import epoch_minute, minute_start
 from monitor.core.windows import Window, effective_range
 from monitor.metrics.probes import StaticMetric
+from monitor.times import epoch_minute, minute_start
 from monitor.windows.sources import WindowsFn
 
 if TYPE_CHECKING:

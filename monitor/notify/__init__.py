@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
-from monitor.core.times import iso_utc
 from monitor.errors import UpwatchError
+from monitor.times import iso_utc
 
 __all__ = [
     "EVENT_KINDS",

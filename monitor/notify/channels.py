@@ -14,18 +14,16 @@ import aiohttp
 from monitor.config import Config
 from monitor.config.incident import (
     EmailChannelConfig,
-    IncidentConfig,
     SlackChannelConfig,
     WebhookChannelConfig,
 )
 from monitor.core.clock import Clock
-from monitor.incidents.detection import Impact, IncidentPolicy
 from monitor.notify import Channel, ChannelSetupError, EventKind
 from monitor.notify.email import EmailChannel
 from monitor.notify.slack import SlackChannel
 from monitor.notify.webhook import WebhookChannel, secret_from_env
 
-__all__ = ["channel_from_config", "channels_from_config", "policy_from_config"]
+__all__ = ["channel_from_config", "channels_from_config"]
 
 ChannelConfig = WebhookChannelConfig | SlackChannelConfig | EmailChannelConfig
 
@@ -68,13 +66,3 @@ def channels_from_config(config: Config, session: aiohttp.ClientSession, clock: 
     if problems:
         raise ChannelSetupError(problems)
     return channels
-
-
-def policy_from_config(config: Config | IncidentConfig) -> IncidentPolicy:
-    """The detector's and the response report's :class:`IncidentPolicy` from ``incident:``."""
-    inc = config.incident if isinstance(config, Config) else config
-    names = inc.severities.by_impact()
-    severities = {Impact(impact): name for impact, name in names.items()}
-    severities[Impact.NONE] = names["minor"]
-    return IncidentPolicy(open_after=inc.open_after, resolve_after=inc.resolve_after,
-                          severities=severities, response_targets=inc.targets())

@@ -25,9 +25,10 @@ from monitor.config import Config, ConfigError, ServiceConfig, load_config
 from monitor.core.clock import Clock, SystemClock
 from monitor.core.windows import Window
 from monitor.incidents.desk import IncidentDesk
+from monitor.incidents.detection import policy_from_config
 from monitor.metrics.probes import ProbeMetrics
 from monitor.metrics.sla import SlaCollector
-from monitor.notify.channels import channels_from_config, policy_from_config
+from monitor.notify.channels import channels_from_config
 from monitor.notify.outbox import Outbox
 from monitor.probes.http import HttpProbe, make_session
 from monitor.probes.tls import cert_expiry, tls_target

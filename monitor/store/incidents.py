@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from monitor.incidents.detection import Impact, Incident, IncidentStatus, IncidentUpdate
+from monitor.core.incidents import Impact, Incident, IncidentStatus, IncidentUpdate
 from monitor.store.schema import LedgerError, from_ms, to_ms, transaction
 
 __all__ = [

@@ -31,9 +31,9 @@ from typing import TypeVar
 
 from monitor.core.checks import Observation, State
 from monitor.core.clock import Clock, SystemClock
+from monitor.core.incidents import Impact, Incident, IncidentStatus, IncidentUpdate
 from monitor.core.minutes import Run
 from monitor.core.windows import WindowKind
-from monitor.incidents.detection import Impact, Incident, IncidentStatus, IncidentUpdate
 from monitor.store import checks, latency, schema
 from monitor.store import incidents as incident_store
 from monitor.store import windows as ledger_windows

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import sqlite_utils
 
-from monitor.core.times import EPOCH
 from monitor.errors import UpwatchError
+from monitor.times import EPOCH
 
 BUSY_TIMEOUT_MS = 5000
 _ONE_MS = timedelta(milliseconds=1)

@@ -10,24 +10,35 @@ import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from monitor.config import Config
 from monitor.core.clock import Clock
-from monitor.core.times import iso_utc
 from monitor.incidents.desk import IncidentDesk
 from monitor.metrics.probes import negotiate
-from monitor.run.scheduler import ProbeScheduler
 from monitor.store.writer import LedgerWriter
+from monitor.times import iso_utc
 from monitor.web.admin import ADMIN_PREFIX, AdminTokens, admin_app
 from monitor.web.incidents import add_incident_routes
 from monitor.web.site import site_file
 
 #: A ledger commit older than this (while results are queued) makes /healthz answer 503.
 STALE_COMMIT_S = 30.0
+
+
+class SchedulerState(Protocol):
+    """What /healthz reads of the probe scheduler (``monitor.run.scheduler.ProbeScheduler``)."""
+
+    @property
+    def running(self) -> bool: ...
+
+    @property
+    def inflight(self) -> int: ...
+
+    def lag_quantile_ms(self, q: float) -> float | None: ...
 
 
 @dataclass
@@ -37,7 +48,7 @@ class Runtime:
     config: Config
     clock: Clock
     registry: CollectorRegistry
-    scheduler: ProbeScheduler
+    scheduler: SchedulerState
     writer: LedgerWriter
     site_dir: Path | None = None
     admin_tokens: AdminTokens | None = None

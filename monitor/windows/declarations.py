@@ -24,10 +24,10 @@ from zoneinfo import ZoneInfo
 from monitor.config import Config, unknown_service_problem
 from monitor.config.durations import format_duration, show
 from monitor.core.coverage import is_covered
-from monitor.core.times import iso_utc
 from monitor.core.windows import Window, WindowKind
 from monitor.errors import UpwatchError
 from monitor.store.windows import DeclaredWindow
+from monitor.times import iso_utc
 
 if TYPE_CHECKING:
     from monitor.store.ledger import Ledger

@@ -23,9 +23,9 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
 from monitor.core.clock import Clock
-from monitor.core.times import iso_utc, minute_start
 from monitor.core.windows import Window, effective_range
 from monitor.notify import Event
+from monitor.times import iso_utc, minute_start
 from monitor.windows.sources import WindowsFn
 
 if TYPE_CHECKING:
