@@ -130,7 +130,8 @@ def import_rate(tmp: Path, config: Config, lines: int) -> float:
     try:
         started = time.perf_counter()
         with path.open() as fh:
-            summary = import_lines(read_records(fh, "jsonl"), config, ledger)
+            summary = import_lines(read_records(fh, "jsonl"), config, ledger,
+                                   now=datetime.now(UTC))
         elapsed = time.perf_counter() - started
     finally:
         ledger.close()

@@ -14,7 +14,7 @@ import json
 import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import IO, Any
 
 from monitor.config import Config, UnknownService
@@ -70,7 +70,14 @@ class LineError(UpwatchError, ValueError):
         super().__init__(f"{fld}: {message}" if fld else message)
 
 
-def _parse_time(value: Any) -> datetime:
+#: Imported checks must lie between these: a check dated 2099 would otherwise stand as the
+#: service's latest state for 70 years, and one dated year 1 is a typo, not history.
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+#: How far ahead of now an imported check may be (clocks of other machines drift a little).
+FUTURE_SLACK = timedelta(minutes=5)
+
+
+def _parse_time(value: Any, now: datetime) -> datetime:
     if not isinstance(value, str):
         raise LineError("time", f"expected an ISO 8601 string, got {json.dumps(value)}")
     try:
@@ -81,7 +88,15 @@ def _parse_time(value: Any) -> datetime:
         ) from None
     if dt.tzinfo is None:
         raise LineError("time", f'"{value}" has no UTC offset (add Z or +02:00)')
-    return dt.astimezone(UTC)
+    try:
+        dt = dt.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+        raise LineError("time", f'"{value}" is out of range') from None
+    if dt < EARLIEST:
+        raise LineError("time", f'"{value}" is before {iso_utc(EARLIEST)}')
+    if dt > now + FUTURE_SLACK:
+        raise LineError("time", f'"{value}" is in the future (now it is {iso_utc(now)})')
+    return dt
 
 
 def _parse_ok(value: Any) -> bool:
@@ -106,8 +121,9 @@ def _parse_optional_number(fld: str, value: Any) -> float | None:
     return number
 
 
-def parse_record(record: Any, config: Config) -> Observation:
-    """One decoded line → an :class:`Observation`; raises :class:`LineError` naming the field."""
+def parse_record(record: Any, config: Config, now: datetime) -> Observation:
+    """One decoded line → an :class:`Observation`; raises :class:`LineError` naming the field.
+    ``now`` bounds ``time`` (at most :data:`FUTURE_SLACK` ahead)."""
     if not isinstance(record, dict):
         raise LineError("", "expected a JSON object")
     unknown = sorted(set(record) - set(_FIELDS))
@@ -122,7 +138,7 @@ def parse_record(record: Any, config: Config) -> Observation:
         raise LineError("service", str(err)) from None
     if "time" not in record:
         raise LineError("time", "missing")
-    when = _parse_time(record["time"])
+    when = _parse_time(record["time"], now)
     if "ok" not in record:
         raise LineError("ok", "missing")
     ok = _parse_ok(record["ok"])
@@ -169,6 +185,7 @@ def import_lines(
     config: Config,
     ledger: Ledger,
     *,
+    now: datetime,
     skip_invalid: bool = False,
     progress: Callable[[int], None] | None = None,
     source: str = "input",
@@ -181,7 +198,7 @@ def import_lines(
         try:
             if isinstance(record, LineError):
                 raise record
-            obs = parse_record(record, config)
+            obs = parse_record(record, config, now)
         except LineError as err:
             summary.invalid += 1
             if len(summary.errors) < MAX_SHOWN_ERRORS:

@@ -17,6 +17,7 @@ from monitor.cli.common import (
     open_ledger,
 )
 from monitor.config import Config, load_config
+from monitor.core.clock import SystemClock
 
 __all__ = ["add_page_parser", "add_parsers"]
 
@@ -78,8 +79,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     try:
         with stream:
             summary = import_lines(read_records(stream, fmt), config, ledger,
-                                   skip_invalid=args.skip_invalid, progress=progress,
-                                   source=source)
+                                   now=SystemClock().now(), skip_invalid=args.skip_invalid,
+                                   progress=progress, source=source)
     except ImportFailed as err:
         if interactive:
             print(file=sys.stderr)
@@ -97,7 +98,6 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from monitor.core.clock import SystemClock
     from monitor.report import (
         ReportError,
         build_reports,
@@ -168,7 +168,6 @@ def cmd_incident_report(args: argparse.Namespace, config: Config, now: datetime)
 def cmd_build_page(args: argparse.Namespace) -> int:
     import time
 
-    from monitor.core.clock import SystemClock
     from monitor.windows.sources import declared_windows
     from statuspage.render import BuildError, build_from_ledger
 
