@@ -190,6 +190,6 @@ async def run_demo(workdir: Path, host: str, port: int, clock: Clock,
                   f"\nTry: upwatch report --config {config_path} --db {db_path}"
                   f"\nStop with Ctrl-C.\n", flush=True)
 
-        return await serve(opts, on_ready=ready)
+        return await serve(opts, on_ready=ready, clock=clock)
     finally:
         await targets.cleanup()

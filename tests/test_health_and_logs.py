@@ -32,6 +32,8 @@ class Scheduler:
 class Writer:
     queued: int = 0
     last_commit_monotonic: float | None = None
+    started_monotonic: float | None = None
+    last_error: str | None = None
 
 
 def runtime(scheduler: Scheduler, writer: Writer, clock: FakeClock) -> Runtime:
@@ -39,25 +41,38 @@ def runtime(scheduler: Scheduler, writer: Writer, clock: FakeClock) -> Runtime:
     return Runtime(config, clock, CollectorRegistry(), scheduler, writer)  # type: ignore[arg-type]
 
 
+STALE = STALE_COMMIT_S + 5
+READ_ONLY = "recording 1706 check results failed: attempt to write a readonly database"
+
+
 @pytest.mark.parametrize(
-    ("running", "queued", "commit_age", "healthy", "problems"),
+    ("running", "queued", "commit_age", "started_ago", "error", "problems"),
     [
-        (True, 0, None, True, []),
-        (True, 10, 2.0, True, []),
-        (False, 0, 1.0, False, ["scheduler is not running"]),
-        (True, 10, STALE_COMMIT_S + 5, False,
-         [f"no ledger commit for {STALE_COMMIT_S + 5:.0f}s with results queued"]),
-        (True, 0, STALE_COMMIT_S + 5, True, []),  # nothing to write is not a stuck writer
+        (True, 0, None, 1.0, None, []),
+        (True, 10, 2.0, 60.0, None, []),
+        (False, 0, 1.0, 60.0, None, ["scheduler is not running"]),
+        (True, 10, STALE, 600.0, None,
+         [f"no ledger commit for {STALE:.0f}s with results queued"]),
+        (True, 0, STALE, 600.0, None, []),  # nothing to write is not a stuck writer
+        (True, 10, None, 5.0, READ_ONLY, []),  # a failure or two at the start: not yet
+        (True, 1706, None, STALE, READ_ONLY,
+         [f"no ledger commit since the start {STALE:.0f}s ago with results queued",
+          f"the ledger refuses writes: {READ_ONLY}"]),
+        (True, 10, STALE, 600.0, "disk I/O error",
+         [f"no ledger commit for {STALE:.0f}s with results queued",
+          "the ledger refuses writes: disk I/O error"]),
     ],
-    ids=["fresh-start", "writing", "scheduler-stopped", "writer-stuck", "idle-writer"],
+    ids=["fresh-start", "writing", "scheduler-stopped", "writer-stuck", "idle-writer",
+         "first-commit-failing", "never-committed", "stuck-with-its-reason"],
 )
-def test_health(running: bool, queued: int, commit_age: float | None, healthy: bool,
-                problems: list[str]) -> None:
+def test_health(running: bool, queued: int, commit_age: float | None, started_ago: float,
+                error: str | None, problems: list[str]) -> None:
     clock = FakeClock(NOW)
     last = None if commit_age is None else clock.monotonic() - commit_age
-    ok, body = runtime(Scheduler(running), Writer(queued, last), clock).health()
-    assert ok is healthy
-    assert body["status"] == ("ok" if healthy else "unhealthy")
+    writer = Writer(queued, last, clock.monotonic() - started_ago, error)
+    ok, body = runtime(Scheduler(running), writer, clock).health()
+    assert ok is (not problems)
+    assert body["status"] == ("ok" if not problems else "unhealthy")
     assert body["problems"] == problems
     assert body["schedule_lag_p99_ms"] == 12.0
 

@@ -543,3 +543,45 @@ def test_batches_and_restarts_give_exactly_the_pure_fold(
         led.record(obs)  # re-importing everything changes nothing
         assert led.runs_many(["api"], *WINDOW, location="eu") == before
         led.close()
+
+
+def test_ready_to_record_stamps_the_start(ledger: Ledger, db: Path, clock: FakeClock) -> None:
+    ledger.ready_to_record()
+    conn = sqlite3.connect(db)
+    stamp = conn.execute("SELECT value FROM meta WHERE key = 'last_start'").fetchone()[0]
+    conn.close()
+    assert stamp == int(clock.now().timestamp() * 1000)
+
+
+def test_ready_to_record_refuses_a_ledger_that_takes_no_writes(ledger: Ledger) -> None:
+    # Root ignores file modes, so the read-only file is the connection's own switch here;
+    # bench/faults.py does it for real on a read-only mount.
+    ledger._conn.execute("PRAGMA query_only = ON")
+    with pytest.raises(LedgerError) as err:
+        ledger.ready_to_record()
+    assert str(err.value) == (
+        "writing to upwatch.db failed: attempt to write a readonly database; upwatch run needs "
+        "to write to its ledger (check the file's and its folder's permissions, and free space)")
+
+
+def test_ready_to_record_refuses_a_damaged_ledger(db: Path, clock: FakeClock) -> None:
+    led = Ledger(db, clock=clock)
+    led.record([make(60.0 * i, D if i % 7 else U) for i in range(3000)])
+    led.close()
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+    root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'checks'").fetchone()[0]
+    conn.close()
+    with db.open("r+b") as f:  # scribble over the checks table's first page, past its header
+        f.seek((root - 1) * page_size + 100)
+        f.write(b"\xff" * (page_size - 200))
+    led = Ledger(db, clock=clock)  # the schema page is whole: it opens
+    try:
+        with pytest.raises(LedgerError) as err:
+            led.ready_to_record()
+    finally:
+        led.close()
+    assert str(err.value).startswith("upwatch.db is damaged (")
+    assert str(err.value).endswith(
+        "); restore it from a backup, or move it aside and start with a new file")

@@ -34,8 +34,9 @@ from monitor.probes.http import HttpProbe, make_session
 from monitor.probes.tls import cert_expiry, tls_target
 from monitor.run.scheduler import ProbeScheduler
 from monitor.store.ledger import Ledger
+from monitor.store.runlock import RunLock
 from monitor.store.writer import LedgerWriter
-from monitor.web.admin import load_admin_tokens
+from monitor.web.admin import AdminTokens, load_admin_tokens
 from monitor.web.app import Runtime, make_app
 from monitor.windows.declarations import active_windows, window_summary
 from monitor.windows.events import MaintenanceAnnouncer
@@ -103,9 +104,39 @@ class Monitor:
         self.opts = opts
         self.clock: Clock = clock or SystemClock()
         self.config = load_config(opts.config_path)
+        admin_tokens = load_admin_tokens(os.environ)  # refused before anything is opened
         self.registry = CollectorRegistry()
         self.metrics = ProbeMetrics(self.registry)
-        self.ledger = Ledger(opts.db_path)
+        self._lock = RunLock(opts.db_path)  # one `upwatch run` per ledger
+        self._lock.acquire()
+        try:
+            self.ledger = Ledger(opts.db_path, clock=self.clock)
+        except BaseException:
+            self._lock.release()
+            raise
+        try:
+            self.ledger.ready_to_record()  # damaged or read-only: refuse now, exit 3
+        except BaseException:
+            self.ledger.close()
+            self._lock.release()
+            raise
+        try:
+            self._wire(opts, admin_tokens)
+        except BaseException:
+            self.ledger.close()
+            self._lock.release()
+            raise
+        self._runner: web.AppRunner | None = None
+        self.port: int = opts.port
+        self._stopping = asyncio.Event()
+        self._page_built = False
+        self._page_interval = opts.page_rebuild_s
+        self._outbox_task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def _wire(self, opts: RunOptions, admin_tokens: AdminTokens | None) -> None:
+        """The parts around the ledger; a channel that cannot be set up raises here, and the
+        probe session made for it is let go without a warning."""
         self.writer = LedgerWriter(self.ledger, self.clock)
         self.metrics.queued.set_function(lambda: float(self.writer.queued))
         self.sla = SlaCollector(self.registry)
@@ -113,7 +144,11 @@ class Monitor:
         self.tls_context: ssl.SSLContext | None = None  # None: the system's trust store
         self.probe = HttpProbe(self._session, self.clock, location=self.config.location)
         # Channels and the incident policy are read at start; a reload does not change them.
-        channels = channels_from_config(self.config, self._session, self.clock, os.environ)
+        try:
+            channels = channels_from_config(self.config, self._session, self.clock, os.environ)
+        except BaseException:
+            self._session.detach()  # nothing was opened through it: closed without a word
+            raise
         self.outbox = Outbox(self.writer, channels, self.clock)
         self.incidents = IncidentDesk(self.writer, self.clock, policy_from_config(self.config),
                                       self.config, self.outbox)
@@ -126,15 +161,7 @@ class Monitor:
         self.runtime = Runtime(self.config, self.clock, self.registry, self.scheduler,
                                self.writer,
                                site_dir=None if opts.site is None else opts.site.out_dir,
-                               admin_tokens=load_admin_tokens(os.environ),
-                               incidents=self.incidents)
-        self._runner: web.AppRunner | None = None
-        self.port: int = opts.port
-        self._stopping = asyncio.Event()
-        self._page_built = False
-        self._page_interval = opts.page_rebuild_s
-        self._outbox_task: asyncio.Task[None] | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+                               admin_tokens=admin_tokens, incidents=self.incidents)
 
     def windows_fn(self) -> WindowsFn:
         """Where the SLA figures get their windows: probes.yaml's and the declared ones."""
@@ -308,24 +335,36 @@ class Monitor:
         if self._runner is not None:
             await self._runner.cleanup()
         await self._session.close()
+        self._lock.release()
         log.info("stopped; ledger flushed")
 
 
-async def serve(opts: RunOptions, on_ready: Callable[[Monitor], None] | None = None) -> int:
-    """Run until SIGTERM/SIGINT; SIGHUP reloads. Returns the process exit code."""
-    monitor = Monitor(opts)
+async def serve(
+    opts: RunOptions, on_ready: Callable[[Monitor], None] | None = None,
+    clock: Clock | None = None,
+) -> int:
+    """Run until SIGTERM/SIGINT; SIGHUP reloads. Returns the process exit code.
+
+    A start that fails (the port is taken, say) closes what it opened before raising."""
+    monitor = Monitor(opts, clock)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
     loop.add_signal_handler(signal.SIGHUP, monitor.reload)
-    await monitor.start()
-    if on_ready is not None:
-        on_ready(monitor)
     try:
-        await stop.wait()
+        try:
+            await monitor.start()
+        except BaseException:
+            await monitor.stop()
+            raise
+        if on_ready is not None:
+            on_ready(monitor)
+        try:
+            await stop.wait()
+        finally:
+            await monitor.stop()
     finally:
-        await monitor.stop()
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)
     return 0

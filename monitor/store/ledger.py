@@ -98,6 +98,29 @@ class Ledger:
 
     # ---- writing -------------------------------------------------------------------------
 
+    def ready_to_record(self) -> None:
+        """Prove, before a long run starts, that the file is whole and takes writes: a
+        ``PRAGMA quick_check``, then a committed write (``meta.last_start``). Raises
+        :class:`LedgerError` saying what is wrong (damaged, read-only) instead of letting a
+        monitor probe for hours into a ledger that keeps nothing."""
+        with self._lock:
+            try:
+                found = [row[0] for row in self._conn.execute("PRAGMA quick_check(5)")]
+            except sqlite3.DatabaseError as exc:
+                found = [str(exc)]
+            if found != ["ok"]:
+                raise LedgerError(
+                    f"{self._path.name} is damaged ({found[0]}); restore it from a backup, or "
+                    "move it aside and start with a new file")
+            try:
+                with schema.transaction(self._conn, f"writing to {self._path.name}"):
+                    self._conn.execute(
+                        "INSERT OR REPLACE INTO meta (key, value) VALUES ('last_start', ?)",
+                        (to_ms(self._clock.now()),))
+            except LedgerError as err:
+                raise LedgerError(f"{err}; upwatch run needs to write to its ledger (check the "
+                                  "file's and its folder's permissions, and free space)") from err
+
     def record(self, observations: Sequence[Observation]) -> None:
         """Commit check results in ONE transaction: minutes, raw checks, latency, last write.
 

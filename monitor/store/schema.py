@@ -297,7 +297,10 @@ def transaction(
             raise LedgerError(f"{what} cannot join another transaction")
         yield
         return
-    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.Error as exc:  # locked by another process, read-only, damaged …
+        raise LedgerError(f"{what} failed: {exc}") from exc
     try:
         yield
         conn.execute("COMMIT")

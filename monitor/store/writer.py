@@ -66,6 +66,8 @@ class LedgerWriter:
         self._task: asyncio.Task[None] | None = None
         self._closed = False
         self._last_commit: float | None = None
+        self._started: float | None = None
+        self._last_error: str | None = None
         self._last_prune: float | None = None
 
     @property
@@ -78,8 +80,20 @@ class LedgerWriter:
         """``clock.monotonic()`` at the last successful commit."""
         return self._last_commit
 
+    @property
+    def started_monotonic(self) -> float | None:
+        """``clock.monotonic()`` when :meth:`start` ran: the age of "no commit yet"."""
+        return self._started
+
+    @property
+    def last_error(self) -> str | None:
+        """Why the latest commit of check results failed; None once one succeeds."""
+        return self._last_error
+
     async def start(self) -> None:
         """Start the flush timer."""
+        if self._started is None:
+            self._started = self._clock.monotonic()
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="upwatch-ledger-writer")
 
@@ -118,7 +132,9 @@ class LedgerWriter:
         exc = asyncio.CancelledError() if fut.cancelled() else fut.exception()
         if exc is None:
             self._last_commit = self._clock.monotonic()
+            self._last_error = None
             return
+        self._last_error = str(exc)
         self._queue.extendleft(reversed(batch))
         self._pending.set()
         log.error("ledger commit of %d check results failed, will retry: %s", len(batch), exc)

@@ -64,8 +64,14 @@ class Runtime:
         problems: list[str] = []
         if not self.scheduler.running:
             problems.append("scheduler is not running")
-        if self.writer.queued and commit_age is not None and commit_age > STALE_COMMIT_S:
-            problems.append(f"no ledger commit for {commit_age:.0f}s with results queued")
+        since = last if last is not None else self.writer.started_monotonic
+        stale = None if since is None else mono - since
+        if self.writer.queued and stale is not None and stale > STALE_COMMIT_S:
+            problems.append(
+                f"no ledger commit for {stale:.0f}s with results queued" if last is not None
+                else f"no ledger commit since the start {stale:.0f}s ago with results queued")
+            if self.writer.last_error:
+                problems.append(f"the ledger refuses writes: {self.writer.last_error}")
         lag = self.scheduler.lag_quantile_ms(0.99)
         body: dict[str, Any] = {
             "status": "ok" if not problems else "unhealthy",
