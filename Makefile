@@ -10,7 +10,7 @@ LOCK := requirements.lock
 # (status page in a browser). Installed when missing; needs root (CI runs as root).
 DEB_PACKAGES := prometheus:promtool chromium:chromium
 
-.PHONY: run test lint lock system-deps bench clean
+.PHONY: run test lint lock system-deps bench faults clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -78,6 +78,12 @@ bench: $(STAMP)
 	$(BIN)/python bench/metrics.py
 	$(BIN)/python bench/page.py
 	$(BIN)/python bench/ledger_size.py
+
+# The fault suite (docs/faults.md), not part of `make test`: kill -9 cycles of `upwatch run`,
+# and a corrupted, a read-only and a full copy of the ledger. About 6 minutes; the read-only and full-disk
+# faults mount a tmpfs (root) and are skipped, with the reason, where that is not allowed.
+faults: $(STAMP)
+	$(BIN)/python bench/faults.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
