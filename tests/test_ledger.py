@@ -585,3 +585,34 @@ def test_ready_to_record_refuses_a_damaged_ledger(db: Path, clock: FakeClock) ->
     assert str(err.value).startswith("upwatch.db is damaged (")
     assert str(err.value).endswith(
         "); restore it from a backup, or move it aside and start with a new file")
+
+
+def test_a_second_writer_on_the_file_is_caught_up_with_not_overwritten(
+    db: Path, clock: FakeClock
+) -> None:
+    """``upwatch import`` beside ``run``: the import stores a failed check in the minute whose
+    fold ``run`` holds in memory; run's next commit must keep it (worst-of), not write its
+    older tail over it."""
+    run = Ledger(db, clock=clock)
+    run.record([make(0, U), make(60, U)])  # run's fold now holds minute M0+1 pending, up
+    other = Ledger(db, clock=clock)
+    other.record([make(75, D)])  # the import: down inside that same minute
+    other.close()
+    run.record([make(120, U), make(180, U)])  # run moves on and commits
+    assert run.runs("api", M0, M0 + 4) == runs([(0, 1, U), (1, 2, D), (2, 4, U)])
+    run.close()
+    fresh = Ledger(db, clock=clock)
+    assert fresh.runs("api", M0, M0 + 4) == runs([(0, 1, U), (1, 2, D), (2, 4, U)])
+    fresh.close()
+
+
+def test_a_service_added_by_another_writer_is_no_unique_error(
+    db: Path, clock: FakeClock
+) -> None:
+    run = Ledger(db, clock=clock)
+    other = Ledger(db, clock=clock)
+    other.record([make(0, U, service="web")])
+    other.close()
+    run.record([make(60, D, service="web")])  # would INSERT "web" again without catching up
+    assert run.runs("web", M0, M0 + 2) == [Run(M0, M0 + 1, U), Run(M0 + 1, M0 + 2, D)]
+    run.close()

@@ -91,6 +91,18 @@ class Ledger:
         self._location_names = {v: k for k, v in self._location_ids.items()}
         self._minutes = MinuteRuns(c)
         self._hists: dict[Key, HourHistogram] = latency.load_open(c)
+        self._data_version = self._other_writers()
+
+    def _other_writers(self) -> int:
+        """SQLite's ``data_version``: it changes when another connection commits."""
+        return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+
+    def _catch_up(self) -> None:
+        """Inside a write transaction: if another process (``upwatch import`` beside ``run``,
+        say) committed since this ledger last read its folds, reload them first. Otherwise this
+        ledger would write its older in-memory tail over the minutes the other one stored."""
+        if self._other_writers() != self._data_version:
+            self._load()
 
     def close(self) -> None:
         with self._lock:
@@ -146,6 +158,7 @@ class Ledger:
         with self._lock, schema.transaction(
             self._conn, f"recording {len(observations)} check results", on_rollback=self._load
         ):
+            self._catch_up()
             self._record(observations)
             self._conn.execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES ('last_write', ?)",
