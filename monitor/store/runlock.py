@@ -32,7 +32,9 @@ class RunLock:
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
-            raise LedgerError(f"cannot create {self.path}: {exc.strerror}") from exc
+            raise LedgerError(
+                f"cannot create {self.path} ({exc.strerror}): upwatch run writes its ledger and "
+                "this lock in that folder; make it writable or choose another --db") from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
