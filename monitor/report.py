@@ -24,6 +24,9 @@ from monitor.store.ledger import Ledger
 from monitor.times import epoch_minute, iso_utc, minute_start
 
 _MONTH = re.compile(r"(\d{4})-(0[1-9]|1[0-2])")
+#: The months a report can be asked for: before 2000 there is no history (``upwatch import``
+#: refuses it), and from 9999 on a month's end is beyond what ``datetime`` can hold.
+FIRST_MONTH, LAST_MONTH = (2000, 1), (9998, 12)
 
 
 class ReportError(UpwatchError, ValueError):
@@ -34,11 +37,27 @@ def parse_month(text: str, flag: str = "--month") -> tuple[int, int]:
     m = _MONTH.fullmatch(text)
     if not m:
         raise ReportError(f'{flag}: expected YYYY-MM such as 2026-10, got "{text}"')
-    return int(m.group(1)), int(m.group(2))
+    ym = int(m.group(1)), int(m.group(2))
+    if not FIRST_MONTH <= ym <= LAST_MONTH:
+        raise ReportError(f'{flag}: "{text}" is out of range (upwatch reports the months '
+                          f"{month_label(FIRST_MONTH)} to {month_label(LAST_MONTH)})")
+    return ym
 
 
 def month_label(ym: tuple[int, int]) -> str:
     return f"{ym[0]:04d}-{ym[1]:02d}"
+
+
+def current_month(services: Sequence[ServiceConfig], now: datetime) -> tuple[int, int]:
+    """The month a report is about when none is asked for: each SLA's month is in its own
+    time zone, and where the services' current months differ (around midnight of the 1st),
+    the earliest of them. It has not ended for some of the services (counted to date) and has
+    ended for the others (counted whole): never a month that has not begun for one of them,
+    nor one whose last hours are left out of every report made on time."""
+    if not services:
+        return now.year, now.month
+    local = [now.astimezone(svc.sla.tz) for svc in services]
+    return min((t.year, t.month) for t in local)
 
 
 def months_between(first: tuple[int, int], last: tuple[int, int]) -> list[tuple[int, int]]:

@@ -211,10 +211,28 @@ def build_site(
 ) -> BuildReport:
     """Render the whole site for ``data`` and publish it at ``out_dir`` atomically."""
     out_dir = Path(os.path.abspath(out_dir))  # not resolve(): out_dir itself is the link
-    if not out_dir.parent.is_dir():
+    if not out_dir.parent.exists():
         raise BuildError(f"{out_dir.parent} does not exist; create it first")
+    if not out_dir.parent.is_dir():
+        raise BuildError(f"{out_dir.parent} is a file, not a folder")
     version_tag = _asset_version(static_dir)
     files = render_files(data, languages, asset_version=version_tag)
+    try:
+        return _write_and_publish(files, out_dir, static_dir)
+    except OSError as err:  # no permission, a read-only file system, a full disk …
+        raise BuildError(f"cannot write in {out_dir.parent} ({_reason(err)}): choose a folder "
+                         "this user can write to, on a disk with free space") from err
+
+
+def _reason(err: OSError) -> str:
+    """What the system said; for ``shutil.Error`` (copytree's list of failed copies) the first."""
+    if isinstance(err, shutil.Error) and err.args and isinstance(err.args[0], list) \
+            and err.args[0] and len(err.args[0][0]) == 3:
+        return str(err.args[0][0][2])
+    return err.strerror or str(err)
+
+
+def _write_and_publish(files: dict[str, str], out_dir: Path, static_dir: Path) -> BuildReport:
     with _locked(out_dir):
         version = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}{_VERSION_MARK}",
                                         dir=out_dir.parent))

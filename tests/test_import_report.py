@@ -17,13 +17,16 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sla_reference import reference_month
 
-from monitor.cli.entry import main
+from monitor.cli.entry import build_parser, main
+from monitor.cli.report import cmd_report
 from monitor.config import load_config
 from monitor.core.checks import State
+from monitor.core.clock import FakeClock
 from monitor.core.minutes import Run
 from monitor.core.windows import windows_from_config
 
@@ -245,7 +248,7 @@ def test_a_bad_line_is_named_and_nothing_is_imported(
     good = '{"service": "api", "time": "2026-10-01T00:00:00Z", "ok": true}'
     path = workdir / "in.jsonl"
     path.write_text(f"{good}\n{line}\n{good}\n")
-    assert main(["import", str(path)]) == 1
+    assert main(["import", str(path)]) == 2
     err = capsys.readouterr().err.splitlines()
     if message.endswith("(now it is "):  # the rest is the wall clock's now
         assert err[0].startswith(f"{path}: {message}") and err[0].endswith("Z)")
@@ -339,3 +342,74 @@ def test_report_usage_errors(workdir: Path, capsys: pytest.CaptureFixture[str],
                              args: list[str], message: str) -> None:
     assert main(["report", *args]) == 2
     assert capsys.readouterr().err == message + "\n"
+
+
+def report_at(capsys: pytest.CaptureFixture[str], now: datetime, *args: str) -> dict[str, Any]:
+    """``upwatch report --format json`` on a fake clock at ``now``."""
+    capsys.readouterr()
+    parsed = build_parser().parse_args(["report", "--format", "json", *args])
+    assert cmd_report(parsed, clock=FakeClock(now)) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert isinstance(data, dict)
+    return data
+
+
+# 2026-10-31 23:30 UTC: already 2026-11-01 00:30 in Copenhagen (api), still 23:30 on the 31st
+# in London (web). An hour later it is November in both.
+TURN = datetime(2026, 10, 31, 23, 30, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("now", "args", "months", "totals"),
+    [
+        (TURN, [], ["2026-10"], {"api": 44_700, "web": 44_670}),
+        (TURN, ["--service", "api"], ["2026-11"], {"api": 30}),
+        (TURN, ["--service", "web"], ["2026-10"], {"web": 44_670}),
+        (TURN, ["--service", "api", "--from", "2026-10"], ["2026-10", "2026-11"],
+         {"api": 30}),
+        (TURN + timedelta(hours=1), [], ["2026-11"], {"api": 90, "web": 30}),
+    ],
+    ids=["both-earliest-month", "copenhagen-only", "london-only", "copenhagen-history",
+         "both-turned"],
+)
+def test_the_current_month_is_each_slas_own(
+    workdir: Path, capsys: pytest.CaptureFixture[str], now: datetime, args: list[str],
+    months: list[str], totals: dict[str, int],
+) -> None:
+    """Without --month (or --to), the month is the current one in each SLA's time zone; when
+    they differ, the earliest: whole where it has ended (api), to date where not (web)."""
+    report = report_at(capsys, now, *args)
+    found = report.get("months", [report])
+    assert [m["month"] for m in found] == months
+    last = found[-1]
+    assert last["to_date"] is True
+    assert {s["service"]: s["total_minutes"] for s in last["services"]} == totals
+
+
+def test_the_incident_reports_month_is_the_business_hours_month(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = workdir / "probes.yaml"
+    config.write_text(CONFIG + "incident:\n  business_hours: {timezone: Europe/Copenhagen}\n")
+    report = report_at(capsys, TURN, "--incidents")
+    assert (report["month"], report["timezone"]) == ("2026-11", "Europe/Copenhagen")
+
+
+def test_build_page_at_a_time(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``build-page --at``: the page as it stood then (how ``upwatch run`` hands its clock on),
+    its month-to-date figures those of ``upwatch report`` at the same moment."""
+    assert main(["import", str(write_jsonl(workdir / "c.jsonl", lines_for(seed=3)))]) == 0
+    out = workdir / "site"
+    assert main(["build-page", "--out", str(out), "--at", "2026-10-15T12:00:00+02:00"]) == 0
+    status = json.loads((out / "status.json").read_text())
+    assert status["upwatch"]["generated_at"] == "2026-10-15T10:00:00Z"
+    at = datetime(2026, 10, 15, 10, tzinfo=UTC)
+    report = report_at(capsys, at, "--month", "2026-10")
+    page = {s["id"]: s for s in status["upwatch"]["services"]}
+    assert {s["id"]: s["total_minutes"] for s in page.values()} == {
+        "api": 14 * 1440 + 12 * 60, "web": 14 * 1440 + 11 * 60}  # from local midnight, Oct 1
+    for got in report["services"]:
+        shown = page[got["service"]]
+        assert shown["month"] == "2026-10" and shown["month_to_date"] is True
+        for key in ("total_minutes", "covered_minutes", "down_minutes", "uptime_percent"):
+            assert shown[key] == got[key], (got["service"], key)

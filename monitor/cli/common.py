@@ -12,6 +12,7 @@ import argparse
 import getpass
 import json
 import re
+import sqlite3
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,8 +25,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EXIT_CONFIG", "EXIT_DB", "EXIT_FAILED", "EXIT_OK", "DatabaseError", "Subparsers",
-    "UsageError", "add_common_options", "config_path", "db_path", "declared_by_from",
-    "open_ledger",
+    "UsageError", "add_common_options", "config_path", "database_error", "db_path",
+    "declared_by_from", "open_ledger",
 ]
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_DB = 0, 1, 2, 3
@@ -61,10 +62,59 @@ def db_path(args: argparse.Namespace) -> Path:
 def open_ledger(args: argparse.Namespace) -> Ledger:
     from monitor.store.ledger import Ledger, LedgerError
 
+    path = db_path(args)
     try:
-        return Ledger(db_path(args))
+        return Ledger(path)
     except LedgerError as err:
-        raise DatabaseError(str(err)) from err
+        cause = err.__cause__
+        code = _code(cause) if isinstance(cause, sqlite3.Error) else None
+        if code == sqlite3.SQLITE_CANTOPEN or code in _HINTS:
+            hint = _HINTS.get(code) or _cannot_open(path)
+            raise DatabaseError(f"cannot open {path}: {cause} ({hint})") from err
+        if code == sqlite3.SQLITE_CORRUPT:
+            raise database_error(args, err) from err
+        raise DatabaseError(str(err)) from err  # not an upwatch ledger, or a newer one
+
+
+#: What to do about a failure of SQLite, by its primary result code.
+_HINTS = {
+    sqlite3.SQLITE_BUSY: "another process is writing to it; try again",
+    sqlite3.SQLITE_LOCKED: "another process is writing to it; try again",
+    sqlite3.SQLITE_READONLY: "are the file and its folder writable by this user?",
+    sqlite3.SQLITE_IOERR: "the disk or file system failed",
+    sqlite3.SQLITE_FULL: "the disk is full",
+}
+
+
+def _code(exc: sqlite3.Error) -> int | None:
+    """SQLite's primary result code of ``exc`` (https://sqlite.org/rescode.html)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code & 0xFF if isinstance(code, int) else None
+
+
+def _cannot_open(path: Path) -> str:
+    if path.is_dir():
+        return "it is a folder: name a file in it"
+    if path.parent.exists() and not path.parent.is_dir():
+        return f"{path.parent} is a file, not a folder"
+    if not path.parent.exists():
+        return f"the folder {path.parent} does not exist"
+    if not path.exists():
+        return f"can this user create files in {path.parent}?"
+    return "can this user read and write it?"
+
+
+def database_error(args: argparse.Namespace, err: Exception) -> DatabaseError:
+    """A :class:`DatabaseError` for a failure of the ledger after it was opened: a
+    ``LedgerError`` (a write that failed, say) or an ``sqlite3.Error`` (a damaged page read)."""
+    where = db_path(args) if hasattr(args, "db") else "the ledger"
+    cause = err if isinstance(err, sqlite3.Error) else err.__cause__
+    code = _code(cause) if isinstance(cause, sqlite3.Error) else None
+    if code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+        return DatabaseError(f"{where} is damaged ({cause}); restore it from a backup, or move "
+                             "it aside and start with a new file")
+    hint = f" ({_HINTS[code]})" if code in _HINTS else ""
+    return DatabaseError(f"{where}: {err}{hint}")
 
 
 def declared_by_from(args: argparse.Namespace, env: Mapping[str, str]) -> str:

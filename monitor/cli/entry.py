@@ -2,20 +2,23 @@
 
 Each command group lives in its own module and registers its parsers with a ``handler``;
 this module only assembles them and maps the errors every command shares to exit codes:
-0 success; 1 a check failed or a report breached (where documented); 2 bad configuration or
-bad usage; 3 the database could not be used.
+0 success; 1 a check failed or a report breached (where documented); 2 bad configuration,
+bad usage or bad input (``import``); 3 the database could not be used, whether opening it or
+later (a write refused, a damaged page read).
 """
 
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import sys
 from collections.abc import Callable, Sequence
 
 from monitor import __version__
 from monitor.cli import incidents, notify, report, run, windows
-from monitor.cli.common import EXIT_CONFIG, EXIT_DB, DatabaseError, UsageError
+from monitor.cli.common import EXIT_CONFIG, EXIT_DB, DatabaseError, UsageError, database_error
 from monitor.config import ConfigError
+from monitor.store.schema import LedgerError
 
 __all__ = ["build_parser", "main"]
 
@@ -51,6 +54,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CONFIG
     except DatabaseError as err:
         print(f"Error: {err}", file=sys.stderr)
+        return EXIT_DB
+    except (LedgerError, sqlite3.Error) as err:  # the ledger failed after it was opened
+        print(f"Error: {database_error(args, err)}", file=sys.stderr)
         return EXIT_DB
     except KeyboardInterrupt:
         return 130

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import io
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import IO
 
 from monitor.cli.common import (
+    EXIT_CONFIG,
     EXIT_FAILED,
     EXIT_OK,
     Subparsers,
@@ -17,7 +20,8 @@ from monitor.cli.common import (
     open_ledger,
 )
 from monitor.config import Config, load_config
-from monitor.core.clock import SystemClock
+from monitor.core.clock import Clock, SystemClock
+from monitor.times import iso_utc
 
 __all__ = ["add_page_parser", "add_parsers"]
 
@@ -56,39 +60,76 @@ def add_page_parser(sub: Subparsers[argparse.ArgumentParser]) -> None:
     add_common_options(page)
     page.add_argument("--out", type=Path, required=True,
                       help="directory to publish the site at (replaced atomically)")
+    page.add_argument("--at", type=_instant, default=None, metavar="TIME",
+                      help="build the page as it stood at this ISO 8601 time with a UTC "
+                           "offset, e.g. 2026-10-31T23:59:00Z (default: now)")
     page.set_defaults(handler=cmd_build_page)
 
 
-def cmd_import(args: argparse.Namespace) -> int:
+def _instant(text: str) -> datetime:
+    """``--at``: an ISO 8601 time with a UTC offset, in UTC, within the years upwatch takes."""
+    from monitor.windows.declarations import EARLIEST, LATEST
+
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not an ISO 8601 time: {text!r} (expected e.g. 2026-10-31T23:59:00Z)") from None
+    if when.utcoffset() is None:
+        raise argparse.ArgumentTypeError(f"{text!r} has no UTC offset (add Z or +01:00)")
+    utc: datetime | None
+    try:
+        utc = when.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+        utc = None
+    if utc is None or not EARLIEST <= utc < LATEST:
+        raise argparse.ArgumentTypeError(f"{text!r} is out of range (upwatch takes times from "
+                                         f"{iso_utc(EARLIEST)}, before {iso_utc(LATEST)})")
+    return utc
+
+
+def _input(file: str) -> IO[str]:
+    """The file to import (``-``: stdin) as UTF-8 text, a byte order mark dropped. Bytes that
+    are not UTF-8 are kept as lone surrogates, so that the importer names the line they are on."""
+    if file == "-":
+        if isinstance(sys.stdin, io.TextIOWrapper):
+            sys.stdin.reconfigure(encoding="utf-8-sig", errors="surrogateescape", newline="")
+        return sys.stdin
+    try:
+        return open(file, encoding="utf-8-sig", errors="surrogateescape", newline="")
+    except OSError as err:
+        raise UsageError(f"cannot read {file}: {err.strerror or err}") from err
+
+
+def cmd_import(args: argparse.Namespace, *, clock: Clock | None = None) -> int:
     from monitor.importer import ImportFailed, import_lines, read_records
 
     config = load_config(config_path(args))
     fmt = args.format or ("csv" if str(args.file).endswith(".csv") else "jsonl")
     source = "stdin" if args.file == "-" else str(args.file)
-    try:
-        stream = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8", newline="")
-    except OSError as err:
-        raise UsageError(f"cannot read {args.file}: {err.strerror}") from err
     interactive = sys.stderr.isatty()
 
     def progress(lines: int) -> None:
         if interactive:
             print(f"\rread {lines:,} lines…", end="", file=sys.stderr, flush=True)
 
-    ledger = open_ledger(args)
-    try:
-        with stream:
+    with _input(args.file) as stream:
+        ledger = open_ledger(args)
+        try:
             summary = import_lines(read_records(stream, fmt), config, ledger,
-                                   now=SystemClock().now(), skip_invalid=args.skip_invalid,
-                                   progress=progress, source=source)
-    except ImportFailed as err:
-        if interactive:
-            print(file=sys.stderr)
-        for line in err.problems:
-            print(line, file=sys.stderr)
-        return EXIT_FAILED
-    finally:
-        ledger.close()
+                                   now=(clock or SystemClock()).now(),
+                                   skip_invalid=args.skip_invalid, progress=progress,
+                                   source=source)
+        except ImportFailed as err:
+            if interactive:
+                print(file=sys.stderr)
+            for line in err.problems:
+                print(line, file=sys.stderr)
+            return EXIT_CONFIG  # bad input, like bad configuration: fix it and run again
+        except OSError as err:  # reading the file failed half-way (a disk error, say)
+            raise UsageError(f"cannot read {source}: {err.strerror or err}") from err
+        finally:
+            ledger.close()
     if interactive:
         print(file=sys.stderr)
     for line in summary.errors:
@@ -97,12 +138,14 @@ def cmd_import(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_report(args: argparse.Namespace) -> int:
+def cmd_report(args: argparse.Namespace, *, clock: Clock | None = None) -> int:
     from monitor.report import (
         ReportError,
         build_reports,
+        current_month,
         months_between,
         parse_month,
+        select_services,
         to_csv,
         to_json,
         to_table,
@@ -110,16 +153,17 @@ def cmd_report(args: argparse.Namespace) -> int:
     from monitor.windows.sources import declared_windows
 
     config = load_config(config_path(args))
-    now = SystemClock().now()
+    now = (clock or SystemClock()).now()
     if args.incidents:
         return cmd_incident_report(args, config, now)
-    current = (now.year, now.month)
     try:
+        current = current_month(select_services(config, args.service), now)
         if args.month and (args.from_month or args.to_month):
             raise ReportError("--month cannot be combined with --from/--to")
         if args.from_month:
+            first = parse_month(args.from_month, "--from")
             last = parse_month(args.to_month, "--to") if args.to_month else current
-            months = months_between(parse_month(args.from_month, "--from"), last)
+            months = months_between(first, last)
         elif args.to_month:
             raise ReportError("--to needs --from")
         else:
@@ -147,8 +191,9 @@ def cmd_incident_report(args: argparse.Namespace, config: Config, now: datetime)
     if args.from_month or args.to_month or args.service or args.fail_on_breach:
         raise UsageError("--incidents takes --month and --format only")
     hours = config.incident.business_hours
+    local = now.astimezone(hours.tz)  # the month is the business hours' month
     try:
-        month = parse_month(args.month) if args.month else (now.year, now.month)
+        month = parse_month(args.month) if args.month else (local.year, local.month)
         ledger = open_ledger(args)
         try:
             report = incident_report.load_incident_report(
@@ -175,8 +220,8 @@ def cmd_build_page(args: argparse.Namespace) -> int:
     ledger = open_ledger(args)
     started = time.monotonic()
     try:
-        report = build_from_ledger(config, ledger, declared_windows(ledger), SystemClock().now(),
-                                   args.out)
+        now = args.at if args.at is not None else SystemClock().now()
+        report = build_from_ledger(config, ledger, declared_windows(ledger), now, args.out)
     except BuildError as err:
         raise UsageError(f"--out: {err}") from err
     finally:

@@ -30,10 +30,13 @@ from monitor.notify.outbox import LedgerAccess, Outbox
 from monitor.store.ledger import Ledger
 from monitor.times import iso_utc
 
-__all__ = ["IncidentDesk", "IncidentInputError", "incident_json", "state_event", "update_event"]
+__all__ = ["MAX_INCIDENT_ID", "IncidentDesk", "IncidentInputError", "incident_json",
+           "state_event", "update_event"]
 
 log = logging.getLogger("upwatch.incidents")
 MAX_TITLE, MAX_BODY = 200, 20_000
+#: The largest id an incident can have (SQLite's largest integer); a larger one finds nothing.
+MAX_INCIDENT_ID = 2**63 - 1
 
 _OPEN_STATUSES = ("investigating", "identified", "monitoring")
 
@@ -242,6 +245,8 @@ class IncidentDesk:
         b = self._text("body", body, MAX_BODY, problems, required=True)
         if problems:
             raise IncidentInputError(problems)
+        if not 0 <= incident_id <= MAX_INCIDENT_ID:
+            return None
         now = self._clock.now()
 
         def store(led: Ledger) -> tuple[Incident, IncidentUpdate] | None:
@@ -268,6 +273,8 @@ class IncidentDesk:
             lambda led: led.incidents(open_only=open_only, limit=limit))
 
     async def get(self, incident_id: int) -> Incident | None:
+        if not 0 <= incident_id <= MAX_INCIDENT_ID:
+            return None
         return await self._ledger.read(lambda led: led.incident(incident_id))
 
     @staticmethod

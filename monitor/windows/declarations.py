@@ -33,10 +33,10 @@ if TYPE_CHECKING:
     from monitor.store.ledger import Ledger
 
 __all__ = [
-    "KIND_LABEL", "MAX_TEXT", "TEXT_FIELD", "Declaration", "DeclarationError", "DeclaredWindow",
-    "StateFilter", "UnknownWindow", "Validation", "active_windows", "cancel", "cancel_effect",
-    "declare", "get_declared", "list_declared", "upcoming_windows",
-    "validate_declaration", "window_json", "window_state", "window_summary",
+    "EARLIEST", "KIND_LABEL", "LATEST", "MAX_TEXT", "TEXT_FIELD", "Declaration",
+    "DeclarationError", "DeclaredWindow", "StateFilter", "UnknownWindow", "Validation",
+    "active_windows", "cancel", "cancel_effect", "declare", "get_declared", "list_declared",
+    "upcoming_windows", "validate_declaration", "window_json", "window_state", "window_summary",
 ]
 
 WindowState = Literal["upcoming", "active", "past", "cancelled"]
@@ -50,6 +50,11 @@ _A: dict[WindowKind, str] = {"maintenance": "a", "exclusion": "an"}
 MAX_TEXT = 500  # characters of a title or reason
 _EXAMPLE = '"2026-10-01T02:00:00Z"'
 _MINUTE = timedelta(minutes=1)
+_SECOND = timedelta(seconds=1)
+#: Declared times must lie in [EARLIEST, LATEST): the years 2000 to 9998 in UTC, so that no
+#: arithmetic on them leaves the range of ``datetime`` (a year-1 start is a typo, not history).
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(9999, 1, 1, tzinfo=UTC)
 
 
 class DeclarationError(UpwatchError, ValueError):
@@ -97,6 +102,11 @@ def _localize(name: str, naive: datetime, tz: ZoneInfo) -> tuple[datetime | None
     return first.astimezone(UTC), None
 
 
+def _out_of_range(name: str, value: object) -> str:
+    return (f"{name}: {show(value)} is out of range (upwatch takes times from "
+            f"{iso_utc(EARLIEST)} to {iso_utc(LATEST - _SECOND)})")
+
+
 def _parse_time(
     name: str, value: object, tz: ZoneInfo | None, tz_flag: str | None
 ) -> tuple[datetime | None, str | None]:
@@ -109,12 +119,20 @@ def _parse_time(
         parsed = datetime.fromisoformat(value.strip())
     except ValueError:
         return None, bad
-    if parsed.utcoffset() is not None:
-        return parsed.astimezone(UTC), None
-    if tz is None:
-        hint = f", or pass {tz_flag}" if tz_flag else ""
-        return None, f"{name}: needs a UTC offset such as Z or +02:00{hint}"
-    return _localize(name, parsed, tz)
+    when: datetime | None
+    try:  # 0001-01-01T00:00:00+01:00 is before year 1 in UTC: OverflowError
+        if parsed.utcoffset() is not None:
+            when, problem = parsed.astimezone(UTC), None
+        elif tz is not None:
+            when, problem = _localize(name, parsed, tz)
+        else:
+            hint = f", or pass {tz_flag}" if tz_flag else ""
+            return None, f"{name}: needs a UTC offset such as Z or +02:00{hint}"
+    except OverflowError:
+        return None, _out_of_range(name, value)
+    if when is not None and not EARLIEST <= when < LATEST:
+        return None, _out_of_range(name, value)
+    return when, problem
 
 
 def _services(config: Config, value: object) -> tuple[tuple[str, ...], list[str]]:
@@ -177,6 +195,14 @@ def _warnings(config: Config, d: Declaration, now: datetime) -> list[str]:
     return found
 
 
+def _plus(begin: datetime, duration: timedelta) -> datetime | None:
+    try:
+        finish = begin + duration
+    except OverflowError:
+        return None
+    return finish if finish < LATEST else None
+
+
 def validate_declaration(
     config: Config,
     kind: WindowKind,
@@ -202,7 +228,10 @@ def validate_declaration(
     begin, problem = _parse_time("start", start, tz, tz_flag)
     errors += [problem] if problem else []
     if duration is not None and end is None:
-        finish = None if begin is None else begin + duration
+        finish = None if begin is None else _plus(begin, duration)
+        if begin is not None and finish is None:
+            errors.append(f"end: {iso_utc(begin)} plus {format_duration(duration)} is out of "
+                          f"range (upwatch takes times up to {iso_utc(LATEST - _SECOND)})")
     else:
         finish, problem = _parse_time("end", end, tz, tz_flag)
         errors += [problem] if problem else []
