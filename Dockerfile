@@ -13,6 +13,7 @@ COPY pyproject.toml README.md requirements.lock ./
 COPY monitor ./monitor
 COPY statuspage ./statuspage
 COPY static ./static
+COPY docs/openapi.yaml ./docs/openapi.yaml
 RUN pip install --no-cache-dir -c requirements.lock .
 COPY probes.yaml /etc/upwatch/probes.yaml
 

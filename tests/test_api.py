@@ -415,8 +415,19 @@ async def test_a_retroactive_window_and_the_exclusion_that_covers_the_rest(
         ("maintenance", {**PLANNED, "start": "2026-10-03T02:00:00"},
          ["start: needs a UTC offset such as Z or +02:00"]),
         ("exclusion", {**PAST, "reason": ""}, ["reason: required for an exclusion"]),
+        # times Python cannot take to UTC, or past what upwatch takes: 500s before
+        ("exclusion", {**PAST, "start": "0001-01-01T00:00:00+01:00"},
+         ['start: "0001-01-01T00:00:00+01:00" is out of range (upwatch takes times from '
+          "2000-01-01T00:00:00Z to 9998-12-31T23:59:59Z)"]),
+        ("exclusion", {**PAST, "end": "9999-12-31T23:59:59-01:00"},
+         ['end: "9999-12-31T23:59:59-01:00" is out of range (upwatch takes times from '
+          "2000-01-01T00:00:00Z to 9998-12-31T23:59:59Z)"]),
+        ("exclusion", {**PAST, "end": "9999-01-01T00:00:00Z"},
+         ['end: "9999-01-01T00:00:00Z" is out of range (upwatch takes times from '
+          "2000-01-01T00:00:00Z to 9998-12-31T23:59:59Z)"]),
     ],
-    ids=["unknown-service", "end-before-start", "too-long", "no-offset", "no-reason"],
+    ids=["unknown-service", "end-before-start", "too-long", "no-offset", "no-reason",
+         "before-year-1-in-utc", "past-year-9999-in-utc", "end-past-the-limit"],
 )
 async def test_invalid_fields_are_400_with_every_problem(
     client: Client, runtime: Rt, kind: str, body: dict[str, object], problems: list[str]

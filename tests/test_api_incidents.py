@@ -286,8 +286,16 @@ async def test_bad_requests(client: Client, path: str, payload: object, status: 
      "DELETE is not allowed on /api/v1/incidents/1 (allowed: GET, HEAD)"),
     ("GET", "/api/v1/incidents/1/updates", 405,
      "GET is not allowed on /api/v1/incidents/1/updates (allowed: POST)"),
+    # ids that passed str.isdigit() but broke int() or SQLite: 500s before (issue 11 item 9)
+    ("GET", "/api/v1/incidents/%C2%B2", 404, 'no incident "\u00b2" (ids are numbers)'),
+    ("GET", "/api/v1/incidents/%D9%A1", 404, 'no incident "\u0661" (ids are numbers)'),
+    ("GET", "/api/v1/incidents/9223372036854775808", 404, "no incident 9223372036854775808"),
+    ("POST", "/api/v1/incidents/99999999999999999999999/updates", 404,
+     "no incident 99999999999999999999999"),
+    ("GET", "/api/v1/incidents/" + "9" * 5000, 404, "no incident " + "9" * 37 + "..."),
 ], ids=["unknown_id", "id_not_a_number", "update_id_not_a_number", "bad_state",
-        "unknown_query", "delete", "get_updates"])
+        "unknown_query", "delete", "get_updates", "superscript_two", "arabic_one",
+        "past_sqlite", "update_past_sqlite", "5000_digits"])
 async def test_error_answers_are_documented_json(
         client: Client, method: str, path: str, status: int, message: str) -> None:
     await call(client, "POST", "/api/v1/incidents", {"title": "x", "services": ["api"]})

@@ -34,6 +34,7 @@ from monitor.core.windows import WindowKind
 from monitor.errors import UpwatchError
 from monitor.store.ledger import LedgerError
 from monitor.store.writer import LedgerWriter
+from monitor.web.apidoc import OPENAPI_CONTENT_TYPE, OpenApiDocument, load_openapi
 from monitor.windows.declarations import (
     KIND_LABEL,
     TEXT_FIELD,
@@ -48,14 +49,16 @@ from monitor.windows.declarations import (
 )
 
 __all__ = [
-    "ADMIN_PREFIX", "MAX_BODY_BYTES", "MIN_TOKEN_LENGTH", "TOKEN_ENV", "TOKEN_FILE_ENV",
-    "AdminRuntime", "AdminTokenError", "AdminTokens", "admin_app", "load_admin_tokens",
-    "parse_token_file",
+    "ADMIN_PREFIX", "MAX_BODY_BYTES", "MIN_TOKEN_LENGTH", "OPENAPI_PATH", "TOKEN_ENV",
+    "TOKEN_FILE_ENV", "AdminRuntime", "AdminTokenError", "AdminTokens", "OnChange", "admin_app",
+    "load_admin_tokens", "parse_token_file",
 ]
 
 log = logging.getLogger("upwatch.api")
 
 ADMIN_PREFIX = "/api/v1"
+#: The API's OpenAPI document (docs/openapi.yaml), served without a token.
+OPENAPI_PATH = f"{ADMIN_PREFIX}/openapi.yaml"
 MAX_BODY_BYTES = 64 * 1024
 MIN_TOKEN_LENGTH = 16
 TOKEN_ENV = "UPWATCH_ADMIN_TOKEN"
@@ -179,10 +182,17 @@ class AdminRuntime(Protocol):
     def writer(self) -> LedgerWriter: ...
 
 
+#: Called after a window is declared or cancelled (``upwatch run`` refreshes the SLA figures
+#: and /healthz's ``maintenance_active`` with it); awaited before the answer is sent.
+OnChange = Callable[[], Awaitable[None]]
+
+
 @dataclass(frozen=True)
 class _Admin:
     runtime: AdminRuntime
     tokens: AdminTokens | None
+    on_change: OnChange | None = None
+    openapi: OpenApiDocument | None = None
 
 
 _ADMIN = web.AppKey("upwatch_admin", _Admin)
@@ -232,11 +242,36 @@ def _authenticate(request: web.Request, tokens: AdminTokens) -> str:
     return f"api:{name}"
 
 
+def _error_reply(err: ApiError) -> web.Response:
+    body: dict[str, object] = {"error": err.message}
+    if err.problems:
+        body["problems"] = list(err.problems)
+    return json_reply(err.status, body, err.headers)
+
+
+@web.middleware
+async def _last_resort(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Any exception nothing else answered → a JSON 500 and the traceback in the log.
+
+    A last resort: every failure upwatch expects has its own answer (see :func:`_guard`)."""
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise  # aiohttp's own answers (already turned into JSON by _guard where it runs)
+    except Exception:
+        log.exception("admin API: %s %s failed unexpectedly", request.method, request.path)
+        return _error_reply(ApiError(
+            500, "internal error: upwatch could not answer this request; the reason is in "
+                 "its log"))
+
+
 @web.middleware
 async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Disabled → 503; no or wrong token → 401; every error as ``{"error": ...}``."""
     admin = request.config_dict[_ADMIN]
     try:
+        if request.path == OPENAPI_PATH and request.method in ("GET", "HEAD"):
+            return await handler(request)  # the API's description needs no token
         if admin.tokens is None:
             raise ApiError(503, DISABLED_MESSAGE)
         request[CALLER] = _authenticate(request, admin.tokens)
@@ -248,10 +283,7 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
             log.error("admin API: %s %s failed: %s", request.method, request.path, exc)
             raise ApiError(500, f"the ledger failed: {exc}") from None
     except ApiError as err:
-        body: dict[str, object] = {"error": err.message}
-        if err.problems:
-            body["problems"] = list(err.problems)
-        return json_reply(err.status, body, err.headers)
+        return _error_reply(err)
 
 
 async def read_json(request: web.Request) -> object:
@@ -289,6 +321,28 @@ def _admin(request: web.Request) -> AdminRuntime:
     return request.config_dict[_ADMIN].runtime
 
 
+async def _changed(request: web.Request) -> None:
+    """Tell ``upwatch run`` a window changed (it refreshes what shows windows in force); the
+    change is stored, so a failure here is logged, not answered."""
+    on_change = request.config_dict[_ADMIN].on_change
+    if on_change is None:
+        return
+    try:
+        await on_change()
+    except Exception:
+        log.exception("admin API: refreshing the SLA figures after %s %s failed",
+                      request.method, request.path)
+
+
+async def _openapi(request: web.Request) -> web.Response:
+    doc = request.config_dict[_ADMIN].openapi
+    if doc is None or doc.body is None:
+        problem = "the OpenAPI document is missing" if doc is None else doc.problem
+        log.error("admin API: %s", problem)
+        raise ApiError(500, problem)
+    return web.Response(body=doc.body, content_type=OPENAPI_CONTENT_TYPE, charset="utf-8")
+
+
 async def _create(kind: WindowKind, request: web.Request) -> web.Response:
     fields = _fields(kind, await read_json(request))
     runtime, by = _admin(request), request[CALLER]
@@ -302,6 +356,7 @@ async def _create(kind: WindowKind, request: web.Request) -> web.Response:
         raise ApiError(400, f"invalid {KIND_LABEL[kind]}", err.problems) from None
     log.info("%s %s declared by %s: %s", KIND_LABEL[kind], window.id, by,
              "; ".join(window.warnings) or "no warnings")
+    await _changed(request)
     location = f"{ADMIN_PREFIX}/{_COLLECTION[kind]}/{window.id}"
     return json_reply(201, window_json(window), {"Location": location})
 
@@ -343,13 +398,22 @@ async def _delete(kind: WindowKind, request: web.Request) -> web.Response:
         raise ApiError(404, str(err)) from None
     if changed:
         log.info("%s %s cancelled by %s", KIND_LABEL[kind], window.id, by)
+        await _changed(request)
     return json_reply(200, window_json(window))
 
 
-def admin_app(runtime: AdminRuntime, tokens: AdminTokens | None) -> web.Application:
-    """The admin API as a sub-application (routes relative to :data:`ADMIN_PREFIX`)."""
-    app = web.Application(middlewares=[_guard], client_max_size=MAX_BODY_BYTES)
-    app[_ADMIN] = _Admin(runtime, tokens)
+def admin_app(
+    runtime: AdminRuntime, tokens: AdminTokens | None, *, on_change: OnChange | None = None,
+    openapi: OpenApiDocument | None = None,
+) -> web.Application:
+    """The admin API as a sub-application (routes relative to :data:`ADMIN_PREFIX`).
+
+    ``on_change`` is awaited after a window is declared or cancelled; ``openapi`` is the
+    document served at :data:`OPENAPI_PATH` (read by :func:`load_openapi` when not given)."""
+    app = web.Application(middlewares=[_last_resort, _guard], client_max_size=MAX_BODY_BYTES)
+    app[_ADMIN] = _Admin(runtime, tokens, on_change,
+                         load_openapi() if openapi is None else openapi)
+    app.router.add_get(OPENAPI_PATH.removeprefix(ADMIN_PREFIX), _openapi)
     for kind, name in _COLLECTION.items():
         app.router.add_get(f"/{name}", functools.partial(_list, kind))
         app.router.add_post(f"/{name}", functools.partial(_create, kind))

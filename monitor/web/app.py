@@ -7,6 +7,7 @@ State reaches handlers through :data:`RUNTIME` (an ``web.AppKey``), never throug
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -55,6 +56,14 @@ class Runtime:
     incidents: IncidentDesk | None = None
     started_at: datetime | None = None
     extra_health: dict[str, Any] = field(default_factory=dict)
+    #: Awaited after a window is declared or cancelled through the admin API: ``upwatch run``
+    #: refreshes the SLA figures and /healthz's ``maintenance_active`` with it, at once.
+    on_windows_changed: Callable[[], Awaitable[None]] | None = None
+
+    async def windows_changed(self) -> None:
+        """What the admin API calls after a declared window changed."""
+        if self.on_windows_changed is not None:
+            await self.on_windows_changed()
 
     def health(self) -> tuple[bool, dict[str, Any]]:
         """Whether upwatch is healthy, and the facts that say so."""
@@ -130,7 +139,7 @@ def make_app(runtime: Runtime) -> web.Application:
     app[RUNTIME] = runtime
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
-    admin = admin_app(runtime, runtime.admin_tokens)
+    admin = admin_app(runtime, runtime.admin_tokens, on_change=runtime.windows_changed)
     if runtime.incidents is not None:
         add_incident_routes(admin, runtime.incidents)
     app.add_subapp(ADMIN_PREFIX, admin)

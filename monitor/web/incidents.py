@@ -14,7 +14,13 @@ from typing import Any
 
 from aiohttp import web
 
-from monitor.incidents.desk import IncidentDesk, IncidentInputError, incident_json
+from monitor.config.durations import show
+from monitor.incidents.desk import (
+    MAX_INCIDENT_ID,
+    IncidentDesk,
+    IncidentInputError,
+    incident_json,
+)
 from monitor.web.admin import CALLER, ApiError, json_reply, read_json
 
 __all__ = ["add_incident_routes"]
@@ -52,10 +58,15 @@ async def _create(request: web.Request) -> web.Response:
 
 
 def _incident_id(request: web.Request) -> int:
+    """The id in the path; 404 for anything but ASCII digits (not "²", not "١") or an id no
+    incident can have (past SQLite's integers: ``int()`` of 5,000 digits fails, too)."""
     raw = request.match_info["id"]
-    if not raw.isdigit():
-        raise ApiError(404, f"no incident {json.dumps(raw)} (ids are numbers)")
-    return int(raw)
+    if not (raw.isascii() and raw.isdigit()):
+        raise ApiError(404, f"no incident {show(raw)} (ids are numbers)")
+    digits = raw.lstrip("0")
+    if len(digits) > len(str(MAX_INCIDENT_ID)) or int(digits or "0") > MAX_INCIDENT_ID:
+        raise ApiError(404, f"no incident {raw if len(raw) <= 40 else raw[:37] + '...'}")
+    return int(digits or "0")
 
 
 async def _post_update(request: web.Request) -> web.Response:
