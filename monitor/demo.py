@@ -20,7 +20,7 @@ from aiohttp import web
 
 from monitor.core.checks import CheckResult, ErrorKind, Observation, State
 from monitor.core.clock import Clock
-from monitor.run.runner import PreparePage, RunOptions, SitePlan, serve
+from monitor.run.runner import RunOptions, SitePlan, serve
 from monitor.store.ledger import Ledger
 
 log = logging.getLogger("upwatch.demo")
@@ -161,8 +161,7 @@ def seed_history(ledger: Ledger, now: datetime, *, days: int = HISTORY_DAYS,
     return total
 
 
-async def run_demo(workdir: Path, host: str, port: int, clock: Clock,
-                   prepare_page: PreparePage) -> int:
+async def run_demo(workdir: Path, host: str, port: int, clock: Clock) -> int:
     """Start the simulated services, prepare ``workdir`` and run the monitor until stopped."""
 
     targets = web.AppRunner(target_app(clock), access_log=None)
@@ -182,7 +181,7 @@ async def run_demo(workdir: Path, host: str, port: int, clock: Clock,
         log.info("demo: %s simulated services on 127.0.0.1:%d, %d days of history seeded "
                  "(%d checks) into %s", len(SERVICES), target_port, HISTORY_DAYS, seeded, db_path)
         opts = RunOptions(config_path=config_path, db_path=db_path, host=host, port=port,
-                          site=SitePlan(workdir / "site", prepare_page))
+                          site=SitePlan(workdir / "site"))
 
         def ready(monitor: object) -> None:
             print(f"\nupwatch demo is running. Open http://{host}:{port}/ for the status page,"

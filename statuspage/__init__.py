@@ -2,8 +2,8 @@
 
 ``build_from_ledger(config, ledger, windows, now, out_dir)`` is what ``upwatch build-page``
 and the rebuild loop of ``upwatch run`` call; ``gather`` + ``build_site`` are its two halves.
-``prepare_site`` hands them to ``upwatch run``, which imports nothing of this package: the
-CLI passes it in.
+``upwatch run`` imports nothing of this package: it runs ``upwatch build-page`` as a child
+process (:mod:`monitor.run.pages`).
 """
 
 from statuspage.data import PageData, gather
@@ -13,10 +13,9 @@ from statuspage.render import (
     BuildReport,
     build_from_ledger,
     build_site,
-    prepare_site,
 )
 
 __all__ = [
     "LANGUAGES", "BuildError", "BuildReport", "PageData", "build_from_ledger", "build_site",
-    "gather", "prepare_site",
+    "gather",
 ]

@@ -27,11 +27,11 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache, partial
+from functools import cache
 from pathlib import Path
 
 import jinja2
@@ -49,7 +49,7 @@ from statuspage.summary import status_json
 from statuspage.views import index_view, page_href
 
 __all__ = ["STATIC_DIR", "TEMPLATE_DIR", "BuildError", "BuildReport", "build_from_ledger",
-           "build_site", "environment", "publish", "render_files", "prepare_site"]
+           "build_site", "environment", "publish", "render_files"]
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 
@@ -264,11 +264,3 @@ def build_from_ledger(
     """Gather from the ledger at ``now`` and build: what ``upwatch build-page`` and the
     rebuild loop of ``upwatch run`` call. ``windows``: those declared at run time."""
     return build_site(gather(config, ledger, now, windows), out_dir, languages=languages)
-
-
-def prepare_site(
-    config: Config, ledger: Ledger, now: datetime, windows: Sequence[Window]
-) -> Callable[[Path], BuildReport]:
-    """The two halves of a rebuild for ``upwatch run``: gather now (in the ledger's thread),
-    and return the rendering, which the caller runs elsewhere so the ledger is free again."""
-    return partial(build_site, gather(config, ledger, now, windows))

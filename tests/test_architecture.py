@@ -186,8 +186,8 @@ def test_no_import_cycle_among_monitors_folders() -> None:
 def test_only_the_cli_imports_statuspage() -> None:
     found = statuspage_imports(ROOT)
     assert not found, (
-        "statuspage imports monitor, so only monitor/cli may import statuspage (pass what "
-        "is needed in, as the runner's SitePlan does):\n  " + "\n  ".join(found))
+        "statuspage imports monitor, so only monitor/cli may import statuspage (the runner runs "
+        "upwatch build-page as a child process):\n  " + "\n  ".join(found))
 
 
 # ---- the checks catch what they should ----------------------------------------------------
@@ -222,7 +222,7 @@ def test_a_cycle_is_found_through_every_kind_of_import(tmp_path: Path) -> None:
 def test_statuspage_is_found_outside_the_cli_only(tmp_path: Path) -> None:
     write(tmp_path, {
         "monitor/__init__.py": "",
-        "monitor/cli/__init__.py": "from statuspage import prepare_site\n",
+        "monitor/cli/__init__.py": "from statuspage import build_site\n",
         "monitor/run/runner.py": "def build():\n    import statuspage.render\n",
     })
     assert statuspage_imports(tmp_path) == [

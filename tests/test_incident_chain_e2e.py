@@ -32,7 +32,6 @@ from monitor.core.clock import FakeClock
 from monitor.notify.outbox import Pass
 from monitor.notify.webhook import verify
 from monitor.run.runner import Monitor, RunOptions, SitePlan
-from statuspage import prepare_site
 
 NOW = datetime(2026, 11, 10, 9, 30, 5, tzinfo=UTC)  # a Tuesday, 10:30 in Copenhagen
 TOKEN = "chain-test-admin-token"
@@ -115,7 +114,7 @@ notifications:
     db, site = tmp_path / "upwatch.db", tmp_path / "site"
     clock = FakeClock(NOW)
     monitor = Monitor(RunOptions(config_path=cfg, db_path=db, port=0,
-                                 site=SitePlan(site, prepare_site), schedule=False),
+                                 site=SitePlan(site), schedule=False),
                       clock=clock)
     await monitor.start()
     api = f"http://127.0.0.1:{monitor.port}/api/v1"

@@ -17,7 +17,6 @@ from monitor.report import build_reports
 from monitor.run.runner import Monitor, RunOptions, SitePlan
 from monitor.store.ledger import Ledger
 from monitor.windows.sources import declared_windows
-from statuspage import prepare_site
 
 NOW = datetime(2026, 11, 10, 10, 0, 20, tzinfo=UTC)
 TOKEN = "s3cret-token-for-tests"
@@ -42,7 +41,7 @@ async def test_declared_window_follows_through_gauge_health_and_report(
     monkeypatch.delenv("UPWATCH_ADMIN_TOKEN_FILE", raising=False)
     clock = FakeClock(NOW)
     monitor = Monitor(RunOptions(config_path=cfg, db_path=tmp_path / "upwatch.db", port=0,
-                                 site=SitePlan(tmp_path / "site", prepare_site),
+                                 site=SitePlan(tmp_path / "site"),
                                  schedule=False),  # no checks on the wall clock beside `clock`
                       clock=clock)
     await monitor.start()

@@ -68,7 +68,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     from monitor.run.runner import RunOptions, SitePlan, parse_listen, serve
     from monitor.store.ledger import LedgerError
     from monitor.web.admin import AdminTokenError
-    from statuspage import prepare_site
 
     try:
         host, port = parse_listen(args.listen)
@@ -80,8 +79,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     db = db_path(args)
     opts = RunOptions(config_path=config_path(args), db_path=db, host=host, port=port,
                       max_concurrency=args.max_concurrency,
-                      site=SitePlan(args.site if args.site is not None else db.parent / "site",
-                                    prepare_site))
+                      site=SitePlan(args.site if args.site is not None else db.parent / "site"))
     try:
         return asyncio.run(serve(opts))
     except LedgerError as err:
@@ -126,7 +124,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from monitor.demo import run_demo
     from monitor.logs import setup_logging
     from monitor.run.runner import parse_listen
-    from statuspage import prepare_site
 
     try:
         host, port = parse_listen(args.listen)
@@ -142,7 +139,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         workdir.mkdir(parents=True, exist_ok=True)
     setup_logging("text")
     try:
-        return asyncio.run(run_demo(workdir, host, port, SystemClock(), prepare_site))
+        return asyncio.run(run_demo(workdir, host, port, SystemClock()))
     except OSError as err:
         print(f"Error: cannot listen on {args.listen}: {err.strerror or err} "
               "(try --listen 127.0.0.1:8090)", file=sys.stderr)

@@ -97,6 +97,13 @@ class IncidentDesk:
         self._tasks: set[asyncio.Task[None]] = set()
         self._last: asyncio.Task[None] | None = None
 
+    def reconfigure(self, config: Config) -> None:
+        """Take a reloaded config's services: people may name them, and the detector counts
+        them (``critical`` means all of them down). The policy and channels stay as started."""
+        self._config = config
+        self._services = tuple(config.service_names)
+        self.detector.set_services(self._services)
+
     async def resume(self) -> None:
         """Continue the open automatic incident the ledger holds, if any (after a restart)."""
         found = await self._ledger.read(

@@ -100,6 +100,11 @@ class Detector:
     def open_incident(self) -> OpenIncident | None:
         return self._open
 
+    @property
+    def services(self) -> tuple[str, ...]:
+        """The services it watches, as configured now."""
+        return self._services
+
     def set_services(self, services: Iterable[str]) -> None:
         """The services configured now (``critical`` means all of them down)."""
         self._services = tuple(services)

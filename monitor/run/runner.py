@@ -12,18 +12,16 @@ import logging
 import os
 import signal
 import ssl
-from collections.abc import Awaitable, Callable, Sequence, Sized
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
-from typing import Protocol
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from monitor.config import Config, ConfigError, ServiceConfig, load_config
 from monitor.core.clock import Clock, SystemClock
-from monitor.core.windows import Window
 from monitor.incidents.desk import IncidentDesk
 from monitor.incidents.detection import policy_from_config
 from monitor.metrics.probes import ProbeMetrics
@@ -32,6 +30,14 @@ from monitor.notify.channels import channels_from_config
 from monitor.notify.outbox import Outbox
 from monitor.probes.http import HttpProbe, make_session
 from monitor.probes.tls import cert_expiry, tls_target
+from monitor.run.pages import (
+    DEFAULT_TIMEOUT_S,
+    BuildCommand,
+    ChildBuild,
+    build_page_command,
+    count_files,
+    run_build,
+)
 from monitor.run.scheduler import ProbeScheduler
 from monitor.store.ledger import Ledger
 from monitor.store.runlock import RunLock
@@ -40,7 +46,7 @@ from monitor.web.admin import AdminTokens, load_admin_tokens
 from monitor.web.app import Runtime, make_app
 from monitor.windows.declarations import active_windows, window_summary
 from monitor.windows.events import MaintenanceAnnouncer
-from monitor.windows.sources import WindowsFn, config_windows, declared_windows, with_declared
+from monitor.windows.sources import WindowsFn, config_windows, with_declared
 
 log = logging.getLogger("upwatch")
 
@@ -48,28 +54,17 @@ log = logging.getLogger("upwatch")
 PAGE_BUDGET_FACTOR = 10.0
 
 
-class BuiltSite(Protocol):
-    """What a page build reports back: where it published, and which files."""
-
-    @property
-    def out_dir(self) -> Path: ...
-
-    @property
-    def files(self) -> Sized: ...
-
-
-#: Gathers a status page's data from the ledger (run in the ledger's thread) and returns the
-#: rendering step, run in a worker thread. :func:`statuspage.prepare_site` is the one upwatch
-#: uses; the CLI passes it in, so nothing under ``monitor/`` imports ``statuspage``.
-PreparePage = Callable[[Config, Ledger, datetime, Sequence[Window]], Callable[[Path], BuiltSite]]
-
-
 @dataclass(frozen=True)
 class SitePlan:
-    """Where ``upwatch run`` publishes the status page it rebuilds, and how it builds it."""
+    """Where ``upwatch run`` publishes the status page it rebuilds, and how.
+
+    Every build is a child process at low priority (:mod:`monitor.run.pages`):
+    ``command(config file, ledger, out_dir, now)`` is its argv, ``upwatch build-page`` by
+    default; one running longer than ``timeout_s`` is killed."""
 
     out_dir: Path
-    prepare: PreparePage
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    command: BuildCommand = build_page_command
 
 
 @dataclass(frozen=True)
@@ -131,6 +126,8 @@ class Monitor:
         self._stopping = asyncio.Event()
         self._page_built = False
         self._page_interval = opts.page_rebuild_s
+        self._page_lock = asyncio.Lock()  # one page build at a time
+        self._reload_lock = asyncio.Lock()  # one reload at a time
         self._outbox_task: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -162,6 +159,8 @@ class Monitor:
                                self.writer,
                                site_dir=None if opts.site is None else opts.site.out_dir,
                                admin_tokens=admin_tokens, incidents=self.incidents)
+        # A window declared or cancelled through the API shows in /metrics and /healthz at once.
+        self.runtime.on_windows_changed = self.refresh_sla
 
     def windows_fn(self) -> WindowsFn:
         """Where the SLA figures get their windows: probes.yaml's and the declared ones."""
@@ -173,27 +172,60 @@ class Monitor:
         return self._page_interval
 
     async def rebuild_page(self) -> None:
-        """Gather the page's data in the ledger thread, render and publish it in another."""
+        """Build and publish the status page in a child process (``upwatch build-page`` on this
+        monitor's config file and ledger, niced, in its own session), one build at a time.
+
+        Nothing of the build runs on the event loop or the ledger's writer thread: the child
+        reads the ledger through its own connection (WAL: it never blocks a commit). A build
+        that fails or outlives ``SitePlan.timeout_s`` (then it is killed) is logged with what it
+        wrote to stderr; the published page stays as it was, and the next build comes as usual.
+        """
         site = self.opts.site
         if site is None:
             return
-        config, now = self.config, self.clock.now()
-        started = self.clock.monotonic()
-        render = await self.writer.read(
-            lambda ledger: site.prepare(config, ledger, now, declared_windows(ledger)))
-        report = await asyncio.to_thread(render, site.out_dir)
-        took = self.clock.monotonic() - started
+        # The child starts in this process's working directory: relative paths mean the same.
+        async with self._page_lock:
+            # The page is built as of this monitor's clock, not the child's.
+            argv = site.command(self.opts.config_path, self.opts.db_path, site.out_dir,
+                                self.clock.now())
+            started = self.clock.monotonic()
+            try:
+                built = await run_build(argv, timeout_s=site.timeout_s)
+            except OSError as err:
+                built = None
+                log.error("the status page build could not start (%s): %s", argv[0], err)
+            took = self.clock.monotonic() - started
+            if built is not None:
+                await self._page_outcome(built, site.out_dir, took, site.timeout_s)
+            # Keep rebuilding to at most a tenth of the time (one core's worth): thousands of
+            # services take seconds to build, and a build killed at the timeout counts as long.
+            stretched = max(self.opts.page_rebuild_s, PAGE_BUDGET_FACTOR * took)
+            if stretched > self._page_interval + 1:
+                log.warning("the status page took %.1fs to build; rebuilding every %.0fs instead "
+                            "of every %.0fs", took, stretched, self.opts.page_rebuild_s)
+            self._page_interval = stretched
+
+    async def _page_outcome(self, built: ChildBuild, out_dir: Path, took: float,
+                            timeout_s: float) -> None:
+        """Log how a build went: its stderr lines (warnings), the first success, a failure."""
+        if built.timed_out:
+            log.error("the status page build took longer than %gs and was killed (pid %d); "
+                      "the page stays as it was", timeout_s, built.pid)
+            return
+        if not built.ok:
+            for line in built.stderr_lines:
+                log.error("status page build: %s", line)
+            log.error("the status page build failed (exit status %s); the page stays as it was",
+                      built.returncode)
+            return
+        for line in built.stderr_lines:
+            log.warning("status page build: %s", line)
         if not self._page_built:
             self._page_built = True
-            log.info("status page built: %d files in %s in %.1fs",
-                     len(report.files), report.out_dir, took)
-        # Keep rebuilding to at most a tenth of the time (one core's worth): thousands of
-        # services take seconds to render, and probing must not starve for a page.
-        stretched = max(self.opts.page_rebuild_s, PAGE_BUDGET_FACTOR * took)
-        if stretched > self._page_interval + 1:
-            log.warning("the status page took %.1fs to build; rebuilding every %.0fs instead "
-                        "of every %.0fs", took, stretched, self.opts.page_rebuild_s)
-        self._page_interval = stretched
+            files = built.files
+            if files is None:
+                files = await asyncio.to_thread(count_files, out_dir)
+            log.info("status page built: %d files in %s in %.1fs", files, out_dir, took)
 
     async def announce_maintenance(self) -> None:
         """Queue notifications for maintenance windows that started or ended (exactly once)."""
@@ -289,21 +321,36 @@ class Monitor:
         log.info("metrics: %s/metrics   health: %s/healthz   status page: %s/",
                  base, base, base)
 
-    def reload(self) -> bool:
-        """Re-read the config file; apply it if valid. Returns whether it was applied."""
-        try:
-            new = load_config(self.opts.config_path)
-        except ConfigError as err:
-            for problem in err.problems:
-                log.error("reload refused: %s", problem)
-            log.error("reload refused: still running the previous configuration")
-            return False
+    def request_reload(self) -> None:
+        """SIGHUP: reload in a task of its own (the signal handler must not block)."""
+        async def reload() -> None:
+            await self.reload()
+
+        self._tasks.append(asyncio.create_task(reload(), name="reloading the config"))
+
+    async def reload(self) -> bool:
+        """Re-read the config file; apply it if valid. Returns whether it was applied.
+
+        The file is read and validated in a worker thread (a large or hostile file takes time;
+        probes go on meanwhile), one reload at a time; applying it is quick, on the loop."""
+        async with self._reload_lock:
+            try:
+                new = await asyncio.to_thread(load_config, self.opts.config_path)
+            except ConfigError as err:
+                for problem in err.problems:
+                    log.error("reload refused: %s", problem)
+                log.error("reload refused: still running the previous configuration")
+                return False
+            self._apply(new)
+            return True
+
+    def _apply(self, new: Config) -> None:
         summary = self.scheduler.apply(new.services)
         self.config = new
         self.runtime.config = new
+        self.incidents.reconfigure(new)  # new services may be named and are counted
         log.info("reloaded %s: %s", self.opts.config_path, summary)
         self._tasks.append(asyncio.create_task(self._refresh_once(), name="SLA after reload"))
-        return True
 
     async def _after(self, seconds: float, job: Callable[[], Awaitable[None]]) -> None:
         try:
@@ -351,7 +398,7 @@ async def serve(
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
-    loop.add_signal_handler(signal.SIGHUP, monitor.reload)
+    loop.add_signal_handler(signal.SIGHUP, monitor.request_reload)
     try:
         try:
             await monitor.start()
