@@ -6,14 +6,15 @@ else is ``upwatch_``. The only label for errors is the small documented set of
 :class:`monitor.core.checks.ErrorKind` values plus ``ok``.
 
 The per-service series (thousands of services) live in plain dicts behind :class:`ServiceFamily`
-collectors and become samples only when scraped: prometheus-client's labelled children cost a
+collectors and become samples only when asked: prometheus-client's labelled children cost a
 lock, an object and a ``_created`` sample per series. The few global series keep the library's
 ordinary metric types. Values are written from the event loop and read by a scrape running in
-another thread; one lock per family guards the dicts, held only to copy them.
+another thread; one lock per family guards the dicts, held only to copy what changed.
 
-:func:`render` is ``generate_latest`` (text format 0.0.4) byte for byte, except that the text of
-a :class:`StaticMetric` family, which never changes once built, is encoded once and reused: the
-SLA figures (most of a big exposition) change every ~30 s, not every scrape.
+:func:`render` is ``generate_latest`` (text format 0.0.4) byte for byte, and
+:func:`render_openmetrics` OpenMetrics' ``generate_latest``; both reuse the text of cached
+families (:mod:`monitor.metrics.exposition`): a :class:`ServiceFamily` re-encodes only the
+series set since the last scrape, the SLA families only what changed at their last refresh.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ from prometheus_client import (
     Gauge,
     Histogram,
     Info,
-    generate_latest,
 )
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import Metric
@@ -38,13 +38,14 @@ from prometheus_client.samples import Sample
 
 from monitor import __version__
 from monitor.core.checks import CheckResult
+from monitor.metrics import exposition
+from monitor.metrics.exposition import CachedFamily, FamilyText, Key
 
 __all__ = [
     "CONTENT_TYPE",
     "LAG_BUCKETS",
     "ProbeMetrics",
     "ServiceFamily",
-    "StaticMetric",
     "OPENMETRICS_CONTENT_TYPE",
     "negotiate",
     "render",
@@ -53,82 +54,20 @@ __all__ = [
 
 LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5, 5.0, 10.0)
 
-Key = tuple[str, ...]  # label values, the service first
-
 #: Content type of :func:`render`'s output (Prometheus text format 0.0.4).
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 #: Content type of :func:`render_openmetrics`'s output.
 OPENMETRICS_CONTENT_TYPE = openmetrics.CONTENT_TYPE_LATEST
-_EOF = b"# EOF\n"
-
-
-class _Families:
-    """A collector over fixed families, to hand a few of them to ``generate_latest``."""
-
-    def __init__(self, metrics: list[Metric]) -> None:
-        self._metrics = metrics
-
-    def collect(self) -> list[Metric]:
-        return self._metrics
-
-
-class StaticMetric(Metric):
-    """A metric family that is never changed after its samples are filled in.
-
-    :func:`render` encodes it once (:meth:`text`) and reuses the bytes on every scrape, so a
-    collector that hands out the same families until its data changes costs almost nothing.
-    """
-
-    def __init__(self, name: str, documentation: str, typ: str, unit: str = "") -> None:
-        super().__init__(name, documentation, typ, unit)
-        self._text: bytes | None = None
-        self._om_text: bytes | None = None
-
-    def text(self) -> bytes:
-        """This family in text format 0.0.4, encoded on first use."""
-        if self._text is None:  # two scrapes racing here both compute the same bytes
-            self._text = generate_latest(_Families([self]))
-        return self._text
-
-    def openmetrics_text(self) -> bytes:
-        """This family in OpenMetrics text (without the closing ``# EOF``), on first use."""
-        if self._om_text is None:
-            self._om_text = _openmetrics_body([self])
-        return self._om_text
-
-
-def _openmetrics_body(metrics: list[Metric]) -> bytes:
-    text: bytes = openmetrics.generate_latest(_Families(metrics))  # type: ignore[no-untyped-call]
-    return text[: -len(_EOF)] if text.endswith(_EOF) else text
-
-
-def _render(registry: CollectorRegistry, *, om: bool) -> bytes:
-    encode = _openmetrics_body if om else (lambda ms: generate_latest(_Families(ms)))
-    parts: list[bytes] = []
-    batch: list[Metric] = []
-    for metric in registry.collect():
-        if isinstance(metric, StaticMetric):
-            if batch:
-                parts.append(encode(batch))
-                batch = []
-            parts.append(metric.openmetrics_text() if om else metric.text())
-        else:
-            batch.append(metric)
-    if batch:
-        parts.append(encode(batch))
-    if om:
-        parts.append(_EOF)
-    return b"".join(parts)
 
 
 def render(registry: CollectorRegistry) -> bytes:
-    """``generate_latest(registry)`` byte for byte; :class:`StaticMetric` text is reused."""
-    return _render(registry, om=False)
+    """``generate_latest(registry)`` byte for byte; cached families' text is reused."""
+    return exposition.render(registry, om=False)
 
 
 def render_openmetrics(registry: CollectorRegistry) -> bytes:
-    """OpenMetrics' ``generate_latest(registry)`` byte for byte, reusing static families."""
-    return _render(registry, om=True)
+    """OpenMetrics' ``generate_latest(registry)`` byte for byte, reusing cached families."""
+    return exposition.render(registry, om=True)
 
 
 def negotiate(accept: str) -> tuple[Callable[[CollectorRegistry], bytes], str]:
@@ -146,7 +85,11 @@ def negotiate(accept: str) -> tuple[Callable[[CollectorRegistry], bytes], str]:
 class ServiceFamily:
     """One metric family whose series are keyed by service (plus optional extra labels).
 
-    A custom collector over a plain dict: ``collect()`` builds the samples fresh each scrape.
+    A custom collector over a plain dict. Each series set, incremented or dropped is marked
+    dirty for both formats; :meth:`text` re-encodes just those lines and reuses the rest, and
+    returns the previous text untouched when nothing changed. ``collect()`` hands out a
+    :class:`~monitor.metrics.exposition.CachedFamily`, whose samples are built only if a caller
+    other than :func:`render` asks for them.
     """
 
     def __init__(
@@ -167,6 +110,11 @@ class ServiceFamily:
         self._labels: dict[Key, dict[str, str]] = {}
         self._by_service: dict[str, set[Key]] = {}
         self._lock = threading.Lock()
+        # per format (False: text 0.0.4, True: OpenMetrics): the cached text, and the series
+        # changed since it was rendered
+        self._texts = {om: FamilyText(name, documentation, kind, self._sample_name, labelnames,
+                                      om=om) for om in (False, True)}
+        self._dirty: dict[bool, set[Key]] = {False: set(), True: set()}
 
     def _key(self, key: Key) -> Key:
         if key not in self._labels:
@@ -174,6 +122,8 @@ class ServiceFamily:
                 raise ValueError(f"{self.name}: expected labels {self.labelnames}, got {key}")
             self._labels[key] = dict(zip(self.labelnames, key, strict=True))
             self._by_service.setdefault(key[0], set()).add(key)
+        self._dirty[False].add(key)
+        self._dirty[True].add(key)
         return key
 
     def set(self, key: Key, value: float) -> None:
@@ -205,22 +155,42 @@ class ServiceFamily:
     def _drop(self, key: Key) -> None:
         self._values.pop(key, None)
         if self._labels.pop(key, None) is not None:
+            self._dirty[False].add(key)
+            self._dirty[True].add(key)
             keys = self._by_service[key[0]]
             keys.discard(key)
             if not keys:
                 del self._by_service[key[0]]
 
+    def text(self, om: bool) -> bytes:
+        """The family's exposition (OpenMetrics without ``# EOF`` if ``om``), kept up to date
+        by re-encoding only the series changed since the last call. Thread-safe; the event
+        loop's writers wait only while the changed values are copied.
+        """
+        cache = self._texts[om]
+        with cache.lock:
+            with self._lock:
+                dirty = self._dirty[om]
+                if not dirty:
+                    return cache.text
+                self._dirty[om] = set()
+                values = self._values
+                keys = list(values)
+                changed = {k: values[k] for k in dirty if k in values}
+            return cache.render(keys, changed)
+
+    def _samples(self) -> list[Sample]:
+        with self._lock:
+            items = list(self._values.items())
+            labels = self._labels.copy()
+        name = self._sample_name
+        return [Sample(name, labels[k], v) for k, v in items]
+
     def describe(self) -> Iterable[Metric]:
         return [Metric(self.name, self.documentation, self.kind)]
 
     def collect(self) -> Iterator[Metric]:
-        with self._lock:
-            items = list(self._values.items())
-            labels = self._labels.copy()
-        family = Metric(self.name, self.documentation, self.kind)
-        name = self._sample_name
-        family.samples = [Sample(name, labels[k], v) for k, v in items]
-        yield family
+        yield CachedFamily(self.name, self.documentation, self.kind, self.text, self._samples)
 
 
 class ProbeMetrics:

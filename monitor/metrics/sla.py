@@ -22,6 +22,7 @@ Exported series (all ``service``-labelled except the timestamp):
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -38,7 +39,7 @@ from monitor.core.coverage import is_covered, month_bounds
 from monitor.core.minutes import Run
 from monitor.core.sla import month_uptime
 from monitor.core.windows import Window, effective_range
-from monitor.metrics.probes import StaticMetric
+from monitor.metrics.exposition import CachedFamily, FamilyText, Key, changed_items, encode
 from monitor.times import epoch_minute, minute_start
 from monitor.windows.sources import WindowsFn
 
@@ -221,61 +222,114 @@ _FAMILIES: tuple[tuple[str, str], ...] = (
 )
 
 
-def _families(snapshot: SlaSnapshot | None) -> list[StaticMetric]:
-    fams = {name: StaticMetric(name, doc, "gauge") for name, doc in _FAMILIES}
-    if snapshot is None:
-        return list(fams.values())
-    target = fams["upwatch_sla_target_ratio"].samples
-    uptime = fams["upwatch_sla_uptime_ratio"].samples
-    budget = fams["upwatch_sla_error_budget_remaining_ratio"].samples
-    state = fams["upwatch_sla_state_seconds"].samples
-    maint = fams["upwatch_maintenance_active"].samples
-    covered = fams["upwatch_service_covered"].samples
-    for s in snapshot.services:
-        labels = {"service": s.service}
-        target.append(Sample("upwatch_sla_target_ratio", labels, s.target_ratio))
-        if s.uptime_ratio is not None:
-            uptime.append(Sample("upwatch_sla_uptime_ratio", labels, s.uptime_ratio))
-        if s.budget_remaining_ratio is not None:
-            budget.append(Sample("upwatch_sla_error_budget_remaining_ratio", labels,
-                                 s.budget_remaining_ratio))
-        for name, minutes in s.minutes.items():
-            state.append(Sample("upwatch_sla_state_seconds",
-                                {"service": s.service, "state": name}, minutes * 60.0))
-        maint.append(Sample("upwatch_maintenance_active", labels,
-                            1.0 if s.maintenance_active else 0.0))
-        covered.append(Sample("upwatch_service_covered", labels, 1.0 if s.covered_now else 0.0))
-    fams["upwatch_sla_snapshot_timestamp_seconds"].samples.append(
-        Sample("upwatch_sla_snapshot_timestamp_seconds", {}, snapshot.taken_at.timestamp())
-    )
+def _families(snapshot: SlaSnapshot | None) -> list[Metric]:
+    fams = {name: Metric(name, doc, "gauge") for name, doc in _FAMILIES}
+    for name, series in _series(snapshot).items():
+        fams[name].samples = [
+            Sample(name, dict(zip(_LABELS[name], key, strict=True)), value)
+            for key, value in series
+        ]
     return list(fams.values())
+
+
+#: Label names of each family's series.
+_LABELS: dict[str, tuple[str, ...]] = {
+    **{name: ("service",) for name, _ in _FAMILIES},
+    "upwatch_sla_state_seconds": ("service", "state"),
+    "upwatch_sla_snapshot_timestamp_seconds": (),
+}
+
+
+def _series(snapshot: SlaSnapshot | None) -> dict[str, list[tuple[Key, float]]]:
+    """Each family's series as (label values, value), in exposition order."""
+    out: dict[str, list[tuple[Key, float]]] = {name: [] for name, _ in _FAMILIES}
+    if snapshot is None:
+        return out
+    target = out["upwatch_sla_target_ratio"]
+    uptime = out["upwatch_sla_uptime_ratio"]
+    budget = out["upwatch_sla_error_budget_remaining_ratio"]
+    state = out["upwatch_sla_state_seconds"]
+    maint = out["upwatch_maintenance_active"]
+    covered = out["upwatch_service_covered"]
+    for s in snapshot.services:
+        key = (s.service,)
+        target.append((key, s.target_ratio))
+        if s.uptime_ratio is not None:
+            uptime.append((key, s.uptime_ratio))
+        if s.budget_remaining_ratio is not None:
+            budget.append((key, s.budget_remaining_ratio))
+        for name, minutes in s.minutes.items():
+            state.append(((s.service, name), minutes * 60.0))
+        maint.append((key, 1.0 if s.maintenance_active else 0.0))
+        covered.append((key, 1.0 if s.covered_now else 0.0))
+    out["upwatch_sla_snapshot_timestamp_seconds"].append(((), snapshot.taken_at.timestamp()))
+    return out
+
+
+class _Published:
+    """One snapshot as exposed: its text in both formats, its samples built only on demand."""
+
+    def __init__(self, snapshot: SlaSnapshot | None, texts: dict[tuple[str, bool], bytes]):
+        self.snapshot = snapshot
+        self.texts = texts
+        self._families: list[Metric] | None = None
+
+    def samples(self, index: int) -> list[Sample]:
+        if self._families is None:  # two callers racing here build the same samples
+            self._families = _families(self.snapshot)
+        return self._families[index].samples
+
+    def metrics(self) -> list[CachedFamily]:
+        return [
+            CachedFamily(name, doc, "gauge",
+                         lambda om, name=name: self.texts[name, om],  # type: ignore[misc]
+                         lambda i=i: self.samples(i))  # type: ignore[misc]
+            for i, (name, doc) in enumerate(_FAMILIES)
+        ]
 
 
 class SlaCollector:
     """Exposes the latest :class:`SlaSnapshot`; registers itself on ``registry``.
 
-    :meth:`update` builds the families (and their text, see
-    :func:`monitor.metrics.probes.render`) once per snapshot; every ``collect()`` until the next
-    update hands out the same ones, so a scrape costs no arithmetic and no SQL. Before the first
-    update only empty families are exposed.
+    :meth:`update` encodes the families' text in both formats once per snapshot, re-encoding
+    only the series whose value changed since the previous one (most of a month's figures move
+    by a minute at most between two refreshes, and only one state per service); every
+    ``collect()`` until the next update hands out that text, so a scrape costs no arithmetic,
+    no encoding and no SQL. Before the first update only empty families are exposed.
     """
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        self._snapshot: SlaSnapshot | None = None
-        self._metrics: list[StaticMetric] = _families(None)
+        self._texts = {
+            (name, om): FamilyText(name, doc, "gauge", name, _LABELS[name], om=om)
+            for name, doc in _FAMILIES for om in (False, True)
+        }
+        self._values: dict[str, dict[Key, float]] = {name: {} for name, _ in _FAMILIES}
+        self._update_lock = threading.Lock()
+        self._published = _Published(None, {k: t.text for k, t in self._texts.items()})
         registry.register(self)
 
     @property
     def snapshot(self) -> SlaSnapshot | None:
-        return self._snapshot
+        return self._published.snapshot
 
     def update(self, snapshot: SlaSnapshot) -> None:
         """Publish ``snapshot``. CPU-bound for thousands of services: see :meth:`refresh`."""
-        metrics = _families(snapshot)
-        for metric in metrics:
-            metric.text()
-        self._metrics = metrics  # one assignment: a scrape sees the old or the new, never half
-        self._snapshot = snapshot
+        with self._update_lock:
+            texts: dict[tuple[str, bool], bytes] = {}
+            for i, (name, series) in enumerate(_series(snapshot).items()):
+                values = dict(series)
+                if len(values) < len(series):  # a service twice (never from a valid config)
+                    family = _families(snapshot)[i]
+                    for om in (False, True):
+                        texts[name, om] = encode([family], om)
+                    self._values[name] = {}  # next time every line is encoded again
+                    continue
+                keys, changed = changed_items(self._values[name], series)
+                for om in (False, True):
+                    texts[name, om] = self._texts[name, om].render(keys, changed)
+                self._values[name] = values
+            # one assignment: a scrape sees the old snapshot or the new one, never half
+            self._published = _Published(snapshot, texts)
 
     async def refresh(
         self, config: Config, writer: LedgerWriter, windows_fn: WindowsFn, clock: Clock
@@ -289,4 +343,4 @@ class SlaCollector:
         return _families(None)
 
     def collect(self) -> Iterator[Metric]:
-        yield from self._metrics
+        yield from self._published.metrics()
