@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Annotated
@@ -29,18 +30,62 @@ _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|us|d|h|m|s)")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
 
+#: A value quoted in a message is cut to this many characters, ending in "...".
+SHOW_WIDTH = 80
+
+
 def show(value: object) -> str:
-    """A value as quoted in messages: strings in double quotes, YAML spelling for the rest."""
+    """A value as quoted in messages: strings in double quotes, YAML spelling for the rest
+    (lists and mappings as JSON), cut to :data:`SHOW_WIDTH` characters.
+
+    Only as much of ``value`` is read as the quote shows, so it is quick however large the
+    value: YAML aliases let a 400-byte file hold a list of 10⁸ items (shared, not copied),
+    and quoting it whole took minutes and gigabytes.
+    """
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    text = ""
+    for piece in _pieces(value):
+        text += piece
+        if len(text) > SHOW_WIDTH:
+            return text[:SHOW_WIDTH - 3] + "..."
+    return text
+
+
+def _pieces(value: object) -> Iterator[str]:
+    """``value`` as JSON text, lazily, a piece of at least one character at a time."""
+    if isinstance(value, dict):
+        yield "{"
+        for i, (key, item) in enumerate(value.items()):
+            name = key if isinstance(key, str) else _scalar(key)  # JSON keys are text
+            yield f"{', ' if i else ''}{_scalar(name)}: "
+            yield from _pieces(item)
+        yield "}"
+    elif isinstance(value, list | tuple | set | frozenset):
+        yield "["
+        for i, item in enumerate(value):
+            if i:
+                yield ", "
+            yield from _pieces(item)
+        yield "]"
+    else:
+        yield _scalar(value)
+
+
+def _scalar(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if value is None:
         return "null"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, int | float):
+    if isinstance(value, int):
+        try:
+            return str(value)
+        except ValueError:  # more than sys.get_int_max_str_digits() digits
+            return "a number too long to show"
+    if isinstance(value, float):
         return repr(value)
-    text = json.dumps(value, ensure_ascii=False, default=str)
-    return text if len(text) <= 80 else text[:77] + "..."
+    text = value if isinstance(value, str) else str(value)
+    return json.dumps(text[:SHOW_WIDTH], ensure_ascii=False)
 
 
 def invalid(message: str, *at: str | int) -> PydanticCustomError:
@@ -141,7 +186,8 @@ def parse_size(value: object) -> int:
 
 
 def _utc(value: object) -> object:
-    shown = show(value if isinstance(value, str) else str(value))
+    # a scalar is quoted as text; a list or mapping as it is (its str() may be huge)
+    shown = show(value if isinstance(value, str | list | dict) else str(value))
     if isinstance(value, str):
         try:
             value = datetime.fromisoformat(value.strip())

@@ -38,7 +38,9 @@ def parse_config(text: str, source: str = "probes.yaml") -> Config:
     try:
         try:
             raw = yaml.load(text, Loader=_Loader)  # noqa: S506 -- a SafeLoader subclass
-        except yaml.YAMLError:
+        except yaml.YAMLError as err:
+            if "nesting depth" in str(err):  # libyaml's limit: PyYAML would only recurse deeper
+                raise
             # Say it in PyYAML's own (clearer, stable) words: parse again with the pure loader.
             raw = yaml.load(text, Loader=_PyLoader)  # noqa: S506
     except yaml.MarkedYAMLError as err:
@@ -48,11 +50,69 @@ def parse_config(text: str, source: str = "probes.yaml") -> Config:
         raise ConfigError([f"{where}: invalid YAML: {err.problem}{column}"]) from None
     except yaml.YAMLError as err:
         raise ConfigError([f"{source}: invalid YAML: {err}"]) from None
+    except RecursionError:  # PyYAML composes (and builds keys) recursively
+        raise ConfigError([f"{source}: invalid YAML: nested too deeply"]) from None
     if not isinstance(raw, dict):
         got = "nothing (the file is empty)" if raw is None else show(raw)
         raise ConfigError([f"{source}: expected a mapping at the top level (site, services, "
                            f"...), got {got}"])
     return _Reader(raw, source).validate()
+
+
+#: Values that YAML aliases may add to a document, unless it writes more than a tenth as many
+#: itself: each ``*name`` counts as many values as its anchor holds (keys, scalars, lists and
+#: mappings, nested aliases expanded). 50 services sharing an anchored ``sla:`` block of 5
+#: values add 250; an "anchor bomb" (nine anchors of nine aliases of the previous one, 400
+#: bytes) adds 435 million, and everything that reads them (validation, quoting a value in a
+#: message) would take minutes and gigabytes.
+MAX_ALIAS_VALUES = 100_000
+ALIAS_RATIO = 10
+
+
+class _TooManyAliases(yaml.YAMLError):
+    pass
+
+
+def _check_aliases(root: yaml.Node) -> None:
+    """Refuse an alias inside its own anchor (a value that would contain itself), and aliases
+    adding more values than ``max(MAX_ALIAS_VALUES, ALIAS_RATIO × the file's own values)``.
+
+    PyYAML composes an alias as a second reference to its anchor's node, so the node graph is
+    the size of the file: walked once, depth first, before anything is built, a node met again
+    once finished is an alias, standing for all its anchor expands to."""
+    expanded: dict[int, int] = {}  # id(node) → values it stands for, aliases expanded
+    walking = {id(root)}
+    stack = [(root, iter(_children(root)))]
+    while stack:
+        node, pending = stack[-1]
+        child = next(pending, None)
+        if child is None:
+            stack.pop()
+            walking.discard(id(node))
+            total = 1 + sum(expanded[id(c)] for c in _children(node))
+            expanded[id(node)] = min(total, _SATURATED)
+        elif id(child) in walking:
+            raise yaml.composer.ComposerError(
+                None, None, "an alias inside its own anchor (its value would contain itself)",
+                child.start_mark)
+        elif id(child) not in expanded:
+            walking.add(id(child))
+            stack.append((child, iter(_children(child))))
+    limit = max(MAX_ALIAS_VALUES, ALIAS_RATIO * len(expanded))
+    if expanded[id(root)] - len(expanded) > limit:
+        raise _TooManyAliases(f"aliases (*name) repeat more than {limit:,} values; anchor "
+                              f"smaller values, or repeat them less often")
+
+
+_SATURATED = 10**15  # any size past this is just "too many"
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
 
 
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
@@ -80,6 +140,25 @@ class _PyLoader(yaml.SafeLoader):
                 seen[key] = key_node.start_mark.line
         mapping: dict[Hashable, Any] = super().construct_mapping(node, deep=deep)
         return mapping
+
+    def get_single_data(self) -> Any:
+        """As PyYAML's, with the aliases counted before anything is built."""
+        node = self.get_single_node()
+        if node is None:
+            return None
+        _check_aliases(node)
+        return self.construct_document(node)
+
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
+        try:
+            return super().construct_yaml_int(node)
+        except ValueError:  # more digits than sys.get_int_max_str_digits()
+            raise yaml.constructor.ConstructorError(
+                None, None, f"number too long ({len(node.value):,} characters)",
+                node.start_mark) from None
+
+
+_PyLoader.add_constructor("tag:yaml.org,2002:int", _PyLoader.construct_yaml_int)
 
 
 # libyaml's parser when PyYAML was built with it (the usual wheels are): ~5x faster on a

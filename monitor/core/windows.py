@@ -9,15 +9,17 @@ Pure: times are arguments, nothing is read from a clock or a database.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
+from itertools import islice, takewhile
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from dateutil.rrule import rruleset, rrulestr
+from dateutil.rrule import rruleset
 
 from monitor.config import Config, MaintenanceWindowConfig
+from monitor.config.windows import MIN_RECURRENCE_GAP, RRULE_ANCHOR, recurrence
 from monitor.times import ceil_minute, iso_utc
 
 __all__ = [
@@ -29,11 +31,6 @@ __all__ = [
 ]
 
 WindowKind = Literal["maintenance", "exclusion"]
-
-# Where a recurring rule without DTSTART starts counting (local wall time, a Monday). The parts
-# a rule leaves out come from here: weekday Monday, day of month 3, time 00:00.
-RRULE_ANCHOR = (2000, 1, 3)
-
 
 
 @dataclass(frozen=True)
@@ -79,17 +76,17 @@ def effective_range(w: Window) -> tuple[int, int] | None:
 
 def _occurrences(
     rule: rruleset, tz: ZoneInfo, lo: datetime, hi: datetime
-) -> Iterable[datetime]:
+) -> Iterator[datetime]:
     """The rule's occurrences between ``lo`` and ``hi`` (UTC), in the rule's own wall time."""
     first = next(iter(rule), None)
     if first is None:
-        return []
+        return iter(())
     zone: tzinfo | None = first.tzinfo
     if zone is None:  # a floating DTSTART: wall time in the window's time zone
-        return rule.between(
-            lo.astimezone(tz).replace(tzinfo=None), hi.astimezone(tz).replace(tzinfo=None), True
-        )
-    return rule.between(lo.astimezone(zone), hi.astimezone(zone), True)
+        lo, hi = lo.astimezone(tz).replace(tzinfo=None), hi.astimezone(tz).replace(tzinfo=None)
+    else:
+        lo, hi = lo.astimezone(zone), hi.astimezone(zone)
+    return takewhile(lambda occ: occ <= hi, rule.xafter(lo, inc=True))
 
 
 def expand_recurring(
@@ -110,16 +107,17 @@ def expand_recurring(
     """
     if cfg.rrule is None or cfg.duration is None:
         raise ValueError(f"{id_prefix}: a recurring window needs rrule and duration")
+    rule = recurrence(cfg.rrule, cfg.start, cfg.timezone)
     tz = ZoneInfo(cfg.timezone)
-    if cfg.start is not None:
-        anchor = cfg.start.astimezone(tz)
-    else:
-        anchor = datetime(*RRULE_ANCHOR, tzinfo=tz)
-    rule = rrulestr(cfg.rrule, dtstart=anchor, forceset=True, tzids=ZoneInfo)
-    assert isinstance(rule, rruleset)
-    slack = timedelta(days=1)
+    lo, hi = start - cfg.duration - timedelta(days=1), end + timedelta(days=1)
+    # validated rules recur at least MIN_RECURRENCE_GAP apart in wall time (+1 for a DST change)
+    most = (hi - lo) // MIN_RECURRENCE_GAP + 2
+    occurrences = list(islice(_occurrences(rule, tz, lo, hi), most + 1))
+    if len(occurrences) > most:
+        raise ValueError(f"{id_prefix}: {cfg.rrule!r} occurs more than {most} times between "
+                         f"{iso_utc(lo)} and {iso_utc(hi)}")
     out: list[Window] = []
-    for occ in _occurrences(rule, tz, start - cfg.duration - slack, end + slack):
+    for occ in occurrences:
         wall = occ.replace(second=0, microsecond=0, fold=0)
         if wall.tzinfo is None:
             wall = wall.replace(tzinfo=tz)
