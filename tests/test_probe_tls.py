@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import threading
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trustme
@@ -14,6 +16,7 @@ from aiohttp import web
 from cryptography import x509
 
 from monitor.core.clock import FakeClock
+from monitor.probes import tls
 from monitor.probes.tls import cert_expiry, tls_target
 from monitor.run.runner import Monitor, RunOptions
 
@@ -111,3 +114,25 @@ async def test_monitor_exports_probe_ssl_earliest_cert_expiry(
     assert reg.get_sample_value("probe_ssl_earliest_cert_expiry",
                                 {"service": "unverified"}) is None
     await monitor.stop()
+
+
+async def test_the_system_trust_context_is_built_once_off_the_loop(
+    monkeypatch: pytest.MonkeyPatch, tls_server: tuple[int, datetime]
+) -> None:
+    port, _ = tls_server
+    built_in: list[threading.Thread] = []
+    real = ssl.create_default_context
+
+    def counting(*args: Any, **kwargs: Any) -> ssl.SSLContext:
+        built_in.append(threading.current_thread())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ssl, "create_default_context", counting)
+    monkeypatch.setattr(tls, "SYSTEM_TRUST", tls.SharedContext())  # not built yet
+    # concurrent first uses, then later ones: one context, built in a worker thread
+    assert await asyncio.gather(*(cert_expiry("127.0.0.1", port) for _ in range(5))) == [None] * 5
+    assert await cert_expiry("127.0.0.1", port) is None  # still verifies: unknown CA refused
+    assert await cert_expiry("127.0.0.1", 9) is None
+    assert len(built_in) == 1 and built_in[0] is not threading.main_thread()
+    shared = await tls.SYSTEM_TRUST.get()
+    assert shared.verify_mode == ssl.CERT_REQUIRED and shared.check_hostname

@@ -129,3 +129,23 @@ async def test_a_reload_reads_its_file_off_the_event_loop(
         release.set()
     assert await reload
     assert running.config.service_names == ("api", "web")
+
+
+async def test_the_collector_is_tuned_while_running_and_restored_after(tmp_path: Path) -> None:
+    """Long-lived objects are frozen out of collections while run runs (at 20,000 services
+    the collector took most of the CPU); stop() puts the collector back as it was."""
+    import gc
+
+    write_config(tmp_path / "probes.yaml", ("api",))
+    before = gc.get_threshold()
+    monitor = Monitor(RunOptions(config_path=tmp_path / "probes.yaml",
+                                 db_path=tmp_path / "upwatch.db", port=0, schedule=False),
+                      clock=FakeClock(NOW))
+    await monitor.start()
+    try:
+        assert gc.get_threshold()[0] == runner_module.GC_THRESHOLD0
+        assert gc.get_freeze_count() > 0  # what was alive at start is out of the scans
+    finally:
+        await monitor.stop()
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == 0

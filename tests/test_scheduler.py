@@ -121,6 +121,21 @@ async def test_jobs_fire_on_their_own() -> None:
     assert sched.lag_quantile_ms(0.99) is not None
 
 
+async def test_schedule_lag_does_not_mix_the_wall_clock_with_the_injected_one() -> None:
+    # APScheduler fires on the wall clock; the injected clock here is a month ahead of it.
+    # Subtracting the wall-clock plan from the injected clock's start gave a month of "lag".
+    sched, checker, _, metrics = make({})
+    checker.clock.set(datetime.now(UTC) + timedelta(days=30))
+    sched.start(TWO)
+    try:
+        await asyncio.wait_for(checker.seen_event("a").wait(), timeout=5)
+    finally:
+        await sched.stop(grace=1)
+    lag_ms = sched.lag_quantile_ms(1.0)
+    assert lag_ms is not None and 0 <= lag_ms < 5_000
+    assert metrics.registry.get_sample_value("upwatch_schedule_lag_seconds_sum") < 5 * 2
+
+
 async def test_stop_waits_for_checks_in_flight_then_gives_up_at_the_grace() -> None:
     sched, checker, sink, _ = make({"a": "block"})
     sched.start(TWO, schedule=False)  # only the check started here is in flight

@@ -14,9 +14,8 @@ set by the probe around each request (:func:`own_host`).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Sequence
+from contextvars import ContextVar, Token
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
 from typing import TYPE_CHECKING, Any
 
@@ -63,15 +62,26 @@ def forbidden(address: str, networks: Sequence[Network] = FORBIDDEN) -> bool:
     return any(ip in net for net in networks)
 
 
-@contextmanager
-def own_host(host: str | None) -> Iterator[None]:
+class own_host:  # lower case: used like the function it was, ``with own_host(host):``
     """While inside, connections to ``host`` may use a forbidden address (the service's URL
-    names it); connections to any other host may not."""
-    token = _OWN_HOST.set(host.rstrip(".").lower() if host else None)
-    try:
-        yield
-    finally:
-        _OWN_HOST.reset(token)
+    names it); connections to any other host may not.
+
+    A class rather than a ``@contextmanager`` generator: it is entered once per check.
+    """
+
+    __slots__ = ("_host", "_token")
+
+    def __init__(self, host: str | None) -> None:
+        self._host = host.rstrip(".").lower() if host else None
+        self._token: Token[str | None] | None = None
+
+    def __enter__(self) -> None:
+        self._token = _OWN_HOST.set(self._host)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._token is not None:
+            _OWN_HOST.reset(self._token)
+            self._token = None
 
 
 class GuardedConnector(aiohttp.TCPConnector):

@@ -22,6 +22,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -162,6 +163,25 @@ def make_session(
     return session
 
 
+@dataclass(frozen=True, slots=True)
+class _Request:
+    """What a service's checks send, worked out once per service spec, not once per check."""
+
+    spec: ServiceSpec  # made from this very object (a reload brings new ones) ...
+    source: tuple[str, str | None, timedelta]  # ... with these url, body and timeout
+    url: URL
+    host: str | None
+    data: bytes | None
+    timeout: aiohttp.ClientTimeout
+
+    @classmethod
+    def of(cls, service: ServiceSpec) -> _Request:
+        url = URL(service.url)
+        return cls(service, (service.url, service.body, service.timeout), url, url.host,
+                   service.body.encode() if service.body is not None else None,
+                   aiohttp.ClientTimeout(total=service.timeout.total_seconds()))
+
+
 class HttpProbe:
     """Checks HTTP(S) services through an injected session and clock."""
 
@@ -171,6 +191,14 @@ class HttpProbe:
         self._session = session
         self._clock = clock
         self._location = location
+        self._requests: dict[str, _Request] = {}  # by service name
+
+    def _request(self, service: ServiceSpec) -> _Request:
+        req = self._requests.get(service.name)
+        if req is None or req.spec is not service or req.source != (
+                service.url, service.body, service.timeout):
+            req = self._requests[service.name] = _Request.of(service)
+        return req
 
     async def check(self, service: ServiceSpec) -> CheckResult:
         """Check ``service``, retrying at once up to ``service.retries`` times on failure.
@@ -186,17 +214,18 @@ class HttpProbe:
         return result
 
     async def _attempt(self, service: ServiceSpec, started: datetime) -> CheckResult:
+        req = self._request(service)
         t0 = self._clock.monotonic()
         status: int | None = None
         latency: float | None
         try:
-            with own_host(URL(service.url).host):
+            with own_host(req.host):
                 response = self._session.request(
                     service.method,
-                    service.url,
+                    req.url,
                     headers=service.headers,
-                    data=service.body.encode() if service.body is not None else None,
-                    timeout=aiohttp.ClientTimeout(total=service.timeout.total_seconds()),
+                    data=req.data,
+                    timeout=req.timeout,
                     ssl=service.tls_verify,  # True: default verifying context; False: none
                     allow_redirects=service.follow_redirects,
                     # aiohttp gives up on reaching its limit; ours counts redirects followed.

@@ -5,15 +5,53 @@ small answer is read), so this probe opens its own connection, completes a verif
 handshake with the service's host name, reads the leaf certificate's ``notAfter`` and closes.
 Certificates change rarely: ``upwatch run`` asks once an hour. A service whose handshake fails
 verification reports no expiry (the HTTP probe reports the ``tls`` failure itself).
+
+Without a ``context``, every call shares one verifying context on the system's trust store
+(:data:`SYSTEM_TRUST`), built once per process in a worker thread: building one reads the
+whole store (~20 ms), which must not happen on the event loop for every service every hour.
+As with aiohttp's own verifying context (the HTTP probe's), a changed trust store is read at
+the next start.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ssl
+import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from yarl import URL
+
+__all__ = ["SYSTEM_TRUST", "SharedContext", "cert_expiry", "tls_target"]
+
+
+class SharedContext:
+    """One SSL context, built on first use by ``build`` (in a worker thread), then reused.
+
+    ``build`` defaults to :func:`ssl.create_default_context`: verifying, host name checked.
+    """
+
+    def __init__(self, build: Callable[[], ssl.SSLContext] | None = None) -> None:
+        self._build = build
+        self._context: ssl.SSLContext | None = None
+        self._lock = threading.Lock()  # concurrent first uses build it once
+
+    async def get(self) -> ssl.SSLContext:
+        """The context; only the first call waits for it to be built, off the event loop."""
+        if self._context is not None:
+            return self._context
+        return await asyncio.to_thread(self._built)
+
+    def _built(self) -> ssl.SSLContext:
+        with self._lock:
+            if self._context is None:
+                self._context = (self._build or ssl.create_default_context)()
+            return self._context
+
+
+#: The verifying context (system trust store, host name checked) of calls without ``context``.
+SYSTEM_TRUST = SharedContext()
 
 
 def tls_target(url: str) -> tuple[str, int] | None:
@@ -30,8 +68,9 @@ async def cert_expiry(
     """The verified leaf certificate's ``notAfter`` (UTC), or None when there is none to trust.
 
     Refused or unverifiable → None. Bound it with ``asyncio.timeout`` (the target may hang).
+    Without ``context``: :data:`SYSTEM_TRUST`, the system's trust store.
     """
-    ctx = context or ssl.create_default_context()
+    ctx = context if context is not None else await SYSTEM_TRUST.get()
     try:
         _reader, writer = await asyncio.open_connection(host, port, ssl=ctx, server_hostname=host)
     except (OSError, ssl.SSLError):

@@ -7,7 +7,9 @@
   checks/s, schedule lag p99 still well under 100 ms).
 - ``max_instances=1`` and coalescing: a slow check never overlaps itself; missed runs collapse.
 - A global :class:`asyncio.Semaphore` bounds concurrent checks.
-- Planned vs actual start (schedule lag) is measured from APScheduler's own scheduled run time.
+- Planned vs actual start (schedule lag): APScheduler's lateness in submitting a run (its
+  scheduled run time against its own wall clock), plus the wait for a concurrency slot on the
+  injected clock.
 - A probe that raises is logged with its service name and counted; the others go on.
 """
 
@@ -238,4 +240,9 @@ class ProbeScheduler:
 
     def _on_submitted(self, event: Any) -> None:
         if isinstance(event, JobSubmissionEvent) and event.scheduled_run_times:
-            self._planned[event.job_id] = event.scheduled_run_times[-1]
+            # APScheduler plans on the wall clock: how late it submits is measured on that
+            # clock, then carried over to the injected one, which times the rest (the wait for
+            # a slot). Subtracting a wall-clock plan from the injected clock's start measured
+            # the distance between the two clocks instead.
+            late = datetime.now(UTC) - event.scheduled_run_times[-1]
+            self._planned[event.job_id] = self._clock.now() - max(late, timedelta(0))

@@ -69,7 +69,9 @@ class MinuteRuns:
 
     def add(self, key: Key, items: list[Item]) -> None:
         """Fold one key's checks, sorted by time, into its runs and its pending tail."""
-        folder = self._folders.setdefault(key, MinuteFolder())
+        folder = self._folders.get(key)
+        if folder is None:
+            folder = self._folders[key] = MinuteFolder()
         before = folder.state
         split = 0
         if before is not None:
@@ -77,13 +79,17 @@ class MinuteRuns:
                 split += 1
             if split:
                 self._backfill(key, items[:split], before.minute)
-        final: list[Run] = []
-        for ts, obs in items[split:]:
-            final.extend(folder.add(ts, obs.state, obs.interval_ms))
+        if len(items) - split == 1:  # the usual case: one check per key and commit
+            ts, obs = items[-1]
+            final = folder.add(ts, obs.state, obs.interval_ms)
+        else:
+            final = []
+            for ts, obs in items[split:]:
+                final.extend(folder.add(ts, obs.state, obs.interval_ms))
         if final:
             self._append_runs(key, coalesce(final))
         st = folder.state
-        if st is not None and st != before:
+        if st is not None and st is not before and st != before:
             self._conn.execute(
                 "INSERT OR REPLACE INTO folder_state VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (*key, st.minute, int(st.worst), st.last_ms, int(st.last_state), st.interval_ms),
