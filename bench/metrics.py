@@ -19,15 +19,23 @@ collector is updated to a snapshot one minute later, in a worker thread, while t
   with as many samples as the full exposition (what the library costs without upwatch's
   caches), ``--ref-scrapes`` times.
 
+It also times ``render_gzip`` after a round of changes, counts full garbage collections (they
+hold the GIL) during the scrapes, and prints the process's RSS after the config and snapshots,
+with upwatch's metrics warm, after the scrapes, and once the reference registry is built (it is
+built after upwatch's scrapes, so the figures before it are upwatch's alone).
+
 Last line: {"scrape_ms_p50", "scrape_ms_p99", "services", "reference_ms_p50", "ratio",
-"healthz_ms_p99", ...}; ``ratio`` = the scrape's p50 / the reference's p50.
+"healthz_ms_p99", "rss_mb_...", ...}; ``ratio`` = the scrape's p50 / the reference's p50.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
+import gzip
 import json
+import resource
 import statistics
 import sys
 import tempfile
@@ -49,7 +57,12 @@ from monitor.core.checks import CheckResult, ErrorKind, State  # noqa: E402
 from monitor.core.clock import FakeClock  # noqa: E402
 from monitor.core.minutes import Run  # noqa: E402
 from monitor.core.windows import windows_from_config  # noqa: E402
-from monitor.metrics.probes import ProbeMetrics, render, render_openmetrics  # noqa: E402
+from monitor.metrics.probes import (  # noqa: E402
+    ProbeMetrics,
+    render,
+    render_gzip,
+    render_openmetrics,
+)
 from monitor.metrics.sla import SlaCollector, SlaSnapshot, compute_snapshot  # noqa: E402
 from monitor.run.scheduler import ProbeScheduler  # noqa: E402
 from monitor.store.ledger import Ledger  # noqa: E402
@@ -124,6 +137,37 @@ def timed(fn: Callable[[], object], repeat: int) -> list[float]:
         fn()
         out.append((time.perf_counter() - t0) * 1000)
     return out
+
+
+def rss_mb() -> float:
+    """This process's resident set size now, in MB (Linux)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def peak_rss_mb() -> float:
+    """The largest resident set size this process has had, in MB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class FullCollections:
+    """Times the garbage collector's full (generation 2) collections: they hold the GIL, so
+    every thread, the event loop's included, waits for them."""
+
+    def __init__(self) -> None:
+        self.ms: list[float] = []
+        self._t0 = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if info["generation"] != 2:
+            return
+        if phase == "start":
+            self._t0 = time.perf_counter()
+        else:
+            self.ms.append((time.perf_counter() - self._t0) * 1000)
 
 
 def p(values: list[float], q: float) -> float:
@@ -242,6 +286,7 @@ def main() -> None:
     args = ap.parse_args()
     changes = args.services // 4 if args.changes is None else args.changes
 
+    rss_start = rss_mb()
     t0 = time.perf_counter()
     config = make_config(args.services)
     runs = make_runs(config)
@@ -251,6 +296,8 @@ def main() -> None:
     snapshot = compute_snapshot(config, runs, windows, NOW)
     snapshot_ms = (time.perf_counter() - t0) * 1000
     later = compute_snapshot(config, runs, windows, NOW + timedelta(minutes=1))
+    del runs, windows
+    rss_config = rss_mb()
 
     registry = CollectorRegistry()
     metrics, sla = fill(registry, config)
@@ -260,17 +307,19 @@ def main() -> None:
     t0 = time.perf_counter()
     sla.update(later)
     update_ms = (time.perf_counter() - t0) * 1000
+    for om in (False, True):  # every cache warm, as after a scrape in each format
+        render_gzip(registry, om=om)
+    render(registry)
+    render_openmetrics(registry)
+    rss_metrics = rss_mb()
     samples = sample_count(registry)
     body = generate_latest(registry)
-
-    reference = CollectorRegistry()
-    plain = Gauge("bench_plain", "Plain gauge samples.", ["service"], registry=reference)
-    for i in range(samples):
-        plain.labels(f"svc-{i}").set(i * 0.5)
 
     assert render(registry) == body, "render() must equal generate_latest()"
     assert render_openmetrics(registry) == openmetrics.generate_latest(registry), \
         "render_openmetrics() must equal OpenMetrics' generate_latest()"
+    assert gzip.decompress(render_gzip(registry, om=True)) == render_openmetrics(registry), \
+        "render_gzip() must be render_openmetrics() gzipped"
     encode = timed(lambda: generate_latest(registry), args.encodes)
     churn = Churn(config, metrics, sla, [snapshot, later], changes)
 
@@ -278,10 +327,24 @@ def main() -> None:
         churn.checks()
         render_openmetrics(registry)
 
+    def changed_gzip() -> None:
+        churn.checks()
+        render_gzip(registry, om=True)
+
     fast = timed(changed_render, args.scrapes)
+    fast_gzip = timed(changed_gzip, args.scrapes)
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
+        full_gc = FullCollections()
+        gc.callbacks.append(full_gc)
         scrape, health = asyncio.run(http_scrapes(config, registry, args.scrapes, d, churn))
+        gc.callbacks.remove(full_gc)
+        rss_scrapes, peak_scrapes = rss_mb(), peak_rss_mb()
+        reference = CollectorRegistry()
+        plain = Gauge("bench_plain", "Plain gauge samples.", ["service"], registry=reference)
+        for i in range(samples):
+            plain.labels(f"svc-{i}").set(i * 0.5)
+        rss_reference = rss_mb()
         idle = Churn(config, None, None, [], 0)
         ref, ref_health = asyncio.run(http_scrapes(config, reference, args.ref_scrapes, d, idle))
     assert render(registry) == generate_latest(registry), "render() drifted from generate_latest()"
@@ -292,12 +355,20 @@ def main() -> None:
     print(f"generate_latest          p50 {p(encode, .5):7.1f} ms  p99 {p(encode, .99):7.1f} ms")
     print(f"render_openmetrics       p50 {p(fast, .5):7.1f} ms  p99 {p(fast, .99):7.1f} ms"
           f"  (after {changes} checks)")
+    print(f"render_gzip (om)         p50 {p(fast_gzip, .5):7.1f} ms  p99 "
+          f"{p(fast_gzip, .99):7.1f} ms  (after {changes} checks)")
     print(f"HTTP /metrics            p50 {p(scrape, .5):7.1f} ms  p99 {p(scrape, .99):7.1f} ms"
           f"  max {max(scrape):7.1f} ms")
     print(f"  /healthz meanwhile     p50 {p(health, .5):7.1f} ms  p99 {p(health, .99):7.1f} ms"
           f"  max {max(health, default=0):7.1f} ms  ({len(health)} requests)")
+    print(f"  full GC collections    {len(full_gc.ms)}, max {max(full_gc.ms, default=0):.0f} ms"
+          f" ({gc.get_count()}, {sum(len(gc.get_objects(g)) for g in range(3))} tracked objects)")
     print(f"reference HTTP           p50 {p(ref, .5):7.1f} ms  ({samples} plain Gauge samples,"
           f" /healthz max {max(ref_health, default=0):.1f} ms)")
+    print(f"RSS MB: start {rss_start:.0f}, config+snapshots {rss_config:.0f}, metrics warm "
+          f"{rss_metrics:.0f} (+{rss_metrics - rss_config:.0f}), after scrapes {rss_scrapes:.0f}"
+          f" (peak {peak_scrapes:.0f}), with the reference registry {rss_reference:.0f}"
+          f" (peak {peak_rss_mb():.0f})")
     print(json.dumps({
         "scrape_ms_p50": round(p(scrape, .5), 1),
         "scrape_ms_p99": round(p(scrape, .99), 1),
@@ -308,13 +379,23 @@ def main() -> None:
         "healthz_ms_p99": round(p(health, .99), 1),
         "healthz_ms_max": round(max(health, default=0), 1),
         "healthz_requests": len(health),
+        "full_gc_during_scrapes": len(full_gc.ms),
+        "full_gc_ms_max": round(max(full_gc.ms, default=0), 1),
         "generate_latest_ms_p50": round(p(encode, .5), 1),
         "render_ms_p50": round(p(fast, .5), 1),
+        "render_gzip_ms_p50": round(p(fast_gzip, .5), 1),
         "changes_per_scrape": changes,
         "samples": samples,
         "body_bytes": len(body),
         "snapshot_ms": round(snapshot_ms, 1),
         "sla_update_ms": round(update_ms, 1),
+        "rss_mb_config": round(rss_config),
+        "rss_mb_metrics": round(rss_metrics),
+        "rss_mb_metrics_share": round(rss_metrics - rss_config),
+        "rss_mb_after_scrapes": round(rss_scrapes),
+        "rss_mb_peak_before_reference": round(peak_scrapes),
+        "rss_mb_with_reference": round(rss_reference),
+        "rss_mb_peak": round(peak_rss_mb()),
     }))
 
 

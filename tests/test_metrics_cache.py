@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import random
 import subprocess
 from collections.abc import Callable
@@ -19,8 +20,15 @@ from monitor.core.checks import CheckResult, ErrorKind, State
 from monitor.core.clock import FakeClock
 from monitor.core.minutes import Run
 from monitor.core.windows import windows_from_config
+from monitor.metrics import exposition
 from monitor.metrics.exposition import _quick_prefix_matches
-from monitor.metrics.probes import ProbeMetrics, render, render_openmetrics
+from monitor.metrics.probes import (
+    ProbeMetrics,
+    accepts_gzip,
+    render,
+    render_gzip,
+    render_openmetrics,
+)
 from monitor.metrics.sla import SlaCollector, compute_snapshot
 from monitor.times import epoch_minute
 from monitor.web.app import Runtime, make_app
@@ -64,10 +72,13 @@ def check(service: str, i: int) -> CheckResult:
 
 
 def assert_library_bytes(registry: CollectorRegistry) -> bytes:
-    """Both formats equal the library's; returns the text format."""
+    """Both formats equal the library's, plain and gzipped; returns the text format."""
     text = render(registry)
     assert text == generate_latest(registry)
-    assert render_openmetrics(registry) == openmetrics.generate_latest(registry)
+    assert gzip.decompress(render_gzip(registry, om=False)) == text
+    om = render_openmetrics(registry)
+    assert om == openmetrics.generate_latest(registry)
+    assert gzip.decompress(render_gzip(registry, om=True)) == om
     return text
 
 
@@ -191,6 +202,128 @@ class Scheduler:
 class Writer:
     queued: int = 0
     last_commit_monotonic: float | None = None
+
+
+def test_gzip_is_the_plain_render_in_several_members(filled: Any) -> None:
+    registry, metrics, sla, config = filled
+    for om in (False, True):
+        body = render_gzip(registry, om=om)
+        plain = render_openmetrics(registry) if om else render(registry)
+        assert gzip.decompress(body) == plain
+        assert body.count(b"\x1f\x8b\x08") > 10  # a member per family header and chunk at least
+    metrics.observe(check("web", 3))
+    sla.update(snapshot(config, at=NOW + timedelta(minutes=1)))
+    assert_library_bytes(registry)
+
+
+class Compressions:
+    """Counts what :func:`exposition.gzip_member` is asked to compress."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.inputs: list[bytes] = []
+        real = exposition.gzip_member
+
+        def counted(data: bytes) -> bytes:
+            self.inputs.append(data)
+            return real(data)
+
+        monkeypatch.setattr(exposition, "gzip_member", counted)
+
+    def take(self) -> list[bytes]:
+        out, self.inputs = self.inputs, []
+        return out
+
+
+@pytest.fixture
+def large() -> tuple[CollectorRegistry, ProbeMetrics, SlaCollector, Config]:
+    config = config_of([f"svc-{i}" for i in range(6 * exposition.CHUNK)])
+    registry = CollectorRegistry()
+    metrics = ProbeMetrics(registry)
+    for i, svc in enumerate(config.services):
+        metrics.observe(check(svc.name, i + 1))
+    sla = SlaCollector(registry)
+    sla.update(snapshot(config))
+    for om in (False, True):
+        render_gzip(registry, om=om)
+    return registry, metrics, sla, config
+
+
+def test_only_the_chunks_that_changed_are_compressed_again(
+    large: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    registry, metrics, sla, config = large
+    compressed = Compressions(monkeypatch)
+    render_gzip(registry, om=True)
+    assert len(compressed.take()) == 1  # only the library-encoded families in between
+
+    metrics.success.set(("svc-2500",), 0.0)
+    body = render_gzip(registry, om=True)
+    changed = compressed.take()
+    assert len(changed) == 2  # the chunk holding svc-2500, and the families in between
+    assert b'probe_success{service="svc-2500"} 0.0\n' in changed[0]
+    assert len(changed[0].splitlines()) < 4 * exposition.CHUNK
+    assert gzip.decompress(body) == openmetrics.generate_latest(registry)
+    # the lines are shared between the formats: the text format compresses nothing more
+    render_gzip(registry, om=False)
+    assert len(compressed.take()) == 1
+
+    metrics.success.set(("svc-2500",), 0.0)  # the same value again changes nothing
+    render_gzip(registry, om=True)
+    assert len(compressed.take()) == 1
+
+    # an SLA refresh compresses its changed chunks itself, the scrape none of them
+    snap = snapshot(config)
+    sla.update(type(snap)(taken_at=snap.taken_at + timedelta(seconds=30),
+                          services=snap.services))
+    assert [c.count(b"\n") for c in compressed.take()] == [1]  # only the timestamp
+    render_gzip(registry, om=True)
+    assert len(compressed.take()) == 1
+
+
+def test_a_series_gone_from_the_middle_changes_one_chunk(
+    large: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    registry, metrics, *_ = large
+    compressed = Compressions(monkeypatch)
+    metrics.forget("svc-3000")
+    metrics.observe(check("svc-10", 5))  # no latency: its duration series goes, then comes back
+    metrics.observe(check("svc-10", 1))
+    text = assert_library_bytes(registry)
+    assert b'probe_success{service="svc-3000"}' not in text
+    changed = compressed.take()
+    # the chunk that held svc-3000 in each of the 4 probe families it was in; for svc-10 the
+    # duration chunk it left and the last one it came back to, and its checks counter's
+    # chunk; the library-encoded families in between, once per format. Every other chunk
+    # (~30 of them) kept its member.
+    assert len(changed) == 4 + 3 + 2
+    assert all(len(c.splitlines()) < 4 * exposition.CHUNK for c in changed)
+
+
+@pytest.mark.parametrize(("header", "accepted"), [
+    ("gzip", True), ("GZIP", True), ("gzip, deflate, br", True), ("br;q=1.0, gzip;q=0.8", True),
+    ("*", True), ("x-gzip", True), ("", False), ("identity", False), ("deflate, br", False),
+    ("gzip;q=0", False), ("gzip;q=0.0, *", False), ("*;q=0", False), ("gzip;q=oops", False),
+], ids=lambda v: repr(v))
+def test_accept_encoding(header: str, accepted: bool) -> None:
+    assert accepts_gzip(header) is accepted
+
+
+@pytest.mark.parametrize("accept", ["", PROMETHEUS_2], ids=["text", "prometheus-2"])
+async def test_the_endpoint_sends_the_cached_gzip_members(
+    aiohttp_client: Callable[..., Any], filled: Any, accept: str
+) -> None:
+    registry, metrics, sla, config = filled
+    runtime = Runtime(config, FakeClock(NOW), registry, Scheduler(), Writer())  # type: ignore[arg-type]
+    client = await aiohttp_client(make_app(runtime), auto_decompress=False)
+    library = openmetrics.generate_latest if accept else generate_latest
+    headers = {"Accept": accept, "Accept-Encoding": "gzip"}
+    async with client.get("/metrics", headers=headers) as resp:
+        assert resp.headers["Content-Encoding"] == "gzip"
+        assert gzip.decompress(await resp.read()) == library(registry)  # compressed once
+    async with client.get("/metrics", headers={"Accept": accept,
+                                               "Accept-Encoding": "identity"}) as resp:
+        assert "Content-Encoding" not in resp.headers
+        assert await resp.read() == library(registry)
 
 
 @pytest.mark.parametrize("accept", ["", PROMETHEUS_2], ids=["text", "prometheus-2"])

@@ -39,7 +39,7 @@ from prometheus_client.samples import Sample
 from monitor import __version__
 from monitor.core.checks import CheckResult
 from monitor.metrics import exposition
-from monitor.metrics.exposition import CachedFamily, FamilyText, Key
+from monitor.metrics.exposition import CachedFamily, FamilyText, Key, same_value
 
 __all__ = [
     "CONTENT_TYPE",
@@ -47,8 +47,10 @@ __all__ = [
     "ProbeMetrics",
     "ServiceFamily",
     "OPENMETRICS_CONTENT_TYPE",
+    "accepts_gzip",
     "negotiate",
     "render",
+    "render_gzip",
     "render_openmetrics",
 ]
 
@@ -70,6 +72,31 @@ def render_openmetrics(registry: CollectorRegistry) -> bytes:
     return exposition.render(registry, om=True)
 
 
+def render_gzip(registry: CollectorRegistry, *, om: bool) -> bytes:
+    """:func:`render` (or :func:`render_openmetrics` if ``om``) gzipped: a multi-member gzip
+    stream of the cached families' kept members, only changed chunks compressed again."""
+    return exposition.render_gzip(registry, om=om)
+
+
+def accepts_gzip(accept_encoding: str) -> bool:
+    """Whether an ``Accept-Encoding`` header accepts gzip (``gzip`` or ``*`` with q > 0, and
+    gzip not refused by ``gzip;q=0``), as RFC 9110 section 12.5.3 reads it."""
+    weights: dict[str, float] = {}
+    for item in accept_encoding.split(","):
+        coding, *params = (part.strip() for part in item.split(";"))
+        q = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        if coding:
+            weights[coding.lower()] = q
+    return weights.get("gzip", weights.get("x-gzip", weights.get("*", 0.0))) > 0
+
+
 def negotiate(accept: str) -> tuple[Callable[[CollectorRegistry], bytes], str]:
     """The renderer and content type for a scrape's ``Accept`` header.
 
@@ -85,9 +112,10 @@ def negotiate(accept: str) -> tuple[Callable[[CollectorRegistry], bytes], str]:
 class ServiceFamily:
     """One metric family whose series are keyed by service (plus optional extra labels).
 
-    A custom collector over a plain dict. Each series set, incremented or dropped is marked
-    dirty for both formats; :meth:`text` re-encodes just those lines and reuses the rest, and
-    returns the previous text untouched when nothing changed. ``collect()`` hands out a
+    A custom collector over a plain dict. Each series whose value changes, or that comes or
+    goes, is marked dirty; :meth:`text` and :meth:`members` re-encode just those lines (and
+    re-join and re-compress only their chunks), and hand out the previous text untouched when
+    nothing changed. ``collect()`` hands out a
     :class:`~monitor.metrics.exposition.CachedFamily`, whose samples are built only if a caller
     other than :func:`render` asks for them.
     """
@@ -107,35 +135,37 @@ class ServiceFamily:
         self.labelnames = labelnames
         self._sample_name = name + "_total" if kind == "counter" else name
         self._values: dict[Key, float] = {}
-        self._labels: dict[Key, dict[str, str]] = {}
+        # service -> its series, for families with more labels than ``service`` only
         self._by_service: dict[str, set[Key]] = {}
         self._lock = threading.Lock()
-        # per format (False: text 0.0.4, True: OpenMetrics): the cached text, and the series
-        # changed since it was rendered
-        self._texts = {om: FamilyText(name, documentation, kind, self._sample_name, labelnames,
-                                      om=om) for om in (False, True)}
-        self._dirty: dict[bool, set[Key]] = {False: set(), True: set()}
+        self._cache = FamilyText(name, documentation, kind, self._sample_name, labelnames)
+        # series changed since the cache was updated; whether any came or went meanwhile
+        self._dirty: set[Key] = set()
+        self._reshaped = False
 
     def _key(self, key: Key) -> Key:
-        if key not in self._labels:
+        if key not in self._values:
             if len(key) != len(self.labelnames):
                 raise ValueError(f"{self.name}: expected labels {self.labelnames}, got {key}")
-            self._labels[key] = dict(zip(self.labelnames, key, strict=True))
-            self._by_service.setdefault(key[0], set()).add(key)
-        self._dirty[False].add(key)
-        self._dirty[True].add(key)
+            if len(key) > 1:
+                self._by_service.setdefault(key[0], set()).add(key)
+            self._reshaped = True
+        self._dirty.add(key)
         return key
 
     def set(self, key: Key, value: float) -> None:
         with self._lock:
-            self._values[self._key(key)] = value
+            before = self._values.get(key)
+            if before is None or not same_value(before, value):
+                self._values[self._key(key)] = value
 
     def inc(self, key: Key, amount: float = 1.0) -> None:
         if amount < 0:
             raise ValueError(f"{self.name}: counters only go up, got {amount}")
         with self._lock:
-            k = self._key(key)
-            self._values[k] = self._values.get(k, 0.0) + amount
+            before = self._values.get(key)
+            if before is None or amount != 0:
+                self._values[self._key(key)] = (0.0 if before is None else before) + amount
 
     def get(self, key: Key) -> float | None:
         with self._lock:
@@ -149,48 +179,58 @@ class ServiceFamily:
     def forget(self, service: str) -> None:
         """Drop every series of ``service``."""
         with self._lock:
-            for key in list(self._by_service.get(service, ())):
+            keys = self._by_service.get(service) if len(self.labelnames) > 1 else {(service,)}
+            for key in list(keys or ()):
                 self._drop(key)
 
     def _drop(self, key: Key) -> None:
-        self._values.pop(key, None)
-        if self._labels.pop(key, None) is not None:
-            self._dirty[False].add(key)
-            self._dirty[True].add(key)
+        if self._values.pop(key, None) is None:
+            return
+        self._dirty.add(key)
+        self._reshaped = True
+        if len(key) > 1:
             keys = self._by_service[key[0]]
             keys.discard(key)
             if not keys:
                 del self._by_service[key[0]]
+
+    def _updated(self) -> FamilyText:
+        """The cache, brought up to date; call with its lock held."""
+        with self._lock:
+            if not self._dirty:
+                return self._cache
+            values = self._values
+            keys = list(values) if self._reshaped else None
+            changed = {k: values[k] for k in self._dirty if k in values}
+            self._dirty, self._reshaped = set(), False
+        self._cache.update(changed, keys)
+        return self._cache
 
     def text(self, om: bool) -> bytes:
         """The family's exposition (OpenMetrics without ``# EOF`` if ``om``), kept up to date
         by re-encoding only the series changed since the last call. Thread-safe; the event
         loop's writers wait only while the changed values are copied.
         """
-        cache = self._texts[om]
-        with cache.lock:
-            with self._lock:
-                dirty = self._dirty[om]
-                if not dirty:
-                    return cache.text
-                self._dirty[om] = set()
-                values = self._values
-                keys = list(values)
-                changed = {k: values[k] for k in dirty if k in values}
-            return cache.render(keys, changed)
+        with self._cache.lock:
+            return self._updated().text(om)
+
+    def members(self, om: bool) -> tuple[bytes, ...]:
+        """:meth:`text` as gzip members, only the chunks changed since compressed again."""
+        with self._cache.lock:
+            return self._updated().members(om)
 
     def _samples(self) -> list[Sample]:
         with self._lock:
             items = list(self._values.items())
-            labels = self._labels.copy()
-        name = self._sample_name
-        return [Sample(name, labels[k], v) for k, v in items]
+        name, labelnames = self._sample_name, self.labelnames
+        return [Sample(name, dict(zip(labelnames, k, strict=True)), v) for k, v in items]
 
     def describe(self) -> Iterable[Metric]:
         return [Metric(self.name, self.documentation, self.kind)]
 
     def collect(self) -> Iterator[Metric]:
-        yield CachedFamily(self.name, self.documentation, self.kind, self.text, self._samples)
+        yield CachedFamily(self.name, self.documentation, self.kind, self.text, self._samples,
+                           self.members)
 
 
 class ProbeMetrics:

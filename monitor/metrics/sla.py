@@ -39,7 +39,16 @@ from monitor.core.coverage import is_covered, month_bounds
 from monitor.core.minutes import Run
 from monitor.core.sla import month_uptime
 from monitor.core.windows import Window, effective_range
-from monitor.metrics.exposition import CachedFamily, FamilyText, Key, changed_items, encode
+from monitor.metrics.exposition import (
+    PAUSE_EVERY,
+    CachedFamily,
+    FamilyText,
+    Key,
+    encode,
+    gzip_member,
+    pause,
+    same_value,
+)
 from monitor.times import epoch_minute, minute_start
 from monitor.windows.sources import WindowsFn
 
@@ -267,11 +276,18 @@ def _series(snapshot: SlaSnapshot | None) -> dict[str, list[tuple[Key, float]]]:
 
 
 class _Published:
-    """One snapshot as exposed: its text in both formats, its samples built only on demand."""
+    """One snapshot as exposed: each family's chunk texts and gzip members in both formats,
+    its samples built only on demand."""
 
-    def __init__(self, snapshot: SlaSnapshot | None, texts: dict[tuple[str, bool], bytes]):
+    def __init__(
+        self,
+        snapshot: SlaSnapshot | None,
+        texts: dict[tuple[str, bool], tuple[bytes, ...]],
+        members: dict[tuple[str, bool], tuple[bytes, ...]],
+    ) -> None:
         self.snapshot = snapshot
         self.texts = texts
+        self.members = members
         self._families: list[Metric] | None = None
 
     def samples(self, index: int) -> list[Sample]:
@@ -282,54 +298,127 @@ class _Published:
     def metrics(self) -> list[CachedFamily]:
         return [
             CachedFamily(name, doc, "gauge",
-                         lambda om, name=name: self.texts[name, om],  # type: ignore[misc]
-                         lambda i=i: self.samples(i))  # type: ignore[misc]
+                         lambda om, name=name: b"".join(self.texts[name, om]),  # type: ignore[misc]
+                         lambda i=i: self.samples(i),  # type: ignore[misc]
+                         lambda om, name=name: self.members[name, om])  # type: ignore[misc]
             for i, (name, doc) in enumerate(_FAMILIES)
         ]
+
+
+_TARGET, _UPTIME, _BUDGET, _STATE, _MAINT, _COVERED, _TIMESTAMP = (n for n, _ in _FAMILIES)
+
+
+def _optional(
+    changed: dict[Key, float], key: Key, was: float | None, value: float | None
+) -> bool:
+    """Record ``value`` in ``changed`` if it differs from ``was``; whether the series stays
+    (present before and now, or absent before and now)."""
+    if value is not None and (was is None or not same_value(was, value)):
+        changed[key] = value
+    return (was is None) == (value is None)
+
+
+def _changes(
+    old: SlaSnapshot | None, new: SlaSnapshot
+) -> tuple[dict[str, dict[Key, float]], bool]:
+    """Per family, the series of ``new`` whose value differs from ``old`` (all of them with
+    no ``old``); and whether each family still has the same series in the same order."""
+    changed: dict[str, dict[Key, float]] = {name: {} for name, _ in _FAMILIES}
+    changed[_TIMESTAMP][()] = new.taken_at.timestamp()
+    target, uptime, budget, state = (changed[_TARGET], changed[_UPTIME], changed[_BUDGET],
+                                     changed[_STATE])
+    maint, covered = changed[_MAINT], changed[_COVERED]
+    before = {} if old is None else {s.service: s for s in old.services}
+    same_series = old is not None and [s.service for s in old.services] == [
+        s.service for s in new.services]
+    for n, s in enumerate(new.services, 1):
+        if n % PAUSE_EVERY == 0:
+            pause()
+        b = before.get(s.service)
+        if b == s:  # most services change at most once a minute, in few figures
+            continue
+        key = (s.service,)
+        if b is None or not same_value(b.target_ratio, s.target_ratio):
+            target[key] = s.target_ratio
+        same_series = _optional(uptime, key, None if b is None else b.uptime_ratio,
+                                s.uptime_ratio) and same_series
+        same_series = _optional(budget, key, None if b is None else b.budget_remaining_ratio,
+                                s.budget_remaining_ratio) and same_series
+        if b is None or b.minutes != s.minutes:
+            for name in STATES:
+                minutes = getattr(s.minutes, name)
+                if b is None or getattr(b.minutes, name) != minutes:
+                    state[s.service, name] = minutes * 60.0
+        if b is None or b.maintenance_active != s.maintenance_active:
+            maint[key] = 1.0 if s.maintenance_active else 0.0
+        if b is None or b.covered_now != s.covered_now:
+            covered[key] = 1.0 if s.covered_now else 0.0
+    return changed, same_series
 
 
 class SlaCollector:
     """Exposes the latest :class:`SlaSnapshot`; registers itself on ``registry``.
 
-    :meth:`update` encodes the families' text in both formats once per snapshot, re-encoding
-    only the series whose value changed since the previous one (most of a month's figures move
-    by a minute at most between two refreshes, and only one state per service); every
-    ``collect()`` until the next update hands out that text, so a scrape costs no arithmetic,
-    no encoding and no SQL. Before the first update only empty families are exposed.
+    :meth:`update` diffs the new snapshot against the previous one service by service (most
+    services' figures move by a minute at most between two refreshes, and only one state), and
+    re-encodes and re-compresses only the chunks of series whose value changed
+    (:class:`~monitor.metrics.exposition.FamilyText`), in both formats; every ``collect()`` until
+    the next update hands out that text, so a scrape costs no arithmetic, no encoding, no
+    compression and no SQL. Before the first update only empty families are exposed.
     """
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        self._texts = {
-            (name, om): FamilyText(name, doc, "gauge", name, _LABELS[name], om=om)
-            for name, doc in _FAMILIES for om in (False, True)
-        }
-        self._values: dict[str, dict[Key, float]] = {name: {} for name, _ in _FAMILIES}
+        self._texts = {name: FamilyText(name, doc, "gauge", name, _LABELS[name])
+                       for name, doc in _FAMILIES}
         self._update_lock = threading.Lock()
-        self._published = _Published(None, {k: t.text for k, t in self._texts.items()})
+        #: The snapshot whose figures the cached lines hold (None: none yet).
+        self._encoded: SlaSnapshot | None = None
+        self._published = self._publish(None)
         registry.register(self)
 
     @property
     def snapshot(self) -> SlaSnapshot | None:
         return self._published.snapshot
 
+    def _publish(self, snapshot: SlaSnapshot | None) -> _Published:
+        texts, members = {}, {}
+        for name, family in self._texts.items():
+            for om in (False, True):
+                texts[name, om] = family.texts(om)
+                members[name, om] = family.members(om)
+        return _Published(snapshot, texts, members)
+
     def update(self, snapshot: SlaSnapshot) -> None:
-        """Publish ``snapshot``. CPU-bound for thousands of services: see :meth:`refresh`."""
+        """Publish ``snapshot``. CPU-bound for thousands of services, run in a worker thread
+        (:meth:`refresh`): it pauses every few thousand series to let the event loop run."""
         with self._update_lock:
-            texts: dict[tuple[str, bool], bytes] = {}
-            for i, (name, series) in enumerate(_series(snapshot).items()):
-                values = dict(series)
-                if len(values) < len(series):  # a service twice (never from a valid config)
-                    family = _families(snapshot)[i]
-                    for om in (False, True):
-                        texts[name, om] = encode([family], om)
-                    self._values[name] = {}  # next time every line is encoded again
-                    continue
-                keys, changed = changed_items(self._values[name], series)
-                for om in (False, True):
-                    texts[name, om] = self._texts[name, om].render(keys, changed)
-                self._values[name] = values
+            if len({s.service for s in snapshot.services}) < len(snapshot.services):
+                self._publish_duplicates(snapshot)  # a service twice: never from a valid config
+                return
+            changed, same_series = _changes(self._encoded, snapshot)
+            series = None if same_series else _series(snapshot)
+            for name, family in self._texts.items():
+                keys = None if series is None else [k for k, _ in series[name]]
+                family.update(changed[name], keys)
+                pause()
+            self._encoded = snapshot
             # one assignment: a scrape sees the old snapshot or the new one, never half
-            self._published = _Published(snapshot, texts)
+            self._published = self._publish(snapshot)
+
+    def _publish_duplicates(self, snapshot: SlaSnapshot) -> None:
+        """The library's text of a snapshot that names a service twice; the cached lines are
+        dropped, so the next update encodes every series afresh."""
+        texts: dict[tuple[str, bool], tuple[bytes, ...]] = {}
+        members: dict[tuple[str, bool], tuple[bytes, ...]] = {}
+        for family in _families(snapshot):
+            for om in (False, True):
+                text = encode([family], om)
+                texts[family.name, om] = (text,)
+                members[family.name, om] = (gzip_member(text),)
+        for cached in self._texts.values():
+            cached.update({}, [])
+        self._encoded = None
+        self._published = _Published(snapshot, texts, members)
 
     async def refresh(
         self, config: Config, writer: LedgerWriter, windows_fn: WindowsFn, clock: Clock

@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -19,7 +20,12 @@ from prometheus_client import CollectorRegistry
 from monitor.config import Config
 from monitor.core.clock import Clock
 from monitor.incidents.desk import IncidentDesk
-from monitor.metrics.probes import negotiate
+from monitor.metrics.probes import (
+    OPENMETRICS_CONTENT_TYPE,
+    accepts_gzip,
+    negotiate,
+    render_gzip,
+)
 from monitor.store.writer import LedgerWriter
 from monitor.times import iso_utc
 from monitor.web.admin import ADMIN_PREFIX, AdminTokens, admin_app
@@ -107,14 +113,20 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    """The text format (fast path), or OpenMetrics if the scraper asks (:func:`negotiate`)."""
+    """The text format (fast path), or OpenMetrics if the scraper asks (:func:`negotiate`);
+    gzipped from the cached gzip members when the scraper accepts gzip (Prometheus does)."""
     registry = request.app[RUNTIME].registry
     render, content_type = negotiate(request.headers.get("Accept", ""))
+    headers = {"Content-Type": content_type, "Vary": "Accept-Encoding"}
+    loop = asyncio.get_running_loop()
     # Rendering thousands of series takes a while: keep it off the event loop.
-    body = await asyncio.get_running_loop().run_in_executor(None, render, registry)
-    resp = web.Response(body=body, headers={"Content-Type": content_type})
-    resp.enable_compression()
-    return resp
+    if accepts_gzip(request.headers.get("Accept-Encoding", "")):
+        om = content_type == OPENMETRICS_CONTENT_TYPE
+        body = await loop.run_in_executor(None, partial(render_gzip, registry, om=om))
+        headers["Content-Encoding"] = "gzip"  # already compressed: aiohttp leaves it as is
+    else:
+        body = await loop.run_in_executor(None, render, registry)
+    return web.Response(body=body, headers=headers)
 
 
 async def site(request: web.Request) -> web.StreamResponse:
