@@ -20,7 +20,7 @@ from monitor.core.checks import CheckResult, ErrorKind, State
 from monitor.core.clock import FakeClock
 from monitor.core.minutes import Run
 from monitor.core.windows import windows_from_config
-from monitor.metrics import exposition
+from monitor.metrics import chunks, exposition
 from monitor.metrics.exposition import _quick_prefix_matches
 from monitor.metrics.probes import (
     ProbeMetrics,
@@ -217,16 +217,18 @@ def test_gzip_is_the_plain_render_in_several_members(filled: Any) -> None:
 
 
 class Compressions:
-    """Counts what :func:`exposition.gzip_member` is asked to compress."""
+    """Counts what :func:`chunks.gzip_member` is asked to compress (chunks' members, and the
+    library-encoded families :mod:`~monitor.metrics.exposition` compresses)."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.inputs: list[bytes] = []
-        real = exposition.gzip_member
+        real = chunks.gzip_member
 
         def counted(data: bytes) -> bytes:
             self.inputs.append(data)
             return real(data)
 
+        monkeypatch.setattr(chunks, "gzip_member", counted)
         monkeypatch.setattr(exposition, "gzip_member", counted)
 
     def take(self) -> list[bytes]:
@@ -236,7 +238,7 @@ class Compressions:
 
 @pytest.fixture
 def large() -> tuple[CollectorRegistry, ProbeMetrics, SlaCollector, Config]:
-    config = config_of([f"svc-{i}" for i in range(6 * exposition.CHUNK)])
+    config = config_of([f"svc-{i}" for i in range(6 * chunks.CHUNK)])
     registry = CollectorRegistry()
     metrics = ProbeMetrics(registry)
     for i, svc in enumerate(config.services):
@@ -261,7 +263,7 @@ def test_only_the_chunks_that_changed_are_compressed_again(
     changed = compressed.take()
     assert len(changed) == 2  # the chunk holding svc-2500, and the families in between
     assert b'probe_success{service="svc-2500"} 0.0\n' in changed[0]
-    assert len(changed[0].splitlines()) < 4 * exposition.CHUNK
+    assert len(changed[0].splitlines()) < 4 * chunks.CHUNK
     assert gzip.decompress(body) == openmetrics.generate_latest(registry)
     # the lines are shared between the formats: the text format compresses nothing more
     render_gzip(registry, om=False)
@@ -296,7 +298,7 @@ def test_a_series_gone_from_the_middle_changes_one_chunk(
     # chunk; the library-encoded families in between, once per format. Every other chunk
     # (~30 of them) kept its member.
     assert len(changed) == 4 + 3 + 2
-    assert all(len(c.splitlines()) < 4 * exposition.CHUNK for c in changed)
+    assert all(len(c.splitlines()) < 4 * chunks.CHUNK for c in changed)
 
 
 @pytest.mark.parametrize(("header", "accepted"), [

@@ -39,7 +39,8 @@ from prometheus_client.samples import Sample
 from monitor import __version__
 from monitor.core.checks import CheckResult
 from monitor.metrics import exposition
-from monitor.metrics.exposition import CachedFamily, FamilyText, Key, same_value
+from monitor.metrics.chunks import Key
+from monitor.metrics.exposition import CachedFamily, FamilyText, same_value
 
 __all__ = [
     "CONTENT_TYPE",

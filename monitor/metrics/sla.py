@@ -39,14 +39,11 @@ from monitor.core.coverage import is_covered, month_bounds
 from monitor.core.minutes import Run
 from monitor.core.sla import month_uptime
 from monitor.core.windows import Window, effective_range
+from monitor.metrics.chunks import PAUSE_EVERY, Key, gzip_member, pause
 from monitor.metrics.exposition import (
-    PAUSE_EVERY,
     CachedFamily,
     FamilyText,
-    Key,
     encode,
-    gzip_member,
-    pause,
     same_value,
 )
 from monitor.times import epoch_minute, minute_start
