@@ -66,9 +66,14 @@ def write_config(path: Path, services: int, interval_s: float, port: int) -> Non
     path.write_text("\n".join(lines) + "\n")
 
 
+#: Seconds waited after the start-up SLA refresh before measuring (see run_monitor).
+SETTLE_S = 10.0
+
+
 async def run_monitor(cfg: Path, db: Path, seconds: float) -> dict[str, float]:
     monitor = Monitor(RunOptions(config_path=cfg, db_path=db, port=0, max_concurrency=256))
     checks = monitor.metrics.checks
+    monitor.scheduler._lags = deque(maxlen=10_000_000)  # every lag of the start-up, not 2,000
     loop = asyncio.get_running_loop()
     t_start = loop.time()
     await monitor.start()
@@ -80,6 +85,12 @@ async def run_monitor(cfg: Path, db: Path, seconds: float) -> dict[str, float]:
         if monitor.sla.snapshot is not None:
             break
         await asyncio.sleep(0.1)
+    # The first refresh also renders every SLA series (in a worker thread that shares the GIL),
+    # and checks that came due meanwhile start late: start-up lag, reported on its own. The
+    # steady state is measured after one more SETTLE_S with no such work.
+    await asyncio.sleep(SETTLE_S)
+    startup_lag_p99 = monitor.scheduler.lag_quantile_ms(0.99) or 0.0
+    startup_lag_max = monitor.scheduler.lag_quantile_ms(1.0) or 0.0
     warmup_s = loop.time() - t_start
     gc_pauses: list[float] = []  # full collections
     gc_total = [0.0, 0.0]  # [seconds in every collection, start of the current one]
@@ -110,6 +121,7 @@ async def run_monitor(cfg: Path, db: Path, seconds: float) -> dict[str, float]:
     await monitor.stop()
     return {"checks": n1 - n0, "cpu_s": c1 - c0, "wall_s": t1 - t0, "lag_p50_ms": p50,
             "lag_p99_ms": p99, "lag_max_ms": lag_max, "rss_mb": rss_mb, "warmup_s": warmup_s,
+            "startup_lag_p99_ms": startup_lag_p99, "startup_lag_max_ms": startup_lag_max,
             "full_gcs": len(gc_pauses), "full_gc_max_ms": 1000 * max(gc_pauses, default=0.0),
             "gc_s": gc_total[0]}
 
@@ -206,6 +218,8 @@ def main() -> None:
           f"requests, {paced['cpu_s']:.2f} CPU-s → {theirs_paced:.0f} requests/CPU-s")
     print(f"ledger on disk after the run: {db_bytes / 1e6:.2f} MB; RSS {mon['rss_mb']:.0f} MB at "
           f"the end of the monitor's run, peak {peak_mb:.0f} MB")
+    print(f"start-up (first {mon['warmup_s']:.1f}s, the first SLA refresh included): lag p99 "
+          f"{mon['startup_lag_p99_ms']:.0f} ms, max {mon['startup_lag_max_ms']:.0f} ms")
     print(json.dumps({
         "checks_per_cpu_s": round(ours, 1),
         "baseline_checks_per_cpu_s": round(theirs, 1),
@@ -215,6 +229,8 @@ def main() -> None:
         "lag_p50_ms": round(mon["lag_p50_ms"], 1),
         "lag_p99_ms": round(mon["lag_p99_ms"], 1),
         "lag_max_ms": round(mon["lag_max_ms"], 1),
+        "startup_lag_p99_ms": round(mon["startup_lag_p99_ms"], 1),
+        "startup_lag_max_ms": round(mon["startup_lag_max_ms"], 1),
         "gc_s": round(mon["gc_s"], 2),
         "full_gcs": int(mon["full_gcs"]),
         "rss_mb": round(mon["rss_mb"], 1),

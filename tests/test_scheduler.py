@@ -136,6 +136,37 @@ async def test_schedule_lag_does_not_mix_the_wall_clock_with_the_injected_one() 
     assert metrics.registry.get_sample_value("upwatch_schedule_lag_seconds_sum") < 5 * 2
 
 
+async def test_one_job_per_slot_and_a_running_check_skips_its_next_run(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sched, _, _, _ = make({})
+    many = services("".join(
+        f"  - {{name: s{i}, url: 'http://127.0.0.1:1/{i}', interval: 1s, timeout: 1s}}\n"
+        for i in range(200)))
+    sched.start(many, schedule=False)
+    try:
+        # one job per (interval, phase slot): a 1 s interval has ten 100 ms slots
+        assert len(sched._scheduler.get_jobs()) == len({phase_of(s.name, s.interval)
+                                                         for s in many}) == 10
+    finally:
+        await sched.stop(grace=1)
+    sched, checker, _, _ = make({"a": "block"})
+    (a,) = services("  - {name: a, url: 'http://127.0.0.1:1/a', interval: 1s, timeout: 1s}\n")
+    sched.start([a], schedule=False)
+    key = (a.interval_ms, int(phase_of("a", a.interval).total_seconds() * 1000))
+    try:
+        await sched._run_slot(key)
+        await asyncio.wait_for(checker.seen_event("a").wait(), timeout=5)
+        await sched._run_slot(key)  # the first check is still blocked: this run is skipped
+        assert len(checker.checked) == 1 and sched.inflight == 1
+        assert "service a: the previous check is still running; this run is skipped" in [
+            r.getMessage() for r in caplog.records]
+    finally:
+        checker.release.set()
+        await sched.stop(grace=1)
+    assert len(checker.checked) == 1
+
+
 async def test_stop_waits_for_checks_in_flight_then_gives_up_at_the_grace() -> None:
     sched, checker, sink, _ = make({"a": "block"})
     sched.start(TWO, schedule=False)  # only the check started here is in flight
@@ -171,10 +202,14 @@ async def test_apply_touches_only_what_changed() -> None:
         "  - {name: e, url: 'http://127.0.0.1:1/e', interval: 1h, timeout: 1s}\n"
     ))
 
-    def job(name: str) -> Any:
-        return sched._scheduler.get_job(name)  # APScheduler's job for a service, or None
+    def job(name: str, hours: int = 1) -> Any:
+        """APScheduler's job of the slot a service with this interval would run in, or None."""
+        interval = timedelta(hours=hours)
+        key = (int(interval.total_seconds() * 1000),
+               int(phase_of(name, interval).total_seconds() * 1000))
+        return sched._scheduler.get_job(f"slot:{key[0]}:{key[1]}")
 
-    before = {name: (job(name), job(name).trigger) for name in "abd"}
+    before = {name: (job(name), job(name).trigger) for name in "abde"}
     try:
         summary = sched.apply(services(
             "  - {name: a, url: 'http://127.0.0.1:1/a', interval: 1h, timeout: 1s}\n"
@@ -182,20 +217,21 @@ async def test_apply_touches_only_what_changed() -> None:
             "  - {name: b, url: 'http://127.0.0.1:1/b2', interval: 1h, timeout: 1s}\n"
             "  - {name: d, url: 'http://127.0.0.1:1/d', interval: 2h, timeout: 1s}\n"
         ))
-        after = {name: job(name) for name in "abcde"}
+        after = {name: job(name, hours) for name, hours in
+                 [("a", 1), ("b", 1), ("c", 2), ("d", 2), ("e", 1)]}
+        old_d = job("d")
         await sched.run_check("b")
     finally:
         await sched.stop(grace=1)
     assert (summary.added, summary.removed, summary.changed, summary.unchanged) == (
         ("c",), ("e",), ("b", "d"), ("a",))
     assert str(summary) == "1 added, 1 removed, 2 changed, 1 unchanged"
-    # unchanged, or changed but not in its timing: the very same job on the very same trigger
+    # unchanged, or changed but not in its timing: its slot's very same job and trigger
     for name in "ab":
         assert after[name] is before[name][0] and after[name].trigger is before[name][1], name
     assert checker.checked[-1].url == "http://127.0.0.1:1/b2"  # yet b probes its new URL
-    # a new interval: the same job, rescheduled on a new trigger
-    assert after["d"] is before["d"][0] and after["d"].trigger is not before["d"][1]
-    assert after["d"].trigger.interval == timedelta(hours=2)
+    # a new interval: a slot job of that interval; the old slot's job went with its last service
+    assert after["d"].trigger.interval == timedelta(hours=2) and old_d is None
     assert after["c"].trigger.interval == timedelta(hours=2)
     assert after["e"] is None
     assert metrics.registry.get_sample_value("upwatch_services") == 4
