@@ -14,7 +14,6 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ import pytest
 import requests
 import schemathesis
 import yaml
+from fakes import Scheduler
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
@@ -51,16 +51,6 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 SERVICES = ("api", "web")
 
-
-@dataclass
-class Scheduler:
-    """What /healthz reads of the probe scheduler; the fuzzer never asks."""
-
-    running: bool = True
-    inflight: int = 0
-
-    def lag_quantile_ms(self, q: float) -> float | None:
-        return None
 
 
 @pytest.fixture

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from fakes import Scheduler, Writer
 from prometheus_client import CollectorRegistry
 
 from monitor.config import parse_config
@@ -19,21 +19,6 @@ from monitor.web.app import STALE_COMMIT_S, Runtime
 NOW = datetime(2026, 11, 10, 10, 0, tzinfo=UTC)
 
 
-@dataclass
-class Scheduler:
-    running: bool = True
-    inflight: int = 0
-
-    def lag_quantile_ms(self, q: float) -> float | None:
-        return 12.0
-
-
-@dataclass
-class Writer:
-    queued: int = 0
-    last_commit_monotonic: float | None = None
-    started_monotonic: float | None = None
-    last_error: str | None = None
 
 
 def runtime(scheduler: Scheduler, writer: Writer, clock: FakeClock) -> Runtime:
@@ -70,7 +55,7 @@ def test_health(running: bool, queued: int, commit_age: float | None, started_ag
     clock = FakeClock(NOW)
     last = None if commit_age is None else clock.monotonic() - commit_age
     writer = Writer(queued, last, clock.monotonic() - started_ago, error)
-    ok, body = runtime(Scheduler(running), writer, clock).health()
+    ok, body = runtime(Scheduler(running, lag_p99_ms=12.0), writer, clock).health()
     assert ok is (not problems)
     assert body["status"] == ("ok" if not problems else "unhealthy")
     assert body["problems"] == problems

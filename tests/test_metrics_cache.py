@@ -6,11 +6,11 @@ import gzip
 import random
 import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from fakes import Scheduler, Writer
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.openmetrics import exposition as openmetrics
 from tools import require_tool
@@ -193,16 +193,6 @@ def test_a_snapshot_with_a_service_twice_is_still_the_librarys(filled: Any) -> N
     assert_library_bytes(registry)
 
 
-@dataclass
-class Scheduler:
-    running: bool = True
-    inflight: int = 0
-
-
-@dataclass
-class Writer:
-    queued: int = 0
-    last_commit_monotonic: float | None = None
 
 
 def test_gzip_is_the_plain_render_in_several_members(filled: Any) -> None:

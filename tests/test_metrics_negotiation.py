@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from fakes import Scheduler, Writer
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.openmetrics import exposition as openmetrics
@@ -55,16 +55,6 @@ def test_negotiate_follows_choose_encoder(accept: str, om: bool) -> None:
                                  else (render, CONTENT_TYPE))
 
 
-@dataclass
-class Scheduler:
-    running: bool = True
-    inflight: int = 0
-
-
-@dataclass
-class Writer:
-    queued: int = 0
-    last_commit_monotonic: float | None = None
 
 
 @pytest.mark.parametrize(("accept", "om"), [ACCEPTS[0], ACCEPTS[4], ACCEPTS[7], ACCEPTS[8]],
