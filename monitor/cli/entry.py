@@ -15,8 +15,14 @@ import sys
 from collections.abc import Callable, Sequence
 
 from monitor import __version__
-from monitor.cli import incidents, notify, report, run, windows
 from monitor.cli.common import EXIT_CONFIG, EXIT_DB, DatabaseError, UsageError, database_error
+from monitor.cli.incidents import add_incident_parsers
+from monitor.cli.notify import add_notify_parsers
+from monitor.cli.report import add_page_parser
+from monitor.cli.report import add_parsers as add_report_parsers
+from monitor.cli.run import add_demo_parser
+from monitor.cli.run import add_parsers as add_run_parsers
+from monitor.cli.windows import add_window_parsers
 from monitor.config import ConfigError
 from monitor.store.schema import LedgerError
 
@@ -30,13 +36,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"upwatch {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    run.add_parsers(sub)
-    report.add_parsers(sub)
-    windows.add_window_parsers(sub)
-    incidents.add_incident_parsers(sub)
-    notify.add_notify_parsers(sub)
-    report.add_page_parser(sub)
-    run.add_demo_parser(sub)
+    add_run_parsers(sub)
+    add_report_parsers(sub)
+    add_window_parsers(sub)
+    add_incident_parsers(sub)
+    add_notify_parsers(sub)
+    add_page_parser(sub)
+    add_demo_parser(sub)
     return parser
 
 
