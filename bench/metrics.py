@@ -14,7 +14,8 @@ collector is updated to a snapshot one minute later, in a worker thread, while t
   (checked to be the same bytes, in both formats);
 - ``scrape``: a real HTTP GET of ``/metrics`` served by ``monitor.web.app.make_app`` on
   loopback, with Prometheus's own Accept and Accept-Encoding headers, body read to the end,
-  while another task asks for ``/healthz`` every 10 ms (its latency is reported too);
+  while another task asks for ``/healthz`` every 10 ms (its latency is reported too); the
+  clients run in a process of their own, as Prometheus and a health checker would;
 - ``reference``: the same HTTP scrape of a registry holding only one plain labelled ``Gauge``
   with as many samples as the full exposition (what the library costs without upwatch's
   caches), ``--ref-scrapes`` times.
@@ -35,6 +36,7 @@ import asyncio
 import gc
 import gzip
 import json
+import multiprocessing
 import resource
 import statistics
 import sys
@@ -42,6 +44,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 import aiohttp
@@ -206,54 +209,50 @@ class Churn:
         return lambda: sla.update(snapshot)
 
 
-async def clients(port: int, repeat: int, churn: Churn,
-                  server: asyncio.AbstractEventLoop) -> tuple[list[float], list[float]]:
-    """Scrape ``repeat + 1`` times (the first warms the caches and is dropped), asking for
-    ``/healthz`` every 10 ms meanwhile; the changes between scrapes run on the server's loop."""
+async def _scrape_once(port: int, session: aiohttp.ClientSession,
+                       probe: aiohttp.ClientSession) -> tuple[float, list[float]]:
+    """One GET of /metrics, read to the end (gzip undone, as Prometheus does), with /healthz
+    asked every 10 ms while it runs; both in ms."""
     headers = {"Accept": PROMETHEUS_ACCEPT, "Accept-Encoding": "gzip"}
-    out: list[float] = []
     health: list[float] = []
-    scraping = asyncio.Event()
+    done = asyncio.Event()
 
-    async def healthz(session: aiohttp.ClientSession) -> None:
-        while True:
-            await scraping.wait()
+    async def healthz() -> None:
+        while not done.is_set():
             t0 = time.perf_counter()
-            async with session.get(f"http://127.0.0.1:{port}/healthz") as resp:
+            async with probe.get(f"http://127.0.0.1:{port}/healthz") as resp:
                 await resp.read()
-            if scraping.is_set():
+            if not done.is_set():
                 health.append((time.perf_counter() - t0) * 1000)
             await asyncio.sleep(0.01)
 
-    async def between() -> asyncio.Future[None] | None:
-        churn.checks()
-        update = churn.sla_update()
-        return asyncio.ensure_future(asyncio.to_thread(update)) if update else None
+    prober = asyncio.create_task(healthz())
+    t0 = time.perf_counter()
+    async with session.get(f"http://127.0.0.1:{port}/metrics", headers=headers) as resp:
+        resp.raise_for_status()
+        await resp.read()
+    took = (time.perf_counter() - t0) * 1000
+    done.set()
+    await prober
+    return took, health
 
-    async def wait(refresh: asyncio.Future[None]) -> None:
-        await refresh
 
-    async with aiohttp.ClientSession() as session, aiohttp.ClientSession() as probe:
-        prober = asyncio.create_task(healthz(probe))
-        for _ in range(repeat + 1):
-            refresh = await asyncio.wrap_future(
-                asyncio.run_coroutine_threadsafe(between(), server))
-            scraping.set()
-            t0 = time.perf_counter()
-            async with session.get(f"http://127.0.0.1:{port}/metrics", headers=headers) as resp:
-                resp.raise_for_status()
-                await resp.read()
-            out.append((time.perf_counter() - t0) * 1000)
-            scraping.clear()
-            if refresh is not None:
-                await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(wait(refresh), server))
-        prober.cancel()
-    return out[1:], health
+def _client_process(port: int, conn: Connection) -> None:
+    """The scraper and the health checker, in a process of their own as Prometheus and a load
+    balancer would be (a thread would share the server's GIL): one scrape per message."""
+    async def serve() -> None:
+        async with aiohttp.ClientSession() as session, aiohttp.ClientSession() as probe:
+            while await asyncio.to_thread(conn.recv):
+                conn.send(await _scrape_once(port, session, probe))
+
+    asyncio.run(serve())
 
 
 async def http_scrapes(config: Config, registry: CollectorRegistry, repeat: int, tmp: Path,
                        churn: Churn) -> tuple[list[float], list[float]]:
-    """Scrape times and the /healthz times measured while they ran, in ms."""
+    """Scrape ``repeat + 1`` times from a client process (the first warms the caches and is
+    dropped), the changes between scrapes made on the server's loop; the scrape times and the
+    /healthz times measured while they ran, in ms."""
     clock = FakeClock(NOW)
     ledger = Ledger(tmp / f"bench-{time.monotonic_ns()}.db")
     writer = LedgerWriter(ledger, clock)
@@ -264,12 +263,29 @@ async def http_scrapes(config: Config, registry: CollectorRegistry, repeat: int,
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = runner.addresses[0][1]
-    loop = asyncio.get_running_loop()
+    ours, theirs = multiprocessing.Pipe()
+    client = multiprocessing.get_context("spawn").Process(
+        target=_client_process, args=(port, theirs), daemon=True)
+    client.start()
+    out: list[float] = []
+    health: list[float] = []
     try:
-        # The clients run on their own loop in another thread, as Prometheus and a health
-        # checker would be other processes: the server's loop serves, it does not also read.
-        out, health = await asyncio.to_thread(asyncio.run, clients(port, repeat, churn, loop))
+        for n in range(repeat + 1):
+            churn.checks()
+            update = churn.sla_update()
+            refresh = asyncio.ensure_future(asyncio.to_thread(update)) if update else None
+            ours.send(True)
+            took, polled = await asyncio.to_thread(ours.recv)
+            if n:
+                out.append(took)
+                health.extend(polled)
+            if refresh is not None:
+                await refresh
+        ours.send(False)
+        await asyncio.to_thread(client.join, 30)
     finally:
+        if client.is_alive():
+            client.kill()
         await runner.cleanup()
         await writer.close()
     return out, health

@@ -6,19 +6,23 @@ Chunk boundaries depend on the series, not on their positions (a series whose cr
 multiple of :data:`CHUNK` starts one): a series added or dropped in the middle changes one
 chunk, not every chunk after it. Work on many lines gives the GIL back every
 :data:`PAUSE_EVERY` lines (:func:`pause`), since it runs in worker threads beside the event
-loop.
+loop; background work (the SLA refresh) also steps aside while a scrape renders
+(:func:`scraping`), so a scrape that meets a refresh does not share the GIL with it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import time
 import zlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 
 from prometheus_client.utils import floatToGoString
 
 __all__ = ["CHUNK", "GZIP_LEVEL", "PAUSE_EVERY", "ChunkedLines", "Key", "go_float",
-           "gzip_member", "pause"]
+           "gzip_member", "pause", "scraping"]
 
 Key = tuple[str, ...]  # label values, in the order of the family's label names
 
@@ -37,10 +41,61 @@ def gzip_member(data: bytes) -> bytes:
     return zlib.compress(data, GZIP_LEVEL, wbits=31)
 
 
+#: Of each second, the most a background thread spends waiting in :func:`pause` for scrapes
+#: to finish: a scraper that never stops slows a refresh down at most twofold, it does not
+#: starve it.
+SCRAPE_YIELD_S = 0.5
+
+_scrapes = threading.Condition()
+_scraping: dict[int, int] = {}  # thread id -> scrapes it is handling now
+_yielded = threading.local()  # per background thread: [start of this second, seconds waited]
+
+
+@contextmanager
+def scraping() -> Iterator[None]:
+    """Mark the calling thread as handling a scrape: until it leaves, :func:`pause` in any
+    other thread waits for it (within :data:`SCRAPE_YIELD_S` a second) instead of competing
+    for the GIL. The web handler holds it from request to response on the event loop, the
+    render holds it in its worker thread.
+
+    A scrape is what Prometheus and Grafana wait on; a refresh of SLA figures every 30 s loses
+    nothing by finishing a few tens of milliseconds later."""
+    me = threading.get_ident()
+    with _scrapes:
+        _scraping[me] = _scraping.get(me, 0) + 1
+    try:
+        yield
+    finally:
+        with _scrapes:
+            if _scraping[me] == 1:
+                del _scraping[me]
+            else:
+                _scraping[me] -= 1
+            _scrapes.notify_all()
+
+
+def _no_other_scrape() -> bool:
+    return not _scraping or threading.get_ident() in _scraping
+
+
 def pause() -> None:
     """Let other threads (the event loop) take the GIL now, rather than after the interpreter's
-    5 ms switch interval: called between steps of CPU-bound work in worker threads."""
-    time.sleep(0)
+    5 ms switch interval: called between steps of CPU-bound work in worker threads. Outside a
+    scrape, it also waits while another thread handles one (:func:`scraping`)."""
+    if _no_other_scrape() or asyncio._get_running_loop() is not None:  # never block a loop
+        time.sleep(0)
+        return
+    now = time.monotonic()
+    window = getattr(_yielded, "window", None)
+    if window is None or now - window[0] >= 1.0:
+        window = _yielded.window = [now, 0.0]
+    allowed = SCRAPE_YIELD_S - window[1]
+    if allowed <= 0:
+        time.sleep(0)
+        return
+    with _scrapes:
+        _scrapes.wait_for(_no_other_scrape, timeout=allowed)
+    window[1] += time.monotonic() - now
 
 
 def go_float(value: float) -> bytes:

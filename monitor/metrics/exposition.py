@@ -37,7 +37,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.openmetrics import exposition as openmetrics
 from prometheus_client.samples import Sample
 
-from monitor.metrics.chunks import ChunkedLines, Key, gzip_member
+from monitor.metrics.chunks import ChunkedLines, Key, gzip_member, scraping
 
 __all__ = ["CachedFamily", "FamilyText", "encode", "render", "render_gzip", "same_value"]
 
@@ -281,7 +281,8 @@ def render(registry: CollectorRegistry, *, om: bool) -> bytes:
 
     Families that are not :class:`CachedFamily` are encoded by the library, a run at a time.
     """
-    parts = _parts(registry, om, lambda m: (m.text(om),), lambda b: b)
+    with scraping():
+        parts = _parts(registry, om, lambda m: (m.text(om),), lambda b: b)
     if om:
         parts.append(_EOF)
     return b"".join(parts)
@@ -290,7 +291,8 @@ def render(registry: CollectorRegistry, *, om: bool) -> bytes:
 def render_gzip(registry: CollectorRegistry, *, om: bool) -> bytes:
     """:func:`render`'s bytes gzipped, as a multi-member gzip stream: the cached families' kept
     members (only changed chunks compressed again) and a fresh member for the other families."""
-    parts = _parts(registry, om, lambda m: m.members(om), gzip_member)
+    with scraping():
+        parts = _parts(registry, om, lambda m: m.members(om), gzip_member)
     if om:
         parts.append(_EOF_GZ)
     return b"".join(parts)

@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry
 from monitor.config import Config
 from monitor.core.clock import Clock
 from monitor.incidents.desk import IncidentDesk
+from monitor.metrics.chunks import scraping
 from monitor.metrics.probes import (
     OPENMETRICS_CONTENT_TYPE,
     accepts_gzip,
@@ -112,21 +113,28 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response(body, status=200 if healthy else 503)
 
 
-async def metrics(request: web.Request) -> web.Response:
+async def metrics(request: web.Request) -> web.StreamResponse:
     """The text format (fast path), or OpenMetrics if the scraper asks (:func:`negotiate`);
     gzipped from the cached gzip members when the scraper accepts gzip (Prometheus does)."""
     registry = request.app[RUNTIME].registry
     render, content_type = negotiate(request.headers.get("Accept", ""))
     headers = {"Content-Type": content_type, "Vary": "Accept-Encoding"}
     loop = asyncio.get_running_loop()
-    # Rendering thousands of series takes a while: keep it off the event loop.
-    if accepts_gzip(request.headers.get("Accept-Encoding", "")):
-        om = content_type == OPENMETRICS_CONTENT_TYPE
-        body = await loop.run_in_executor(None, partial(render_gzip, registry, om=om))
-        headers["Content-Encoding"] = "gzip"  # already compressed: aiohttp leaves it as is
-    else:
-        body = await loop.run_in_executor(None, render, registry)
-    return web.Response(body=body, headers=headers)
+    # background work (the SLA refresh) steps aside until the answer is written
+    with scraping():
+        # Rendering thousands of series takes a while: keep it off the event loop.
+        if accepts_gzip(request.headers.get("Accept-Encoding", "")):
+            om = content_type == OPENMETRICS_CONTENT_TYPE
+            body = await loop.run_in_executor(None, partial(render_gzip, registry, om=om))
+            headers["Content-Encoding"] = "gzip"  # already compressed: aiohttp leaves it as is
+        else:
+            body = await loop.run_in_executor(None, render, registry)
+        response = web.StreamResponse(headers=headers)
+        response.content_length = len(body)
+        await response.prepare(request)
+        await response.write(body)
+        await response.write_eof()
+    return response
 
 
 async def site(request: web.Request) -> web.StreamResponse:
