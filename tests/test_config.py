@@ -70,12 +70,12 @@ ERRORS = [
     ("unknown_service_key",
      one(intervall="5s"),
      ["probes.yaml: services[0].intervall: unknown key (allowed: body, expect, follow_redirects, "
-      "group, headers, interval, max_body_bytes, max_redirects, method, name, retries, sla, "
-      "timeout, title, tls_verify, url)"]),
+      "group, headers, interval, locations, max_body_bytes, max_redirects, method, name, quorum, "
+      "retries, sla, timeout, title, tls_verify, url)"]),
     ("unknown_top_level_key",
      one() + "servics: []\n",
-     ["probes.yaml: servics: unknown key (allowed: defaults, exclusions, incident, location, "
-      "maintenance, notifications, services, site)"]),
+     ["probes.yaml: servics: unknown key (allowed: central_url, defaults, exclusions, incident, "
+      "location, locations, maintenance, notifications, quorum, services, site)"]),
     ("duplicate_name",
      FOUR.replace("name: cdn", "name: web"),
      ['probes.yaml: services[3].name: duplicate service name "web" (also services[1])']),
@@ -375,8 +375,8 @@ def test_shipped_examples_load_when_uncommented() -> None:
 
 
 @pytest.mark.parametrize("keys", [
-    ("site", "location", "defaults", "services", "maintenance", "exclusions", "windows",
-     "incident", "notifications"),
+    ("site", "location", "locations", "quorum", "central_url", "defaults", "services",
+     "maintenance", "exclusions", "windows", "incident", "notifications"),
     tuple(SiteConfig.model_fields), tuple(ServiceConfig.model_fields),
     tuple(ExpectConfig.model_fields), tuple(SlaConfig.model_fields), Coverage.yaml_keys,
     CoverageRule.yaml_keys, tuple(MaintenancePolicy.model_fields),

@@ -8,7 +8,8 @@ with :meth:`Config.service`, which raises :class:`UnknownService` for a name not
 The modules, one idea each: :mod:`~monitor.config.model` (the top-level :class:`Config`),
 :mod:`~monitor.config.reader` (YAML text → Config, errors → path-qualified lines),
 :mod:`~monitor.config.loader` (default paths, reading the file),
-:mod:`~monitor.config.service` (services and the status page), :mod:`~monitor.config.sla`,
+:mod:`~monitor.config.service` (services and the status page),
+:mod:`~monitor.config.locations` (probing locations and quorum), :mod:`~monitor.config.sla`,
 :mod:`~monitor.config.coverage` (coverage calendars), :mod:`~monitor.config.windows`
 (maintenance, exclusions, maintenance policy), :mod:`~monitor.config.incident` (incidents and
 notification channels), :mod:`~monitor.config.durations` (durations, sizes, points in time) and
@@ -18,6 +19,7 @@ notification channels), :mod:`~monitor.config.durations` (durations, sizes, poin
 from monitor.config.coverage import Coverage, CoverageRule, DateRange
 from monitor.config.durations import format_duration, parse_duration
 from monitor.config.loader import default_config_path, default_db_path, load_config
+from monitor.config.locations import LocationConfig
 from monitor.config.model import Config, UnknownService, unknown_service_problem
 from monitor.config.reader import ConfigError, parse_config
 from monitor.config.service import ExpectConfig, ServiceConfig, SiteConfig, StatusRange
@@ -26,7 +28,8 @@ from monitor.config.windows import ExclusionConfig, MaintenancePolicy, Maintenan
 
 __all__ = [
     "Config", "ConfigError", "Coverage", "CoverageRule", "DateRange", "ExclusionConfig",
-    "ExpectConfig", "MaintenancePolicy", "MaintenanceWindowConfig", "ServiceConfig", "SiteConfig",
-    "SlaConfig", "StatusRange", "UnknownService", "default_config_path", "default_db_path",
-    "format_duration", "load_config", "parse_config", "parse_duration", "unknown_service_problem",
+    "ExpectConfig", "LocationConfig", "MaintenancePolicy", "MaintenanceWindowConfig",
+    "ServiceConfig", "SiteConfig", "SlaConfig", "StatusRange", "UnknownService",
+    "default_config_path", "default_db_path", "format_duration", "load_config", "parse_config",
+    "parse_duration", "unknown_service_problem",
 ]

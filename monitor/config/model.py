@@ -3,7 +3,10 @@
 A service is looked up by name with :meth:`Config.service`; a name probes.yaml does not have
 is :class:`UnknownService`, whose wording (:func:`unknown_service_problem`) is the one every
 "unknown service" message of upwatch uses, from the config's own cross-references to the CLI,
-the importer and the admin API. Reading YAML into this model is :mod:`monitor.config.reader`'s.
+the importer and the admin API. Where each service is probed from, and its quorum, is resolved
+once, at validation, by :mod:`monitor.config.locations` (:meth:`Config.service_locations`,
+:meth:`Config.service_quorum`, :meth:`Config.probes_here`). Reading YAML into this model is
+:mod:`monitor.config.reader`'s.
 """
 
 from __future__ import annotations
@@ -19,7 +22,14 @@ from pydantic_core import PydanticCustomError
 from monitor.config.durations import invalid, show
 from monitor.config.fields import MODEL_CONFIG
 from monitor.config.incident import Channels, IncidentConfig
-from monitor.config.service import Name, ServiceConfig, SiteConfig
+from monitor.config.locations import (
+    LocationConfig,
+    Locations,
+    Placement,
+    place,
+    unknown_location_problem,
+)
+from monitor.config.service import Name, Quorum, ServiceConfig, SiteConfig, Url
 from monitor.config.windows import ExclusionConfig, MaintenancePolicy, MaintenanceWindowConfig
 from monitor.errors import UpwatchError
 
@@ -65,6 +75,9 @@ class Config(BaseModel):
     model_config = MODEL_CONFIG
     site: SiteConfig = SiteConfig()
     location: Name = "local"
+    locations: Locations = ()  # see monitor.config.locations
+    quorum: Quorum | None = None
+    central_url: Url | None = None
     services: Annotated[tuple[ServiceConfig, ...], AfterValidator(_some_services)]
     maintenance: tuple[MaintenanceWindowConfig, ...] = ()
     maintenance_policy: MaintenancePolicy = MaintenancePolicy()
@@ -72,6 +85,7 @@ class Config(BaseModel):
     incident: IncidentConfig = IncidentConfig()
     notifications: Channels = ()
     _by_name: dict[str, ServiceConfig] = PrivateAttr(default_factory=dict)
+    _placement: Placement | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _cross_check(self) -> Config:
@@ -82,10 +96,13 @@ class Config(BaseModel):
         refs += [(("exclusions", i, "services", j), name)
                  for i, x in enumerate(self.exclusions) for j, name in enumerate(x.services)]
         problems = cross_problems(names, refs)
+        placement, misplaced = place(self.location, self.locations, self.quorum, self.services)
+        problems += misplaced
         if problems:
             raise PydanticCustomError("upwatch_cross", "{message}", {
                 "message": "; ".join(msg for _, msg in problems), "problems": problems})
         self._by_name = {s.name: s for s in self.services}
+        self._placement = placement
         return self
 
     def service(self, name: object) -> ServiceConfig:
@@ -100,6 +117,36 @@ class Config(BaseModel):
     @property
     def service_names(self) -> tuple[str, ...]:
         return tuple(s.name for s in self.services)
+
+    @property
+    def location_names(self) -> tuple[str, ...]:
+        """The declared locations in order; without any, ``(location,)``."""
+        return tuple(self._placed().locations)
+
+    def location_config(self, name: str) -> LocationConfig:
+        """The location called ``name``; KeyError, in the "unknown location" words, if none."""
+        found = self._placed().locations.get(name)
+        if found is None:
+            raise KeyError(unknown_location_problem(name, self.location_names))
+        return found
+
+    def service_locations(self, service: str) -> tuple[str, ...]:
+        """The locations that probe ``service``: its own ``locations``, else all of them."""
+        return self._placed().probed_from[self.service(service).name]
+
+    def service_quorum(self, service: str) -> int:
+        """How many locations must agree on ``service``: its ``quorum``, else the top-level
+        one, else a majority of :meth:`service_locations`."""
+        return self._placed().quorums[self.service(service).name]
+
+    def probes_here(self, location: str) -> tuple[ServiceConfig, ...]:
+        """The services ``location`` probes, in config order; none for an unknown location."""
+        return self._placed().probes.get(location, ())
+
+    def _placed(self) -> Placement:
+        if self._placement is None:  # built without validation
+            self._placement = place(self.location, self.locations, self.quorum, self.services)[0]
+        return self._placement
 
 
 def cross_problems(names: Sequence[tuple[Loc, Hashable]],

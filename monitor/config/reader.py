@@ -177,9 +177,9 @@ else:  # pragma: no cover - PyYAML without libyaml
     _Loader = _PyLoader  # type: ignore[misc,assignment]
 
 
-_TOP_KEYS = ("site", "location", "defaults", "services", "maintenance", "exclusions", "incident",
-             "notifications")
-_LISTS = ("services", "maintenance", "exclusions", "notifications")
+_TOP_KEYS = ("site", "location", "locations", "quorum", "central_url", "defaults", "services",
+             "maintenance", "exclusions", "incident", "notifications")
+_LISTS = ("services", "maintenance", "exclusions", "notifications", "locations")
 _SERVICE_ONLY = ("name", "title", "url")
 _POLICY_KEYS = ("min_notice", "max_duration")
 _GONE = object()

@@ -28,8 +28,8 @@ from monitor.config.durations import (
 from monitor.config.fields import MODEL_CONFIG, Text, TimeZone
 from monitor.config.sla import SlaConfig
 
-__all__ = ["LANGUAGES", "METHODS", "ExpectConfig", "FrozenHeaders", "Int", "Name", "ServiceConfig",
-           "SiteConfig", "StatusRange", "Url"]
+__all__ = ["LANGUAGES", "METHODS", "ExpectConfig", "FrozenHeaders", "Int", "Name", "Quorum",
+           "ServiceConfig", "SiteConfig", "StatusRange", "Url"]
 
 
 def _whole(value: object) -> object:
@@ -123,11 +123,36 @@ def _language(value: object) -> object:
     return value
 
 
+def _at_least_one(value: int) -> int:
+    if value < 1:
+        raise invalid(f"must be at least 1, got {value}")
+    return value
+
+
+def _location_list(value: object) -> object:
+    names = [value] if isinstance(value, str) else value
+    if isinstance(names, list | tuple) and not names:
+        raise invalid("must name at least one location (leave locations out to probe the service "
+                      "from every location)")
+    return names
+
+
+def _once_each(names: tuple[str, ...] | None) -> tuple[str, ...] | None:
+    first: dict[str, int] = {}
+    for index, name in enumerate(names or ()):
+        if name in first:
+            raise invalid(f"location {show(name)} is listed twice (also locations[{first[name]}])",
+                          index)
+        first[name] = index
+    return names
+
+
 Int = Annotated[int, BeforeValidator(_whole)]
 Name = Annotated[str, AfterValidator(_name)]
 Url = Annotated[str, AfterValidator(_url)]
+#: How many locations must agree on a result: a whole number, at least 1.
+Quorum = Annotated[Int, AfterValidator(_at_least_one)]
 LANGUAGES = ("en", "de", "da", "it", "es")
-
 
 
 class StatusRange(BaseModel):
@@ -216,6 +241,11 @@ class ServiceConfig(BaseModel):
     max_redirects: Annotated[Int, _between(0, 30)] = 5
     max_body_bytes: Annotated[int, BeforeValidator(parse_size), _between(1, 2**30)] = 1_048_576
     sla: SlaConfig = SlaConfig()
+    #: The locations that probe this service (None: all of them), and how many must agree;
+    #: resolved and checked against the top-level ``locations`` by :mod:`monitor.config.locations`.
+    locations: Annotated[tuple[Name, ...] | None, BeforeValidator(_location_list),
+                         AfterValidator(_once_each)] = None
+    quorum: Quorum | None = None
 
     @model_validator(mode="before")
     @classmethod
