@@ -110,7 +110,8 @@ def build_reports(
     hi = max(b[1] for b in bounds.values())
     if lo > now_min:
         raise ReportError(f"{month_label(months[0])} has not begun yet")
-    runs = ledger.runs_many([s.name for s in chosen], lo, min(hi, now_min + 1))
+    runs = ledger.quorum_runs_many(config.quorum_plan(s.name for s in chosen), lo,
+                                   min(hi, now_min + 1))
     windows = [*windows_from_config(config, minute_start(lo), minute_start(hi)), *extra_windows]
     reports = []
     for ym in months:

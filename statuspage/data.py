@@ -14,7 +14,8 @@ the pure view code (:mod:`statuspage.views`) turns into pages. Per service:
 - this month to date and the :data:`MONTHS` calendar months before it, in the SLA's time zone
   (:func:`monitor.core.sla.month_uptime`, exactly as ``upwatch report`` counts them).
 
-All runs come from one :meth:`~monitor.store.ledger.Ledger.runs_many` call. Incidents open now or
+All runs come from one :meth:`~monitor.store.ledger.Ledger.quorum_runs_many` call (one query
+per location, folded by each service's quorum). Incidents open now or
 active in the last :data:`DAYS` days come from :meth:`~monitor.store.ledger.Ledger.incidents`, their
 updates' Markdown rendered to safe HTML here (:func:`monitor.incidents.markdown.render`).
 """
@@ -342,7 +343,7 @@ def gather(
         plans[svc.name] = [this, *_months_back(*this, MONTHS)]
         lo = min(lo, month_bounds(*plans[svc.name][-1], svc.sla.tz)[0])
 
-    all_runs = ledger.runs_many(config.service_names, lo, now_min + 1)
+    all_runs = ledger.quorum_runs_many(config.quorum_plan(config.service_names), lo, now_min + 1)
     known: dict[str, Window] = {}
     ahead = now + UPCOMING + timedelta(minutes=1)  # a window starting just 7 days ahead too
     for w in [*windows_from_config(config, minute_start(lo), ahead), *windows]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import difflib
 import functools
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, PrivateAttr, model_validator
@@ -138,6 +138,13 @@ class Config(BaseModel):
         """How many locations must agree on ``service``: its ``quorum``, else the top-level
         one, else a majority of :meth:`service_locations`."""
         return self._placed().quorums[self.service(service).name]
+
+    def quorum_plan(self, services: Iterable[str]) -> dict[str, tuple[tuple[str, ...], int]]:
+        """Per service: the locations that probe it and its quorum, as
+        ``Ledger.quorum_runs_many`` takes them."""
+        placed = self._placed()
+        return {name: (placed.probed_from[name], placed.quorums[name])
+                for name in (self.service(s).name for s in services)}
 
     def probes_here(self, location: str) -> tuple[ServiceConfig, ...]:
         """The services ``location`` probes, in config order; none for an unknown location."""

@@ -203,7 +203,8 @@ def months_span(config: Config, now: datetime) -> tuple[int, int]:
 async def refresh_snapshot(
     config: Config, writer: LedgerWriter, windows_fn: WindowsFn, clock: Clock
 ) -> SlaSnapshot:
-    """Read every service's month so far in ONE ``runs_many`` call and compute the snapshot.
+    """Read every service's month so far (``quorum_runs_many``: one query per location, folded
+    by each service's quorum) and compute the snapshot.
 
     The ledger read and ``windows_fn`` run in the writer's thread; the arithmetic runs in a
     worker thread, so the event loop is not held up by thousands of services.
@@ -214,7 +215,8 @@ async def refresh_snapshot(
     start_dt, end_dt = minute_start(lo), minute_start(minute) + timedelta(minutes=1)
 
     def read(ledger: Ledger) -> tuple[dict[str, list[Run]], Sequence[Window]]:
-        return ledger.runs_many(names, lo, minute), windows_fn(ledger, start_dt, end_dt)
+        return (ledger.quorum_runs_many(config.quorum_plan(names), lo, minute),
+                windows_fn(ledger, start_dt, end_dt))
 
     runs, windows = await writer.read(read)
     return await asyncio.to_thread(

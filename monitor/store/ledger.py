@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from operator import itemgetter
 from pathlib import Path
@@ -33,6 +33,7 @@ from monitor.core.checks import Observation, State
 from monitor.core.clock import Clock, SystemClock
 from monitor.core.incidents import Impact, Incident, IncidentStatus, IncidentUpdate
 from monitor.core.minutes import Run
+from monitor.core.quorum import quorum_runs
 from monitor.core.windows import WindowKind
 from monitor.store import checks, latency, schema
 from monitor.store import incidents as incident_store
@@ -260,6 +261,31 @@ class Ledger:
                 out[name] = [] if key is None else self._minutes.with_tail(
                     key, found.get(key[0], []), start, end)
             return out
+
+    def runs_by_location(
+        self, plan: Mapping[str, Sequence[str]], start: int, end: int
+    ) -> dict[str, dict[str, list[Run]]]:
+        """Each service's runs at each location ``plan`` lists for it (service → locations);
+        one :meth:`runs_many` query per location."""
+        wanted: dict[str, list[str]] = {}
+        for name, locations in plan.items():
+            for location in locations:
+                wanted.setdefault(location, []).append(name)
+        out: dict[str, dict[str, list[Run]]] = {name: {} for name in plan}
+        for location, names in wanted.items():
+            for name, runs in self.runs_many(names, start, end, location=location).items():
+                out[name][location] = runs
+        return out
+
+    def quorum_runs_many(
+        self, plan: Mapping[str, tuple[Sequence[str], int]], start: int, end: int
+    ) -> dict[str, list[Run]]:
+        """Each service's minutes across the locations that probe it, folded by its quorum
+        (:func:`monitor.core.quorum.quorum_runs`); ``plan`` maps a service to (its locations,
+        its quorum). With one location this is that location's :meth:`runs_many`."""
+        per = self.runs_by_location({n: locs for n, (locs, _) in plan.items()}, start, end)
+        return {name: quorum_runs([per[name][loc] for loc in locations], quorum)
+                for name, (locations, quorum) in plan.items()}
 
     def last_check(self, service: str) -> StoredCheck | None:
         """The latest kept check of a service (any location)."""
