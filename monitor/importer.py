@@ -189,7 +189,7 @@ def parse_record(record: Any, config: Config, now: datetime) -> Observation:
     return Observation(result, result.state(service.expect.max_latency_ms), service.interval_ms)
 
 
-def _not_utf8(text: str) -> LineError | None:
+def not_utf8(text: str) -> LineError | None:
     """The error for ``text`` read with ``errors="surrogateescape"``, if it held bytes that are
     not UTF-8 (they become lone surrogates; printed as they are, they would fail)."""
     bad = _NOT_UTF8.search(text)
@@ -210,10 +210,10 @@ def read_records(stream: IO[str], fmt: str) -> Iterator[tuple[int, Any]]:
         return
     for number, line in enumerate(stream, start=1):
         if line.strip():
-            yield number, _not_utf8(line) or _decode_json(line)
+            yield number, not_utf8(line) or decode_json_line(line)
 
 
-def _decode_json(line: str) -> Any:
+def decode_json_line(line: str) -> Any:
     try:
         return json.loads(line.rstrip("\r\n"))
     except json.JSONDecodeError as err:
@@ -234,7 +234,7 @@ def _read_csv(stream: IO[str]) -> Iterator[tuple[int, Any]]:
         return
     if header is None:
         return  # an empty file
-    problem = _not_utf8(",".join(header)) or _header_problem(header)
+    problem = not_utf8(",".join(header)) or _header_problem(header)
     if problem is not None:
         yield 1, HeaderError("", str(problem))
         return
@@ -247,7 +247,7 @@ def _read_csv(stream: IO[str]) -> Iterator[tuple[int, Any]]:
             yield reader.line_num, LineError("", _csv_problem(err))
             continue
         if row:  # not a blank line
-            yield reader.line_num, _not_utf8(",".join(row)) or _csv_record(row, header)
+            yield reader.line_num, not_utf8(",".join(row)) or _csv_record(row, header)
 
 
 def _header_problem(header: list[str]) -> str | None:

@@ -40,6 +40,7 @@ from monitor.web.admin import (
     load_admin_tokens,
 )
 from monitor.web.incidents import add_incident_routes
+from monitor.web.results import add_results_route
 from monitor.windows.sources import declared_windows
 
 OPS_TOKEN = "ops-token-abcdefghijklmnopqrstuv"
@@ -66,6 +67,7 @@ def test_the_document_is_openapi_3_1_with_valid_schemas() -> None:
 def test_every_route_is_documented_and_every_documented_route_exists() -> None:
     app = api.admin_app(cast(Any, None), None)
     add_incident_routes(app, cast(Any, None))  # as monitor.web.app mounts it
+    add_results_route(app, cast(Any, None))
     assert served_routes(app) == documented_routes()
 
 

@@ -11,6 +11,7 @@ database); nothing leaves 127.0.0.1.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
@@ -51,6 +52,19 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 SERVICES = ("api", "web")
 
+#: Pushed results (POST /results): import lines, some valid-looking, some not, and raw bytes.
+_LINE = st.fixed_dictionaries(
+    {"service": st.sampled_from(SERVICES), "time": st.sampled_from(
+        ["2026-10-01T10:00:00Z", "2026-10-01T10:00:00.5+02:00", "9999-12-31T23:59:59Z", "x"]),
+     "ok": st.one_of(st.booleans(), st.none(), st.text(max_size=3))},
+    optional={"latency_ms": st.one_of(st.floats(allow_nan=True), st.text(max_size=5)),
+              "status": st.integers(-1, 1000), "error": st.sampled_from(["timeout", "nope", None]),
+              "location": st.sampled_from(["local", "cph", ""])},
+).map(lambda d: json.dumps(d).encode())
+NDJSON = st.one_of(st.lists(st.one_of(_LINE, st.binary(max_size=80)), max_size=20).map(
+    b"\n".join), st.binary(max_size=2000))
+schemathesis.openapi.media_type("application/x-ndjson", NDJSON)
+
 
 
 @pytest.fixture
@@ -61,7 +75,9 @@ async def base_url(aiohttp_server: Callable[..., Any], tmp_path: Path) -> AsyncI
     writer = LedgerWriter(Ledger(tmp_path / "upwatch.db", clock=clock), clock)
     desk = IncidentDesk(writer, clock, IncidentPolicy(), config)
     runtime = Runtime(config, clock, CollectorRegistry(), Scheduler(), writer,  # type: ignore[arg-type]
-                      admin_tokens=AdminTokens.of({"fuzz": TOKEN}), incidents=desk)
+                      admin_tokens=AdminTokens.of({"fuzz": TOKEN}), incidents=desk,
+                      # the admin token pushes as location "local": results are parsed too
+                      location_tokens=AdminTokens.of({"local": TOKEN}))
     server = await aiohttp_server(make_app(runtime), host="127.0.0.1")
     yield f"http://127.0.0.1:{server.port}{ADMIN_PREFIX}"
     await writer.close()

@@ -45,6 +45,7 @@ from monitor.store.runlock import RunLock
 from monitor.store.writer import LedgerWriter
 from monitor.web.admin import AdminTokens, load_admin_tokens
 from monitor.web.app import Runtime, make_app
+from monitor.web.results import load_location_tokens
 from monitor.windows.declarations import active_windows, window_summary
 from monitor.windows.events import MaintenanceAnnouncer
 from monitor.windows.sources import WindowsFn, config_windows, with_declared
@@ -164,7 +165,8 @@ class Monitor:
         self.runtime = Runtime(self.config, self.clock, self.registry, self.scheduler,
                                self.writer,
                                site_dir=None if opts.site is None else opts.site.out_dir,
-                               admin_tokens=admin_tokens, incidents=self.incidents)
+                               admin_tokens=admin_tokens, incidents=self.incidents,
+                               location_tokens=load_location_tokens(self.config, os.environ))
         # A window declared or cancelled through the API shows in /metrics and /healthz at once.
         self.runtime.on_windows_changed = self.refresh_sla
 
@@ -302,7 +304,9 @@ class Monitor:
             self.port = int(addresses[0][1])
         self.runtime.started_at = self.clock.now()
         self._tune_gc()  # its full collection takes a second at 20,000 services: before checks
-        self.scheduler.start(self.config.services, schedule=self.opts.schedule)
+        # the services this instance's own location probes; other locations push theirs
+        self.scheduler.start(self.config.probes_here(self.config.location),
+                             schedule=self.opts.schedule)
         self._every(self.opts.sla_refresh_s, self.refresh_sla, "refreshing the SLA figures")
         self._every(lambda: self._page_interval, self.rebuild_page, "rebuilding the status page")
         self._every(60.0, self.incidents.tick, "resolving recovered incidents")
@@ -364,7 +368,7 @@ class Monitor:
             return True
 
     def _apply(self, new: Config) -> None:
-        summary = self.scheduler.apply(new.services)
+        summary = self.scheduler.apply(new.probes_here(new.location))
         self.config = new
         self.runtime.config = new
         self.incidents.reconfigure(new)  # new services may be named and are counted

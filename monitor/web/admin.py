@@ -49,7 +49,8 @@ from monitor.windows.declarations import (
 )
 
 __all__ = [
-    "ADMIN_PREFIX", "MAX_BODY_BYTES", "MIN_TOKEN_LENGTH", "OPENAPI_PATH", "TOKEN_ENV",
+    "ADMIN_PREFIX", "MAX_BODY_BYTES", "MIN_TOKEN_LENGTH", "OPENAPI_PATH", "RESULTS_PATH",
+    "TOKEN_ENV",
     "TOKEN_FILE_ENV", "AdminRuntime", "AdminTokenError", "AdminTokens", "OnChange", "admin_app",
     "load_admin_tokens", "parse_token_file",
 ]
@@ -59,6 +60,9 @@ log = logging.getLogger("upwatch.api")
 ADMIN_PREFIX = "/api/v1"
 #: The API's OpenAPI document (docs/openapi.yaml), served without a token.
 OPENAPI_PATH = f"{ADMIN_PREFIX}/openapi.yaml"
+#: Where probers push results, with their location's token instead of an admin token
+#: (:mod:`monitor.web.results`).
+RESULTS_PATH = f"{ADMIN_PREFIX}/results"
 MAX_BODY_BYTES = 64 * 1024
 MIN_TOKEN_LENGTH = 16
 TOKEN_ENV = "UPWATCH_ADMIN_TOKEN"
@@ -270,11 +274,11 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Disabled → 503; no or wrong token → 401; every error as ``{"error": ...}``."""
     admin = request.config_dict[_ADMIN]
     try:
-        if request.path == OPENAPI_PATH and request.method in ("GET", "HEAD"):
-            return await handler(request)  # the API's description needs no token
-        if admin.tokens is None:
-            raise ApiError(503, DISABLED_MESSAGE)
-        request[CALLER] = _authenticate(request, admin.tokens)
+        # the API's description needs no token; pushed results carry a location's token
+        if request.path not in (OPENAPI_PATH, RESULTS_PATH):
+            if admin.tokens is None:
+                raise ApiError(503, DISABLED_MESSAGE)
+            request[CALLER] = _authenticate(request, admin.tokens)
         try:
             return await handler(request)
         except web.HTTPException as exc:

@@ -31,6 +31,7 @@ from monitor.store.writer import LedgerWriter
 from monitor.times import iso_utc
 from monitor.web.admin import ADMIN_PREFIX, AdminTokens, admin_app
 from monitor.web.incidents import add_incident_routes
+from monitor.web.results import LocationSeen, add_results_route
 from monitor.web.site import site_file
 
 #: A ledger commit older than this (while results are queued) makes /healthz answer 503.
@@ -60,6 +61,9 @@ class Runtime:
     writer: LedgerWriter
     site_dir: Path | None = None
     admin_tokens: AdminTokens | None = None
+    #: Push tokens of the other locations (:func:`monitor.web.results.load_location_tokens`).
+    location_tokens: AdminTokens | None = None
+    locations_seen: LocationSeen = field(default_factory=LocationSeen)
     incidents: IncidentDesk | None = None
     started_at: datetime | None = None
     extra_health: dict[str, Any] = field(default_factory=dict)
@@ -155,13 +159,16 @@ async def site(request: web.Request) -> web.StreamResponse:
 
 
 def make_app(runtime: Runtime) -> web.Application:
-    app = web.Application(client_max_size=64 * 1024)
+    # Request bodies are read as sent: pushed results are gunzipped by their handler, within a
+    # bound (aiohttp would inflate a gzip bomb whole).
+    app = web.Application(client_max_size=64 * 1024, handler_args={"auto_decompress": False})
     app[RUNTIME] = runtime
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     admin = admin_app(runtime, runtime.admin_tokens, on_change=runtime.windows_changed)
     if runtime.incidents is not None:
         add_incident_routes(admin, runtime.incidents)
+    add_results_route(admin, runtime)
     app.add_subapp(ADMIN_PREFIX, admin)
     app.router.add_get("/", site)
     app.router.add_get("/{path:.+}", site)  # last: every route above takes precedence
