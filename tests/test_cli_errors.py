@@ -404,3 +404,29 @@ def test_a_read_only_folder_is_not_called_a_foreign_database(
                         "2026-10-01T00:00:00Z", "--duration", "1h", "--title", "Upgrade")
     assert (code, err) == (3, f"Error: cannot open {db}: attempt to write a readonly database "
                               "(are the file and its folder writable by this user?)\n")
+
+
+@pytest.mark.parametrize(("argv", "env", "words"), [
+    (["--location", "mad"], {"UPWATCH_TOKEN_MAD": "t" * 20},
+     '--location: unknown location "mad" (known locations: local; declare it'),
+    (["--central", "http://127.0.0.1:9"], {}, "--central and --spool are for a prober"),
+])
+def test_run_as_a_prober_that_cannot_work_exits_2(
+    workdir: Path, upwatch: Upwatch, monkeypatch: pytest.MonkeyPatch, argv: list[str],
+    env: dict[str, str], words: str
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    code, err = upwatch("run", "--listen", "127.0.0.1:0", *argv)
+    assert code == 2 and words in err, err
+
+
+def test_a_prober_without_its_token_exits_2_naming_the_variable(
+    workdir: Path, upwatch: Upwatch, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = workdir / "probes.yaml"
+    config.write_text("central_url: http://127.0.0.1:9\nlocations: [{name: cph}, {name: fra}]\n"
+                      + config.read_text())
+    monkeypatch.delenv("UPWATCH_TOKEN_CPH", raising=False)
+    code, err = upwatch("run", "--listen", "127.0.0.1:0", "--location", "cph")
+    assert code == 2 and "set UPWATCH_TOKEN_CPH" in err, err

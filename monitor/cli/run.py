@@ -34,6 +34,18 @@ def add_parsers(sub: Subparsers[argparse.ArgumentParser]) -> None:
     run.add_argument("--site", type=Path, default=None,
                      help="where the status page is built every minute and served from "
                           "(default: site/ beside the ledger)")
+    prober = run.add_argument_group(
+        "prober in another location", "probe as LOCATION and push every result to the central "
+        "upwatch run (docs/locations.md); no ledger, no page")
+    prober.add_argument("--location", default=None,
+                        help="probe as this location of probes.yaml's locations")
+    prober.add_argument("--central", default=None,
+                        help="the central's URL (default: probes.yaml's central_url)")
+    prober.add_argument("--spool", type=Path, default=None,
+                        help="the spool file for results not yet taken by the central "
+                             "(default: spool-LOCATION.db beside the ledger)")
+    prober.add_argument("--max-spool", type=int, default=5_000_000,
+                        help="results the spool holds at most (default: 5000000)")
     run.set_defaults(handler=cmd_run)
 
     check = sub.add_parser("check-config", help="validate probes.yaml and exit")
@@ -77,6 +89,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError(f"--max-concurrency: must be at least 1, got {args.max_concurrency}")
     setup_logging(args.log_format)
     db = db_path(args)
+    if args.location is not None:
+        return _run_prober(args, db, host, port)
+    if args.central is not None or args.spool is not None:
+        raise UsageError("--central and --spool are for a prober: add --location NAME")
     opts = RunOptions(config_path=config_path(args), db_path=db, host=host, port=port,
                       max_concurrency=args.max_concurrency,
                       site=SitePlan(args.site if args.site is not None else db.parent / "site"))
@@ -86,6 +102,28 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise DatabaseError(str(err)) from err
     except (AdminTokenError, ChannelSetupError) as err:
         raise UsageError(str(err)) from err
+    except OSError as err:
+        print(f"Error: cannot listen on {args.listen}: {err.strerror or err}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def _run_prober(args: argparse.Namespace, db: Path, host: str, port: int) -> int:
+    from monitor.run.prober import ProberError, ProberOptions, serve_prober
+    from monitor.store.ledger import LedgerError
+    from monitor.store.spool import SpoolError
+
+    if args.max_spool < 1:
+        raise UsageError(f"--max-spool: must be at least 1, got {args.max_spool}")
+    spool = args.spool if args.spool is not None else db.parent / f"spool-{args.location}.db"
+    opts = ProberOptions(config_path=config_path(args), location=args.location,
+                         spool_path=spool, central_url=args.central, host=host, port=port,
+                         max_concurrency=args.max_concurrency, max_spool=args.max_spool)
+    try:
+        return asyncio.run(serve_prober(opts))
+    except ProberError as err:
+        raise UsageError(str(err)) from err
+    except (LedgerError, SpoolError) as err:
+        raise DatabaseError(str(err)) from err
     except OSError as err:
         print(f"Error: cannot listen on {args.listen}: {err.strerror or err}", file=sys.stderr)
         return EXIT_FAILED

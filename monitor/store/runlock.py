@@ -23,8 +23,9 @@ __all__ = ["RunLock"]
 class RunLock:
     """``with RunLock(db_path):`` — or :meth:`acquire` / :meth:`release`."""
 
-    def __init__(self, db_path: Path) -> None:
+    def __init__(self, db_path: Path, *, option: str = "--db") -> None:
         self.path = db_path.with_name(db_path.name + ".run.lock")
+        self.option = option  # how the command line names the locked file, for the errors
         self._fd: int | None = None
 
     def acquire(self) -> None:
@@ -33,8 +34,9 @@ class RunLock:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
             raise LedgerError(
-                f"cannot create {self.path} ({exc.strerror}): upwatch run writes its ledger and "
-                "this lock in that folder; make it writable or choose another --db") from exc
+                f"cannot create {self.path} ({exc.strerror}): upwatch run writes its file and "
+                f"this lock in that folder; make it writable or choose another {self.option}"
+            ) from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -42,7 +44,7 @@ class RunLock:
             os.close(fd)
             raise LedgerError(
                 f"{self.path.name[: -len('.run.lock')]} is in use by another upwatch run "
-                f"(pid {holder}); stop that one first, or give this one another --db"
+                f"(pid {holder}); stop that one first, or give this one another {self.option}"
             ) from None
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
