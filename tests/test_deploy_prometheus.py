@@ -21,11 +21,14 @@ from tools import require_tool
 
 from monitor.config import parse_config
 from monitor.core.checks import CheckResult, ErrorKind, State
+from monitor.core.clock import FakeClock
 from monitor.core.minutes import Run
 from monitor.core.windows import windows_from_config
 from monitor.metrics.probes import ProbeMetrics, render
 from monitor.metrics.sla import SlaCollector, compute_snapshot
+from monitor.run.locations import LocationWatch
 from monitor.times import epoch_minute
+from monitor.web.results import LocationSeen
 
 ROOT = Path(__file__).resolve().parent.parent
 PROM = ROOT / "deploy" / "prometheus"
@@ -81,6 +84,10 @@ maintenance:
     }
     windows = windows_from_config(config, datetime(2026, 9, 30, tzinfo=UTC), NOW)
     SlaCollector(registry).update(compute_snapshot(config, runs, windows, NOW))
+    # a central with a location that pushes (its own registry entry in upwatch run)
+    located = parse_config("location: fra\nlocations: [{name: fra}, {name: cph}]\n"
+                           "services:\n  - {name: api, url: 'https://api.example.test/'}\n")
+    registry.register(LocationWatch(located, LocationSeen(), FakeClock(NOW)))
     return registry
 
 

@@ -115,10 +115,10 @@ def test_documented_examples_load() -> None:
       'notifications[0].secret_env: expected the name of an environment variable (letters, '
       'digits and _), got "a-b"',
       'notifications[0].events[1]: unknown event kind "pager" (kinds: state, incident, '
-      'maintenance)']),
+      'maintenance, location)']),
     ("notifications: [{name: a, kind: slack, url: 'http://x.example/', events: []}]\n",
      ["notifications[0].events: must name at least one event kind (state, incident, "
-      "maintenance)"]),
+      "maintenance, location)"]),
     ("notifications: [{name: m, kind: email, host: h, sender: a@b.example, to: []}]\n",
      ["notifications[0].sender: unknown key (allowed: events, from, host, kind, name, "
       "password_env, port, starttls, to, username_env)"]),
@@ -197,7 +197,7 @@ async def test_channels_from_config() -> None:
     assert [c.name for c in (hook, plain, slack, mail)] == ["hook", "plain", "slack", "mail"]
     assert hook.events == {"state", "test"}
     assert slack.events == {"incident", "test"}
-    assert mail.events == {"state", "incident", "maintenance", "test"}
+    assert mail.events == {"state", "incident", "maintenance", "location", "test"}
     assert isinstance(hook, WebhookChannel) and isinstance(plain, WebhookChannel)
     assert "X-Upwatch-Signature" in hook.headers(EVENT, b"{}", "k")
     assert "X-Upwatch-Signature" not in plain.headers(EVENT, b"{}", "k")

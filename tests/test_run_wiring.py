@@ -149,3 +149,37 @@ async def test_the_collector_is_tuned_while_running_and_restored_after(tmp_path:
         await monitor.stop()
     assert gc.get_threshold() == before
     assert gc.get_freeze_count() == 0
+
+
+async def test_a_central_takes_pushed_results_and_watches_its_locations(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``upwatch run`` with locations: probes only its own location's services, takes a push
+    with a location's token from the environment, and shows each location's age."""
+    monkeypatch.setenv("UPWATCH_TOKEN_CPH", "cph-token-0123456789abcdef")
+    (tmp_path / "probes.yaml").write_text(
+        "location: fra\nlocations: [{name: fra}, {name: cph}]\nservices:\n"
+        "  - {name: api, url: 'http://127.0.0.1:9/api', interval: 60s}\n"
+        "  - {name: far, url: 'http://127.0.0.1:9/far', interval: 60s, locations: [cph]}\n")
+    monitor = Monitor(RunOptions(config_path=tmp_path / "probes.yaml",
+                                 db_path=tmp_path / "upwatch.db", port=0, schedule=False),
+                      clock=FakeClock(NOW))
+    await monitor.start()
+    try:
+        assert await monitor.scheduler.run_check("far") is None  # cph's alone: not probed here
+        line = b'{"service": "far", "time": "2026-11-10T10:00:05Z", "ok": true}\n'
+        base = f"http://127.0.0.1:{monitor.port}"
+        async with aiohttp.ClientSession() as session:
+            async with session.post(f"{base}/api/v1/results", data=line, headers={
+                    "Authorization": "Bearer cph-token-0123456789abcdef"}) as resp:
+                assert (resp.status, (await resp.json())["recorded"]) == (200, 1)
+            await monitor.watch_locations()
+            async with session.get(f"{base}/healthz") as resp:
+                health = await resp.json()
+            async with session.get(f"{base}/metrics") as resp:
+                metrics = await resp.text()
+        assert health["locations"] == {"cph": {"last_result_age_s": 0.0, "silent": False}}
+        assert health["warnings"] == []
+        assert 'upwatch_location_last_result_age_seconds{location="cph"} 0.0' in metrics
+    finally:
+        await monitor.stop()

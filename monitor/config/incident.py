@@ -29,8 +29,8 @@ __all__ = [
 ]
 
 CHANNEL_KINDS = ("webhook", "slack", "email")
-NOTIFY_EVENTS = ("state", "incident", "maintenance")
-NotifyEvent = Literal["state", "incident", "maintenance"]
+NOTIFY_EVENTS = ("state", "incident", "maintenance", "location")
+NotifyEvent = Literal["state", "incident", "maintenance", "location"]
 
 #: The seeds' first-response targets, by impact: severity 1 → 1 h, 2 → 4 h, 3 → 8 h.
 DEFAULT_TARGETS = {"critical": timedelta(hours=1), "major": timedelta(hours=4),
@@ -150,7 +150,7 @@ def _events(value: object) -> object:
 
 
 Events = Annotated[frozenset[NotifyEvent], BeforeValidator(_events)]
-ALL_EVENTS: frozenset[NotifyEvent] = frozenset(("state", "incident", "maintenance"))
+ALL_EVENTS: frozenset[NotifyEvent] = frozenset(("state", "incident", "maintenance", "location"))
 
 
 def _address(value: object) -> object:

@@ -32,8 +32,8 @@ __all__ = [
     "event_from_json",
 ]
 
-EventKind = Literal["state", "incident", "maintenance", "test"]
-EVENT_KINDS: tuple[EventKind, ...] = ("state", "incident", "maintenance", "test")
+EventKind = Literal["state", "incident", "maintenance", "location", "test"]
+EVENT_KINDS: tuple[EventKind, ...] = ("state", "incident", "maintenance", "location", "test")
 
 
 class DeliveryError(UpwatchError):

@@ -31,6 +31,7 @@ from monitor.notify.channels import channels_from_config
 from monitor.notify.outbox import Outbox
 from monitor.probes.http import HttpProbe, make_session
 from monitor.probes.tls import cert_expiry, tls_target
+from monitor.run.locations import LocationWatch
 from monitor.run.pages import (
     DEFAULT_TIMEOUT_S,
     BuildCommand,
@@ -169,6 +170,14 @@ class Monitor:
                                location_tokens=load_location_tokens(self.config, os.environ))
         # A window declared or cancelled through the API shows in /metrics and /healthz at once.
         self.runtime.on_windows_changed = self.refresh_sla
+        self.locations = LocationWatch(self.config, self.runtime.locations_seen, self.clock,
+                                       self.outbox)
+        self.registry.register(self.locations)
+
+    async def watch_locations(self) -> None:
+        """Announce locations that fell silent or send again; keep /healthz's view current."""
+        await self.locations.tick()
+        self.runtime.extra_health.update(self.locations.health())
 
     def windows_fn(self) -> WindowsFn:
         """Where the SLA figures get their windows: probes.yaml's and the declared ones."""
@@ -311,6 +320,8 @@ class Monitor:
         self._every(lambda: self._page_interval, self.rebuild_page, "rebuilding the status page")
         self._every(60.0, self.incidents.tick, "resolving recovered incidents")
         self._every(60.0, self.announce_maintenance, "announcing maintenance start and end")
+        if self.config.locations:
+            self._every(15.0, self.watch_locations, "watching the locations that push")
         self._every(self.opts.cert_check_s, self.check_certificates,
                     "checking TLS certificates")
         self._outbox_task = asyncio.create_task(self.outbox.run(), name="notification outbox")
@@ -372,6 +383,7 @@ class Monitor:
         self.config = new
         self.runtime.config = new
         self.incidents.reconfigure(new)  # new services may be named and are counted
+        self.locations.reconfigure(new)
         log.info("reloaded %s: %s", self.opts.config_path, summary)
         self._tasks.append(asyncio.create_task(self._refresh_once(), name="SLA after reload"))
 
