@@ -44,6 +44,9 @@ def add_parsers(sub: Subparsers[argparse.ArgumentParser]) -> None:
     prober.add_argument("--spool", type=Path, default=None,
                         help="the spool file for results not yet taken by the central "
                              "(default: spool-LOCATION.db beside the ledger)")
+    prober.add_argument("--source-address", default=None, metavar="IP",
+                        help="the local address probes connect from (default: the system's "
+                             "choice)")
     prober.add_argument("--max-spool", type=int, default=5_000_000,
                         help="results the spool holds at most (default: 5000000)")
     run.set_defaults(handler=cmd_run)
@@ -91,8 +94,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     db = db_path(args)
     if args.location is not None:
         return _run_prober(args, db, host, port)
-    if args.central is not None or args.spool is not None:
-        raise UsageError("--central and --spool are for a prober: add --location NAME")
+    if args.central is not None or args.spool is not None or args.source_address is not None:
+        raise UsageError("--central, --spool and --source-address are for a prober: add "
+                         "--location NAME")
     opts = RunOptions(config_path=config_path(args), db_path=db, host=host, port=port,
                       max_concurrency=args.max_concurrency,
                       site=SitePlan(args.site if args.site is not None else db.parent / "site"))
@@ -117,7 +121,8 @@ def _run_prober(args: argparse.Namespace, db: Path, host: str, port: int) -> int
     spool = args.spool if args.spool is not None else db.parent / f"spool-{args.location}.db"
     opts = ProberOptions(config_path=config_path(args), location=args.location,
                          spool_path=spool, central_url=args.central, host=host, port=port,
-                         max_concurrency=args.max_concurrency, max_spool=args.max_spool)
+                         max_concurrency=args.max_concurrency, max_spool=args.max_spool,
+                         source_address=args.source_address)
     try:
         return asyncio.run(serve_prober(opts))
     except ProberError as err:

@@ -129,8 +129,12 @@ def make_session(
     user_agent: str = DEFAULT_USER_AGENT,
     resolver: AbstractResolver | None = None,
     forbidden_networks: Sequence[Network] = FORBIDDEN,
+    source_address: str | None = None,
 ) -> aiohttp.ClientSession:
     """A client session for probes; call it inside the running event loop, close it after.
+
+    ``source_address``: the local IP address every probe connects from (a prober on a host
+    with several uplinks, or several probers on one host); None lets the system choose.
 
     Every request opens a fresh connection (no keep-alive reuse), so connect and TLS failures
     are seen as a visitor would see them, and a dropped connection is never silently retried
@@ -148,6 +152,7 @@ def make_session(
         enable_cleanup_closed=_NEEDS_CLEANUP_CLOSED,
         resolver=resolver,
         forbidden_networks=forbidden_networks,
+        local_addr=None if source_address is None else (source_address, 0),
     )
     session = aiohttp.ClientSession(
         connector=connector,

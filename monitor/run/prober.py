@@ -61,6 +61,8 @@ class ProberOptions:
     max_concurrency: int = 256
     max_spool: int = DEFAULT_MAX_RESULTS
     shutdown_grace_s: float = 10.0
+    #: The local address probes connect from (None: the system's choice).
+    source_address: str | None = None
     #: The pusher's first wait after a failed push, doubling to a minute.
     first_backoff_s: float = 1.0
     #: False: checks run only when asked (tests on a fake clock).
@@ -197,7 +199,7 @@ class Prober:
 
     async def _start_rest(self) -> None:
         self._push_session = aiohttp.ClientSession()
-        self._probe_session = make_session()
+        self._probe_session = make_session(source_address=self.opts.source_address)
         self.pusher = Pusher(self.spool, self._push_session, self.central_url, self._token,
                              self.token_env, self.clock,
                              first_backoff=self.opts.first_backoff_s,
