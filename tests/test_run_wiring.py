@@ -181,5 +181,8 @@ async def test_a_central_takes_pushed_results_and_watches_its_locations(
         assert health["locations"] == {"cph": {"last_result_age_s": 0.0, "silent": False}}
         assert health["warnings"] == []
         assert 'upwatch_location_last_result_age_seconds{location="cph"} 0.0' in metrics
+        # pushed results show as probe series of their location
+        assert 'probe_success{location="cph",service="far"} 1.0' in metrics
+        assert 'upwatch_checks_total{location="cph",result="ok",service="far"} 1.0' in metrics
     finally:
         await monitor.stop()

@@ -235,22 +235,31 @@ class ServiceFamily:
 
 
 class ProbeMetrics:
-    """The probe engine's metrics, updated once per final check result."""
+    """The probe engine's metrics, updated once per final check result.
 
-    def __init__(self, registry: CollectorRegistry) -> None:
+    ``locations``: the per-check series (``probe_success``, ``probe_duration_seconds``,
+    ``probe_http_status_code``, ``upwatch_checks``) carry a ``location`` label after
+    ``service``, one series per location that probes the service (a config with
+    ``locations:``); without it they are per service, as blackbox_exporter's are.
+    """
+
+    def __init__(self, registry: CollectorRegistry, *, locations: bool = False) -> None:
         self.registry = registry
+        self.locations = locations
+        per_check = ("service", "location") if locations else ("service",)
         self.success = self._family(
-            "probe_success", "Whether the last check succeeded (1) or failed (0).", "gauge"
+            "probe_success", "Whether the last check succeeded (1) or failed (0).", "gauge",
+            per_check,
         )
         self.duration = self._family(
             "probe_duration_seconds",
             "How long the last check took, in seconds (absent when no request could be sent).",
-            "gauge",
+            "gauge", per_check,
         )
         self.status_code = self._family(
             "probe_http_status_code",
             "HTTP status code of the last check's answer (0 when none arrived).",
-            "gauge",
+            "gauge", per_check,
         )
         self.cert_expiry = self._family(
             "probe_ssl_earliest_cert_expiry",
@@ -259,7 +268,7 @@ class ProbeMetrics:
         )
         self.checks = self._family(
             "upwatch_checks", "Final check results by outcome (ok or the failure kind).",
-            "counter", ("service", "result"),
+            "counter", (*per_check, "result"),
         )
         self.lag = Histogram(
             "upwatch_schedule_lag_seconds",
@@ -295,14 +304,14 @@ class ProbeMetrics:
         return family
 
     def observe(self, result: CheckResult) -> None:
-        key = (result.service,)
+        key = (result.service, result.location) if self.locations else (result.service,)
         self.success.set(key, 1.0 if result.ok else 0.0)
         if result.latency_ms is not None:
             self.duration.set(key, result.latency_ms / 1000.0)
         else:  # nothing was sent: an old latency would be a lie
             self.duration.discard(key)
         self.status_code.set(key, float(result.status or 0))
-        self.checks.inc((result.service, "ok" if result.ok else str(result.error)))
+        self.checks.inc((*key, "ok" if result.ok else str(result.error)))
 
     def observe_cert_expiry(self, service: str, epoch_seconds: float | None) -> None:
         """Record the https target's certificate expiry; None drops the series."""

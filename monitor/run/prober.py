@@ -176,7 +176,7 @@ class Prober:
                               "service's locations, or leave those out (all locations)")
         self._lock = RunLock(opts.spool_path, option="--spool")
         self.registry = CollectorRegistry()
-        self.metrics = ProbeMetrics(self.registry)
+        self.metrics = ProbeMetrics(self.registry, locations=True)
         self._runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.port = opts.port

@@ -13,7 +13,7 @@ import logging
 import os
 import signal
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -22,6 +22,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from monitor.config import Config, ConfigError, ServiceConfig, load_config
+from monitor.core.checks import Observation
 from monitor.core.clock import Clock, SystemClock
 from monitor.incidents.desk import IncidentDesk
 from monitor.incidents.detection import policy_from_config
@@ -108,7 +109,8 @@ class Monitor:
         self.config = load_config(opts.config_path)
         admin_tokens = load_admin_tokens(os.environ)  # refused before anything is opened
         self.registry = CollectorRegistry()
-        self.metrics = ProbeMetrics(self.registry)
+        # with locations, probe series are per (service, location); fixed until a restart
+        self.metrics = ProbeMetrics(self.registry, locations=bool(self.config.locations))
         self._lock = RunLock(opts.db_path)  # one `upwatch run` per ledger
         self._lock.acquire()
         try:
@@ -170,9 +172,15 @@ class Monitor:
                                location_tokens=load_location_tokens(self.config, os.environ))
         # A window declared or cancelled through the API shows in /metrics and /healthz at once.
         self.runtime.on_windows_changed = self.refresh_sla
+        self.runtime.on_pushed = self._observe_pushed
         self.locations = LocationWatch(self.config, self.runtime.locations_seen, self.clock,
                                        self.outbox)
         self.registry.register(self.locations)
+
+    def _observe_pushed(self, observations: Sequence[Observation]) -> None:
+        """Results another location pushed show in /metrics as the central's own do."""
+        for obs in observations:
+            self.metrics.observe(obs.result)
 
     async def watch_locations(self) -> None:
         """Announce locations that fell silent or send again; keep /healthz's view current."""

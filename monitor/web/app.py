@@ -7,7 +7,7 @@ State reaches handlers through :data:`RUNTIME` (an ``web.AppKey``), never throug
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -18,6 +18,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from monitor.config import Config
+from monitor.core.checks import Observation
 from monitor.core.clock import Clock
 from monitor.incidents.desk import IncidentDesk
 from monitor.metrics.chunks import scraping
@@ -64,6 +65,8 @@ class Runtime:
     #: Push tokens of the other locations (:func:`monitor.web.results.load_location_tokens`).
     location_tokens: AdminTokens | None = None
     locations_seen: LocationSeen = field(default_factory=LocationSeen)
+    #: Called with the results another location pushed, once committed (their metrics).
+    on_pushed: Callable[[Sequence[Observation]], None] | None = None
     incidents: IncidentDesk | None = None
     started_at: datetime | None = None
     extra_health: dict[str, Any] = field(default_factory=dict)

@@ -19,13 +19,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from aiohttp import web
 
 from monitor.config import Config
+from monitor.core.checks import Observation
 from monitor.core.clock import Clock
 from monitor.ingest import PushedBatch, TooManyLines, parse_pushed
 from monitor.store.writer import LedgerWriter
@@ -71,6 +72,9 @@ class ResultsRuntime(Protocol):
 
     @property
     def locations_seen(self) -> LocationSeen: ...
+
+    @property
+    def on_pushed(self) -> Callable[[Sequence[Observation]], None] | None: ...
 
 
 def load_location_tokens(config: Config, environ: Mapping[str, str]) -> AdminTokens | None:
@@ -171,6 +175,8 @@ async def _post(request: web.Request) -> web.Response:
         raise ApiError(503, f"the ledger does not commit right now ({err}); send again later",
                        headers={"Retry-After": "10"}) from None
     runtime.locations_seen.saw(location, runtime.clock.monotonic(), len(batch.observations))
+    if runtime.on_pushed is not None:
+        runtime.on_pushed(batch.observations)
     if batch.invalid:
         log.warning("%d of %d results pushed by %s refused: %s", batch.invalid, batch.lines,
                     location, "; ".join(batch.errors[:3]))
