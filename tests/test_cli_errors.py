@@ -409,7 +409,8 @@ def test_a_read_only_folder_is_not_called_a_foreign_database(
 @pytest.mark.parametrize(("argv", "env", "words"), [
     (["--location", "mad"], {"UPWATCH_TOKEN_MAD": "t" * 20},
      '--location: unknown location "mad" (known locations: local; declare it'),
-    (["--central", "http://127.0.0.1:9"], {}, "--central, --spool and --source-address are for a prober"),
+    (["--central", "http://127.0.0.1:9"], {},
+     "--central, --spool and --source-address are for a prober"),
 ])
 def test_run_as_a_prober_that_cannot_work_exits_2(
     workdir: Path, upwatch: Upwatch, monkeypatch: pytest.MonkeyPatch, argv: list[str],

@@ -173,7 +173,7 @@ async def test_a_central_takes_pushed_results_and_watches_its_locations(
             async with session.post(f"{base}/api/v1/results", data=line, headers={
                     "Authorization": "Bearer cph-token-0123456789abcdef"}) as resp:
                 assert (resp.status, (await resp.json())["recorded"]) == (200, 1)
-            await monitor.watch_locations()
+            await monitor.central.tick()
             async with session.get(f"{base}/healthz") as resp:
                 health = await resp.json()
             async with session.get(f"{base}/metrics") as resp:

@@ -13,7 +13,7 @@ import logging
 import os
 import signal
 import ssl
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -22,7 +22,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from monitor.config import Config, ConfigError, ServiceConfig, load_config
-from monitor.core.checks import Observation
+from monitor.core.checks import CheckResult, State
 from monitor.core.clock import Clock, SystemClock
 from monitor.incidents.desk import IncidentDesk
 from monitor.incidents.detection import policy_from_config
@@ -32,7 +32,7 @@ from monitor.notify.channels import channels_from_config
 from monitor.notify.outbox import Outbox
 from monitor.probes.http import HttpProbe, make_session
 from monitor.probes.tls import cert_expiry, tls_target
-from monitor.run.locations import LocationWatch
+from monitor.run.central import Central
 from monitor.run.pages import (
     DEFAULT_TIMEOUT_S,
     BuildCommand,
@@ -164,7 +164,7 @@ class Monitor:
             lambda ledger, lo, hi: self.windows_fn()(ledger, lo, hi))
         self.scheduler = ProbeScheduler(self.probe, self.writer, self.metrics, self.clock,
                                         max_concurrency=opts.max_concurrency,
-                                        on_result=self.incidents.on_result)
+                                        on_result=self._on_result)
         self.runtime = Runtime(self.config, self.clock, self.registry, self.scheduler,
                                self.writer,
                                site_dir=None if opts.site is None else opts.site.out_dir,
@@ -172,20 +172,11 @@ class Monitor:
                                location_tokens=load_location_tokens(self.config, os.environ))
         # A window declared or cancelled through the API shows in /metrics and /healthz at once.
         self.runtime.on_windows_changed = self.refresh_sla
-        self.runtime.on_pushed = self._observe_pushed
-        self.locations = LocationWatch(self.config, self.runtime.locations_seen, self.clock,
-                                       self.outbox)
-        self.registry.register(self.locations)
+        self.central = Central(self.config, self.clock, self.registry, self.runtime,
+                               self.metrics, self.incidents, self.outbox)
 
-    def _observe_pushed(self, observations: Sequence[Observation]) -> None:
-        """Results another location pushed show in /metrics as the central's own do."""
-        for obs in observations:
-            self.metrics.observe(obs.result)
-
-    async def watch_locations(self) -> None:
-        """Announce locations that fell silent or send again; keep /healthz's view current."""
-        await self.locations.tick()
-        self.runtime.extra_health.update(self.locations.health())
+    def _on_result(self, service: ServiceConfig, result: CheckResult, state: State) -> None:
+        self.central.feed.on_result(service, result, state)
 
     def windows_fn(self) -> WindowsFn:
         """Where the SLA figures get their windows: probes.yaml's and the declared ones."""
@@ -329,7 +320,7 @@ class Monitor:
         self._every(60.0, self.incidents.tick, "resolving recovered incidents")
         self._every(60.0, self.announce_maintenance, "announcing maintenance start and end")
         if self.config.locations:
-            self._every(15.0, self.watch_locations, "watching the locations that push")
+            self._every(15.0, self.central.tick, "watching the locations that push")
         self._every(self.opts.cert_check_s, self.check_certificates,
                     "checking TLS certificates")
         self._outbox_task = asyncio.create_task(self.outbox.run(), name="notification outbox")
@@ -391,7 +382,7 @@ class Monitor:
         self.config = new
         self.runtime.config = new
         self.incidents.reconfigure(new)  # new services may be named and are counted
-        self.locations.reconfigure(new)
+        self.central.reconfigure(new)
         log.info("reloaded %s: %s", self.opts.config_path, summary)
         self._tasks.append(asyncio.create_task(self._refresh_once(), name="SLA after reload"))
 
