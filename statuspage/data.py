@@ -23,7 +23,7 @@ updates' Markdown rendered to safe HTML here (:func:`monitor.incidents.markdown.
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -34,6 +34,7 @@ from monitor.core.coverage import covered_ranges, month_bounds
 from monitor.core.incidents import Incident, IncidentStatus
 from monitor.core.intervals import Ranges
 from monitor.core.minutes import Run
+from monitor.core.quorum import minute_state
 from monitor.core.sla import Uptime, month_uptime, period_uptime
 from monitor.core.windows import Window, windows_from_config
 from monitor.incidents.markdown import render
@@ -95,6 +96,17 @@ class ServiceData:
     days: tuple[Day, ...]  # DAYS days, oldest first, the last one is today
     month: Month  # this month to date (SLA time zone)
     history: tuple[Month, ...]  # the MONTHS months before it, newest first
+    #: With several locations: each location's state now, in probes.yaml's order ((), else).
+    locations: tuple[LocationNow, ...] = ()
+
+
+@dataclass(frozen=True)
+class LocationNow:
+    """What one location sees of a service now (its last check, nodata when too old)."""
+
+    name: str
+    title: str
+    state: State
 
 
 @dataclass(frozen=True)
@@ -134,6 +146,8 @@ class PageData:
     maintenance: tuple[Window, ...]  # active or starting within UPCOMING, by (start, id)
     # open now, or detected or resolved in the last DAYS days; newest first
     incidents: tuple[IncidentData, ...] = ()
+    #: Titles of the locations none of whose checks is recent: their minutes are nodata.
+    silent_locations: tuple[str, ...] = ()
 
     @property
     def open_incidents(self) -> tuple[IncidentData, ...]:
@@ -355,11 +369,18 @@ def gather(
     month_memo: dict[tuple[object, ...], Uptime] = {}
 
     services = []
+    heard: dict[str, datetime] = {}  # each location's latest check of any service
     for svc in config.services:
         runs = all_runs.get(svc.name, [])
         ends = [r.end for r in runs]
         check = ledger.last_check(svc.name)
         state = current_state(check, svc, now)
+        where: tuple[LocationNow, ...] = ()
+        if len(config.service_locations(svc.name)) > 1:
+            state, where = _quorum_now(config, svc, ledger.last_checks(svc.name), now, heard)
+        elif check is not None and (check.location not in heard
+                                    or check.time > heard[check.location]):
+            heard[check.location] = check.time
         months = _months(svc, plans[svc.name], runs, ends, spans, now_min, month_memo)
         services.append(ServiceData(
             name=svc.name, title=svc.title, group=svc.group, target=svc.sla.target,
@@ -368,7 +389,7 @@ def gather(
             last_checked=None if check is None else check.time,
             in_maintenance=any(_is_active(w, now) and w.applies_to(svc.name) for w in shown),
             days=tuple(days.uptimes(svc, runs, ends)), month=months[0],
-            history=tuple(months[1:]),
+            history=tuple(months[1:]), locations=where,
         ))
     incidents = tuple(page_incident(i) for i in ledger.incidents(since=now - DAYS * _DAY)
                       if i.detected_at <= now)
@@ -376,4 +397,38 @@ def gather(
     return PageData(
         site=SiteInfo(site.title, site.description, site.url, site.language, site.timezone),
         now=now, services=tuple(services), maintenance=shown, incidents=incidents,
+        silent_locations=_silent(config, heard, now),
     )
+
+
+def _quorum_now(
+    config: Config, svc: ServiceConfig, checks: Mapping[str, StoredCheck], now: datetime,
+    heard: dict[str, datetime],
+) -> tuple[State, tuple[LocationNow, ...]]:
+    """A service's state now by the quorum of its locations' last checks, and each one's."""
+    where = []
+    for name in config.service_locations(svc.name):
+        check = checks.get(name)
+        if check is not None and (name not in heard or check.time > heard[name]):
+            heard[name] = check.time
+        where.append(LocationNow(name, config.location_config(name).title,
+                                 current_state(check, svc, now)))
+    states = [w.state for w in where]
+    state = minute_state(states.count(State.DOWN), states.count(State.DEGRADED),
+                         states.count(State.NODATA), config.service_quorum(svc.name))
+    return state, tuple(where)
+
+
+def _silent(config: Config, heard: Mapping[str, datetime], now: datetime) -> tuple[str, ...]:
+    """The locations (titles) whose latest check of any service is older than two of the
+    longest interval they probe, or five minutes (as the central's watch judges them)."""
+    out = []
+    for name in config.location_names if len(config.location_names) > 1 else ():
+        probes = config.probes_here(name)
+        if not probes:
+            continue
+        after = max(timedelta(minutes=5), 2 * max(s.interval for s in probes))
+        last = heard.get(name)
+        if last is None or now - last > after:
+            out.append(config.location_config(name).title)
+    return tuple(out)

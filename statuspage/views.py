@@ -114,6 +114,8 @@ class ServiceView:
     budget: str | None
     bar_label: str
     bar: tuple[Segment, ...]
+    #: With several locations, when one does not see it up: "Down from Madrid; up from …".
+    where: str | None = None
 
 
 @dataclass(frozen=True)
@@ -164,6 +166,8 @@ class IndexView:
     maintenance: tuple[MaintenanceView, ...]
     groups: tuple[GroupView, ...]
     legend: tuple[tuple[str, str], ...]
+    #: A quiet line naming the locations that send nothing now (None: all of them do).
+    silent: str | None = None
 
 
 def _banner_text(kind: BannerKind, f: Formatter) -> str:
@@ -292,7 +296,34 @@ def _service(s: ServiceData, today: date, f: Formatter, tz: ZoneInfo) -> Service
         target=f.percent(s.target, places=decimals(s.target)), verdict=result,
         verdict_label=result_label, budget=_budget(u, f),
         bar_label=_bar_label(s.days, places, f), bar=bar_segments(s.days, places, today, f),
+        where=_where(s, f),
     )
+
+
+def _where(s: ServiceData, f: Formatter) -> str | None:
+    """Which locations see the service how, worst first, when any does not see it up."""
+    if all(w.state == State.UP for w in s.locations):
+        return None
+    phrases = (
+        (State.DOWN, f.gettext("down from %(places)s")),
+        (State.DEGRADED, f.gettext("degraded from %(places)s")),
+        # TRANSLATORS: a location that has sent no recent check of this service.
+        (State.NODATA, f.gettext("no data from %(places)s")),
+        (State.UP, f.gettext("up from %(places)s")),
+    )
+    parts = [phrase % {"places": format_list(titles, locale=f.locale)}
+             for state, phrase in phrases
+             if (titles := [w.title for w in s.locations if w.state == state])]
+    text = "; ".join(parts)
+    return text[:1].upper() + text[1:]
+
+
+def _silent(data: PageData, f: Formatter) -> str | None:
+    if not data.silent_locations:
+        return None
+    return f.gettext("No recent results from %(places)s: the figures are counted from the "
+                     "other locations.") % {
+        "places": format_list(list(data.silent_locations), locale=f.locale)}
 
 
 def _window_span(w: Window, f: Formatter, tz: ZoneInfo) -> str:
@@ -370,5 +401,5 @@ def index_view(data: PageData, lang: str) -> IndexView:
             GroupView(f"group-{i + 1}", name or None, tuple(views))
             for i, (name, views) in enumerate(groups.items())
         ),
-        legend=_legend(f),
+        legend=_legend(f), silent=_silent(data, f),
     )

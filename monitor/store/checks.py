@@ -93,3 +93,17 @@ def latest(
     lid, ts, ok, latency, status, error, detail = row
     return StoredCheck(service, locations[lid], from_ms(ts), bool(ok), latency, status,
                        ErrorKind(error) if error else None, detail)
+
+
+def latest_per_location(
+    conn: sqlite3.Connection, service: str, service_id: int, locations: Mapping[int, str]
+) -> dict[str, StoredCheck]:
+    """The latest kept check of a service at each location that has one."""
+    # SQLite takes the bare columns from the row of max(ts_ms) in each group
+    rows = conn.execute(
+        "SELECT location_id, max(ts_ms), ok, latency_ms, status, error, detail FROM checks "
+        "WHERE service_id = ? GROUP BY location_id", (service_id,),
+    ).fetchall()
+    return {locations[lid]: StoredCheck(service, locations[lid], from_ms(ts), bool(ok), latency,
+                                        status, ErrorKind(error) if error else None, detail)
+            for lid, ts, ok, latency, status, error, detail in rows}

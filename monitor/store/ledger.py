@@ -287,6 +287,14 @@ class Ledger:
         return {name: quorum_runs([per[name][loc] for loc in locations], quorum)
                 for name, (locations, quorum) in plan.items()}
 
+    def last_checks(self, service: str) -> dict[str, StoredCheck]:
+        """The latest kept check of a service at each location, by location name."""
+        with self._lock:
+            sid = self._service_ids.get(service)
+            if sid is None:
+                return {}
+            return checks.latest_per_location(self._conn, service, sid, self._location_names)
+
     def last_check(self, service: str) -> StoredCheck | None:
         """The latest kept check of a service (any location)."""
         with self._lock:
