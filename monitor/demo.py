@@ -4,13 +4,21 @@ It starts simulated services on loopback (an aiohttp app whose endpoints go down
 come back on a fixed schedule), writes a ``probes.yaml`` for them into a demo directory, seeds
 90 days of synthetic history through the ledger (the same ``Ledger.record`` path ``run`` and
 ``import`` use), declares a maintenance window, and runs the monitor on it.
+
+With ``locations`` (``upwatch demo --locations``) there are three probing locations: the
+monitor probes as Frankfurt, and two probers in the same process (Copenhagen from 127.0.0.2,
+Madrid from 127.0.0.3) push to it, each with its own spool. Search fails from Madrid alone for
+part of each cycle (the page says so; the quorum keeps it up), and each location's history has
+blips of its own.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,6 +28,7 @@ from aiohttp import web
 
 from monitor.core.checks import CheckResult, ErrorKind, Observation, State
 from monitor.core.clock import Clock
+from monitor.run.prober import Prober, ProberOptions
 from monitor.run.runner import RunOptions, SitePlan, serve
 from monitor.store.ledger import Ledger
 
@@ -55,8 +64,20 @@ SERVICES = (
 )
 
 
-def phase(sim: Simulated, now: datetime) -> str:
-    """What a simulated service does right now: "up", "down" or "slow"."""
+#: The demo's locations: name, title, the loopback address its probes come from (None: the
+#: monitor itself, probing as this location).
+LOCATIONS = (("fra", "Frankfurt", None), ("cph", "Copenhagen", "127.0.0.2"),
+             ("mad", "Madrid", "127.0.0.3"))
+#: Seconds of each 300 s cycle in which search fails from Madrid alone (a route problem there).
+MADRID_ROUTE_DOWN_S = 100
+
+
+def phase(sim: Simulated, now: datetime, source: str | None = None) -> str:
+    """What a simulated service does right now, seen from ``source`` (a probe's address):
+    "up", "down" or "slow"."""
+    if (sim.name == "search" and source == LOCATIONS[2][2]
+            and int(now.timestamp()) % 300 >= 300 - MADRID_ROUTE_DOWN_S):
+        return "down"
     if sim.period_s == 0:
         return "up"
     t = int(now.timestamp()) % sim.period_s
@@ -73,7 +94,7 @@ def target_app(clock: Clock) -> web.Application:
         sim = next((s for s in SERVICES if s.name == name), None)
         if sim is None:
             raise web.HTTPNotFound()
-        how = phase(sim, clock.now())
+        how = phase(sim, clock.now(), request.remote)
         if how == "down":
             return web.Response(status=503, text="temporarily unavailable")
         if how == "slow":
@@ -85,7 +106,8 @@ def target_app(clock: Clock) -> web.Application:
     return app
 
 
-def write_config(path: Path, target_port: int, listen: str, now: datetime) -> None:
+def write_config(path: Path, target_port: int, listen: str, now: datetime, *,
+                 locations: bool = False) -> None:
     start = (now + timedelta(days=2)).replace(hour=1, minute=0, second=0, microsecond=0)
     lines = [
         "# Written by `upwatch demo`: simulated services on loopback.",
@@ -93,10 +115,16 @@ def write_config(path: Path, target_port: int, listen: str, now: datetime) -> No
         "  title: Example Ltd. status",
         "  description: Live status of Example Ltd.'s services (a demo of upwatch).",
         "  language: en",
+    ]
+    if locations:
+        lines += ["location: fra", f"central_url: http://{listen}", "locations:"]
+        lines += [f"  - {{name: {name}, title: {title}}}" for name, title, _ in LOCATIONS]
+    lines += [
         "services:",
         f"  - name: self\n    title: upwatch itself\n    group: Monitoring\n"
         f"    url: http://{listen}/healthz\n    interval: 15s\n"
-        f"    expect: {{status: 200, body_contains: ok}}",
+        f"    expect: {{status: 200, body_contains: ok}}"
+        + ("\n    locations: [fra]" if locations else ""),
     ]
     for sim in SERVICES:
         lines.append(
@@ -120,9 +148,15 @@ def write_config(path: Path, target_port: int, listen: str, now: datetime) -> No
     path.write_text("\n".join(lines) + "\n")
 
 
-def history(sim: Simulated, start: datetime, end: datetime, seed: int) -> Iterator[Observation]:
-    """Synthetic checks every HISTORY_STEP_S: mostly up, a few outages, some slow spells."""
+def history(sim: Simulated, start: datetime, end: datetime, seed: int,
+            location: str = "local") -> Iterator[Observation]:
+    """Synthetic checks every HISTORY_STEP_S: mostly up, a few outages, some slow spells.
+
+    The outages are the service's own, the same at every location; each location other than
+    ``local`` adds network blips of its own (10-30 minutes down from there alone)."""
     rng = random.Random(f"{seed}:{sim.name}")
+    local = random.Random(f"{seed}:{sim.name}:{location}")
+    blip_until = start
     t = start
     down_until = slow_until = start
     step = timedelta(seconds=HISTORY_STEP_S)
@@ -135,34 +169,40 @@ def history(sim: Simulated, start: datetime, end: datetime, seed: int) -> Iterat
         if rng.random() < 0.0005:  # the monitor itself was away: a gap shows as no data
             t += timedelta(hours=rng.choice([1, 2]))
             continue
-        if t < down_until:
+        if location != "local" and t >= blip_until and local.random() < 0.3 * per_step:
+            blip_until = t + timedelta(minutes=local.choice([10, 20, 30]))
+        if t < down_until or t < blip_until:
             result = CheckResult(sim.name, t, False, 5000.0, None, ErrorKind.TIMEOUT,
-                                 "no answer within 5s")
+                                 "no answer within 5s", location=location)
             state = State.DOWN
         else:
             slow = t < slow_until
             latency = rng.uniform(600, 900) if slow else rng.uniform(20, 120)
-            result = CheckResult(sim.name, t, True, latency, 200)
+            result = CheckResult(sim.name, t, True, latency, 200, location=location)
             state = State.DEGRADED if slow else State.UP
         yield Observation(result, state, HISTORY_STEP_S * 1000)
         t += step
 
 
 def seed_history(ledger: Ledger, now: datetime, *, days: int = HISTORY_DAYS,
-                 seed: int = 2026) -> int:
-    """Write ``days`` of history for every simulated service, ending a few minutes ago."""
+                 seed: int = 2026, locations: tuple[str, ...] = ("local",)) -> int:
+    """Write ``days`` of history for every simulated service at each of ``locations``,
+    ending a few minutes ago."""
     end = now - timedelta(minutes=10)
     start = end - timedelta(days=days)
     total = 0
-    for sim in SERVICES:
-        batch = list(history(sim, start, end, seed))
-        ledger.record(batch)
-        total += len(batch)
+    for location in locations:
+        for sim in SERVICES:
+            batch = list(history(sim, start, end, seed, location))
+            ledger.record(batch)
+            total += len(batch)
     return total
 
 
-async def run_demo(workdir: Path, host: str, port: int, clock: Clock) -> int:
-    """Start the simulated services, prepare ``workdir`` and run the monitor until stopped."""
+async def run_demo(workdir: Path, host: str, port: int, clock: Clock, *,
+                   locations: bool = False) -> int:
+    """Start the simulated services, prepare ``workdir`` and run the monitor until stopped
+    (with ``locations``, and two probers beside it: see the module doc)."""
 
     targets = web.AppRunner(target_app(clock), access_log=None)
     await targets.setup()
@@ -172,23 +212,48 @@ async def run_demo(workdir: Path, host: str, port: int, clock: Clock) -> int:
         target_port = int(targets.addresses[0][1])
         config_path, db_path = workdir / "probes.yaml", workdir / "upwatch.db"
         now = clock.now()
-        write_config(config_path, target_port, f"{host}:{port}", now)
+        write_config(config_path, target_port, f"{host}:{port}", now, locations=locations)
+        names = tuple(name for name, _, _ in LOCATIONS) if locations else ("local",)
         ledger = Ledger(db_path)
         try:
-            seeded = await asyncio.to_thread(seed_history, ledger, now)
+            seeded = await asyncio.to_thread(seed_history, ledger, now, locations=names)
         finally:
             ledger.close()
+        probers: list[Prober] = []
+        tokens: dict[str, str] = {}
+        if locations:  # the central reads them from its environment, the probers are given them
+            tokens = {f"UPWATCH_TOKEN_{name.upper()}": secrets.token_urlsafe(24)
+                      for name, _, source in LOCATIONS if source is not None}
+            os.environ.update(tokens)
+            probers = [Prober(ProberOptions(
+                config_path=config_path, location=name, spool_path=workdir / f"spool-{name}.db",
+                port=0, source_address=source), clock, tokens)
+                for name, _, source in LOCATIONS if source is not None]
         log.info("demo: %s simulated services on 127.0.0.1:%d, %d days of history seeded "
                  "(%d checks) into %s", len(SERVICES), target_port, HISTORY_DAYS, seeded, db_path)
         opts = RunOptions(config_path=config_path, db_path=db_path, host=host, port=port,
                           site=SitePlan(workdir / "site"))
 
+        started: list[asyncio.Task[None]] = []
+
         def ready(monitor: object) -> None:
+            for prober in probers:  # once the monitor listens: they push to it
+                started.append(asyncio.create_task(prober.start()))
+            where = (" Locations: Frankfurt (this monitor), Copenhagen and Madrid (probers "
+                     "pushing to it).") if locations else ""
             print(f"\nupwatch demo is running. Open http://{host}:{port}/ for the status page,"
-                  f"\nhttp://{host}:{port}/metrics for Prometheus. Files: {workdir}"
+                  f"\nhttp://{host}:{port}/metrics for Prometheus. Files: {workdir}.{where}"
                   f"\nTry: upwatch report --config {config_path} --db {db_path}"
                   f"\nStop with Ctrl-C.\n", flush=True)
 
-        return await serve(opts, on_ready=ready, clock=clock)
+        try:
+            return await serve(opts, on_ready=ready, clock=clock)
+        finally:
+            outcomes = await asyncio.gather(*started, return_exceptions=True)
+            for prober, outcome in zip(probers, outcomes, strict=False):
+                if outcome is None:
+                    await prober.stop()
+                else:
+                    log.error("demo: the %s prober did not start: %s", prober.location, outcome)
     finally:
         await targets.cleanup()

@@ -64,3 +64,28 @@ def test_seeded_history_reports_like_real_data(tmp_path: Path) -> None:
     assert website.eligible_minutes > 0.95 * website.total_minutes - 24 * 60
     assert website.uptime_percent is not None and website.uptime_percent > 99
     assert by_name["support"].covered_minutes < website.covered_minutes  # business hours only
+
+
+def test_the_demo_with_locations_has_three_and_a_route_problem_in_madrid(
+    tmp_path: Path
+) -> None:
+    write_config(tmp_path / "probes.yaml", 4321, "127.0.0.1:8080", NOW, locations=True)
+    config = load_config(tmp_path / "probes.yaml")
+    assert config.location_names == ("fra", "cph", "mad")
+    assert config.service_locations("self") == ("fra",)  # only the monitor reaches itself
+    assert config.service_quorum("search") == 2
+    search = next(s for s in SERVICES if s.name == "search")
+    late = datetime(2026, 11, 20, 12, 4, 50, tzinfo=UTC)  # 290 s into a 300 s cycle
+    assert phase(search, late, "127.0.0.3") == "down"  # from Madrid
+    assert phase(search, late, "127.0.0.2") == "up"
+    ledger = Ledger(tmp_path / "upwatch.db")
+    try:
+        seed_history(ledger, NOW, days=10, locations=("fra", "cph", "mad"))
+        (report,) = build_reports(config, ledger, [(2026, 11)], NOW)
+        per = ledger.runs_by_location({"api": ("fra", "cph", "mad")}, 0, 2**40)["api"]
+    finally:
+        ledger.close()
+    api = next(u for u in report.services if u.service == "api")
+    assert api.uptime_percent is not None and api.uptime_percent > 99
+    # each location has blips of its own: their runs differ, the quorum hides them
+    assert per["cph"] != per["mad"]

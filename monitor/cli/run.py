@@ -68,6 +68,9 @@ def add_demo_parser(sub: Subparsers[argparse.ArgumentParser]) -> None:
                            "(default: a new temporary directory)")
     demo.add_argument("--listen", default="127.0.0.1:8080",
                       help="address to serve on (default: 127.0.0.1:8080)")
+    demo.add_argument("--locations", action="store_true",
+                      help="three probing locations: this monitor and two probers pushing to "
+                           "it from 127.0.0.2 and 127.0.0.3 (Linux loopback)")
     demo.set_defaults(handler=cmd_demo)
 
 
@@ -182,7 +185,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         workdir.mkdir(parents=True, exist_ok=True)
     setup_logging("text")
     try:
-        return asyncio.run(run_demo(workdir, host, port, SystemClock()))
+        return asyncio.run(run_demo(workdir, host, port, SystemClock(),
+                                    locations=args.locations))
     except OSError as err:
         print(f"Error: cannot listen on {args.listen}: {err.strerror or err} "
               "(try --listen 127.0.0.1:8090)", file=sys.stderr)
