@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from monitor.config import parse_config
@@ -25,9 +26,12 @@ class Desk:
 
     def __init__(self) -> None:
         self.seen: list[tuple[str, str, State]] = []
+        self.where: list[str | None] = []
 
-    def on_result(self, service: Any, result: CheckResult, state: State) -> None:
+    def on_result(self, service: Any, result: CheckResult, state: State, *,
+                  where: str | None = None) -> None:
         self.seen.append((service.name, result.location, state))
+        self.where.append(where)
 
 
 def result(location: str, ok: bool, at: datetime = NOW, service: str = "api") -> CheckResult:
@@ -64,3 +68,29 @@ def test_a_late_result_goes_to_the_ledger_not_the_detector() -> None:
 
 def test_one_location_feeds_its_own_state() -> None:
     assert feed(result("mad", False, service="solo")) == [State.DOWN]
+
+
+async def test_the_incident_says_which_locations_see_the_outage(tmp_path: Path) -> None:
+    from monitor.core.incidents import IncidentPolicy
+    from monitor.incidents.desk import IncidentDesk
+    from monitor.store.ledger import Ledger
+    from monitor.store.writer import LedgerWriter
+
+    clock = FakeClock(NOW)
+    writer = LedgerWriter(Ledger(tmp_path / "l.db", clock=clock), clock)
+    desk = IncidentDesk(writer, clock, IncidentPolicy(open_after=2), CONFIG)
+    quorum = QuorumFeed(desk, CONFIG, clock)
+    api = CONFIG.service("api")
+    try:
+        for minute in range(3):
+            at = NOW + timedelta(minutes=minute)
+            clock.set(at)
+            for location, ok in (("fra", False), ("cph", False), ("mad", True)):
+                r = result(location, ok, at=at)
+                quorum.on_result(api, r, State.UP if ok else State.DOWN)
+        await desk.drain()
+        (incident,) = await writer.read(lambda led: led.incidents())
+    finally:
+        await writer.close()
+    assert incident.updates[0].body.endswith(
+        "(down from fra and cph; up from mad).")

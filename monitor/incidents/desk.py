@@ -10,6 +10,7 @@ API (``monitor.web.incidents``) and the CLI (``monitor.cli.incidents``) call it 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import json
 import logging
@@ -116,10 +117,16 @@ class IncidentDesk:
 
     # ---- detection ---------------------------------------------------------------------
 
-    def on_result(self, service: ServiceConfig, result: CheckResult, state: State) -> None:
-        """The scheduler hook: feed the detector, store what it found in the background."""
+    def on_result(self, service: ServiceConfig, result: CheckResult, state: State, *,
+                  where: str | None = None) -> None:
+        """The scheduler hook: feed the detector, store what it found in the background.
+        ``where``: which locations see the service how (several locations), for the texts."""
         minute = int(result.time.timestamp() // 60)
-        self._schedule(self.detector.observe(service.name, minute, state, self._clock.now()))
+        events = self.detector.observe(service.name, minute, state, self._clock.now())
+        if where is not None:
+            events = [dataclasses.replace(ev, where=where) if ev.service == service.name
+                      else ev for ev in events]
+        self._schedule(events)
 
     async def tick(self) -> None:
         """Resolve a recovered incident when no check arrives (call it every minute)."""
@@ -185,7 +192,8 @@ class IncidentDesk:
             inc, created = led.open_incident(
                 title=f"{', '.join(ev.services)} {what}", impact=ev.impact, severity=ev.severity,
                 services=ev.services, detected_at=ev.at, at=now, author="detector", human=False,
-                body=f"upwatch detected that **{ev.service}** is {what} since {_hhmm(ev.at)}.",
+                body=f"upwatch detected that **{ev.service}** is {what} since {_hhmm(ev.at)}"
+                     + (f" ({ev.where})." if ev.where else "."),
                 detection_key=ev.key)
             if created:
                 self._notify(led, update_event(inc, inc.updates[0]), now)
@@ -197,9 +205,10 @@ class IncidentDesk:
         human = inc.first_human_update is not None
         status, body = inc.status, ""
         if ev.kind == "escalated":
-            body = (f"**{ev.service}** is {what} too; impact now {ev.impact.value}."
+            where = f" ({ev.where})" if ev.where else ""
+            body = (f"**{ev.service}** is {what} too{where}; impact now {ev.impact.value}."
                     if ev.service not in inc.services else
-                    f"**{ev.service}** is {what}; impact now {ev.impact.value}.")
+                    f"**{ev.service}** is {what}{where}; impact now {ev.impact.value}.")
         elif ev.kind == "recovered":
             status = status if human else IncidentStatus.MONITORING
             body = f"**{ev.service}** is up again since {_hhmm(ev.at)}."

@@ -70,6 +70,8 @@ class DetectionEvent:
     service: str | None = None  # the service this event is about
     state: State | None = None  # the new state of ``service``
     previous: State | None = None
+    #: With several locations, which see ``service`` how ("down from Madrid; up from …").
+    where: str | None = None
 
 
 @dataclass

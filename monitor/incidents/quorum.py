@@ -50,6 +50,7 @@ class QuorumFeed:
         if self._clock.now() - result.time >= fresh:
             return  # late: for the ledger, not for the detector
         counts = {State.DOWN: 0, State.DEGRADED: 0, State.NODATA: 0}
+        seen_by: dict[State, list[str]] = {}
         for location in locations:
             latest = self._latest.get((service.name, location))
             # a location stands for the minute while its latest result is fresh (either way
@@ -60,6 +61,20 @@ class QuorumFeed:
                 seen = latest[1]
             if seen in counts:
                 counts[seen] += 1
+            seen_by.setdefault(seen, []).append(self._config.location_config(location).title)
         quorum = minute_state(counts[State.DOWN], counts[State.DEGRADED], counts[State.NODATA],
                               self._config.service_quorum(service.name))
-        self._desk.on_result(service, result, quorum)
+        self._desk.on_result(service, result, quorum, where=self._where(seen_by))
+
+    @staticmethod
+    def _where(seen_by: dict[State, list[str]]) -> str:
+        """"down from Madrid and Frankfurt; up from Copenhagen", worst first (incident texts
+        are English, as the detector writes them)."""
+        words = ((State.DOWN, "down"), (State.DEGRADED, "degraded"), (State.NODATA, "no data"),
+                 (State.UP, "up"))
+        return "; ".join(f"{word} from {_and(seen_by[state])}" for state, word in words
+                         if state in seen_by)
+
+
+def _and(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
