@@ -137,9 +137,27 @@ def _parse_optional_number(fld: str, value: Any) -> float | None:
     return number
 
 
-def parse_record(record: Any, config: Config, now: datetime) -> Observation:
+@dataclass(frozen=True, slots=True)
+class Target:
+    """What a line needs of its service, worked out once per batch, not once per line
+    (reading a pydantic model's derived fields costs more than the rest of a line)."""
+
+    name: str
+    max_latency_ms: float | None
+    interval_ms: int
+
+
+def targets(config: Config) -> dict[str, Target]:
+    """Every service of ``config`` as :class:`Target`, by name."""
+    return {s.name: Target(s.name, s.expect.max_latency_ms, s.interval_ms)
+            for s in config.services}
+
+
+def parse_record(record: Any, config: Config, now: datetime,
+                 known: dict[str, Target] | None = None) -> Observation:
     """One decoded line → an :class:`Observation`; raises :class:`LineError` naming the field.
-    ``now`` bounds ``time`` (at most :data:`FUTURE_SLACK` ahead)."""
+    ``now`` bounds ``time`` (at most :data:`FUTURE_SLACK` ahead); ``known`` is
+    :func:`targets` of ``config``, when the caller parses many lines."""
     if not isinstance(record, dict):
         raise LineError("", "expected a JSON object")
     unknown = sorted(set(record) - set(_FIELDS))
@@ -153,10 +171,13 @@ def parse_record(record: Any, config: Config, now: datetime) -> Observation:
     if "service" not in record:
         raise LineError("service", "missing")
     name = record["service"]
-    try:
-        service = config.service(name)
-    except UnknownService as err:
-        raise LineError("service", str(err)) from None
+    service = None if known is None or not isinstance(name, str) else known.get(name)
+    if service is None:
+        try:
+            svc = config.service(name)
+        except UnknownService as err:
+            raise LineError("service", str(err)) from None
+        service = Target(svc.name, svc.expect.max_latency_ms, svc.interval_ms)
     if "time" not in record:
         raise LineError("time", "missing")
     when = _parse_time(record["time"], now)
@@ -186,7 +207,7 @@ def parse_record(record: Any, config: Config, now: datetime) -> Observation:
         service=service.name, time=when, ok=ok, latency_ms=latency,
         status=None if status_f is None else int(status_f), error=error, location=location,
     )
-    return Observation(result, result.state(service.expect.max_latency_ms), service.interval_ms)
+    return Observation(result, result.state(service.max_latency_ms), service.interval_ms)
 
 
 def not_utf8(text: str) -> LineError | None:
@@ -295,12 +316,13 @@ def import_lines(
     """Validate every record, then write the valid ones through ``ledger.record`` in batches."""
     summary = ImportSummary()
     valid: list[Observation] = []
+    known = targets(config)
     for number, record in records:
         summary.lines += 1
         try:
             if isinstance(record, LineError):
                 raise record
-            obs = parse_record(record, config, now)
+            obs = parse_record(record, config, now, known)
         except HeaderError as err:  # no line can be read: --skip-invalid cannot help
             raise ImportFailed([f"{source}: line {number}: {err}",
                                 f"{source}: nothing imported; fix the header"], 1) from None

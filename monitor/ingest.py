@@ -18,7 +18,14 @@ from datetime import datetime
 from monitor.config import Config
 from monitor.config.durations import show
 from monitor.core.checks import Observation
-from monitor.importer import LineError, decode_json_line, not_utf8, parse_record
+from monitor.importer import (
+    LineError,
+    Target,
+    decode_json_line,
+    not_utf8,
+    parse_record,
+    targets,
+)
 
 __all__ = ["MAX_LINES", "MAX_SHOWN_ERRORS", "PushedBatch", "parse_pushed"]
 
@@ -51,7 +58,7 @@ def parse_pushed(text: str, location: str, config: Config, now: datetime) -> Pus
     """The lines of ``text`` (decoded with ``errors="surrogateescape"``) pushed by
     ``location``; raises :class:`TooManyLines` past :data:`MAX_LINES` (nothing is taken)."""
     batch = PushedBatch()
-    probed = {svc.name for svc in config.probes_here(location)}
+    known, probed = _lookups(config, location)
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
@@ -65,7 +72,7 @@ def parse_pushed(text: str, location: str, config: Config, now: datetime) -> Pus
                 raise record
             if isinstance(record, dict):
                 record = _own_location(record, location)
-            obs = parse_record(record, config, now)
+            obs = parse_record(record, config, now, known)
             if obs.result.service not in probed:
                 raise LineError("service", f'location "{location}" does not probe service '
                                            f"{show(obs.result.service)} (see its locations in "
@@ -75,6 +82,22 @@ def parse_pushed(text: str, location: str, config: Config, now: datetime) -> Pus
             continue
         batch.observations.append(obs)
     return batch
+
+
+_LOOKUPS: dict[tuple[int, str], tuple[Config, dict[str, Target], frozenset[str]]] = {}
+
+
+def _lookups(config: Config, location: str) -> tuple[dict[str, Target], frozenset[str]]:
+    """The services' :class:`Target` s and the names ``location`` probes, made once per config
+    (a reload brings a new one) rather than once per request."""
+    found = _LOOKUPS.get((id(config), location))
+    if found is None or found[0] is not config:
+        if len(_LOOKUPS) > 16:  # configs of earlier reloads
+            _LOOKUPS.clear()
+        found = (config, targets(config),
+                 frozenset(svc.name for svc in config.probes_here(location)))
+        _LOOKUPS[id(config), location] = found
+    return found[1], found[2]
 
 
 def _own_location(record: dict[str, object], location: str) -> dict[str, object]:

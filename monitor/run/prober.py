@@ -38,12 +38,15 @@ from monitor.run.scheduler import ProbeScheduler
 from monitor.store.runlock import RunLock
 from monitor.store.spool import DEFAULT_MAX_RESULTS, AsyncSpool, result_line
 
-__all__ = ["STALE_PUSH_S", "Prober", "ProberError", "ProberOptions", "SpoolSink", "serve_prober"]
+__all__ = ["MAX_BACKOFF_S", "STALE_PUSH_S", "Prober", "ProberError", "ProberOptions", "SpoolSink", "serve_prober"]
 
 log = logging.getLogger("upwatch.prober")
 
 #: Results waiting this long without the central taking any make the prober unhealthy.
 STALE_PUSH_S = 600.0
+#: The longest wait between two pushes to a central that does not answer: once it is back, the
+#: backlog starts to drain within this (a minute's cap made a 60 s goal impossible).
+MAX_BACKOFF_S = 15.0
 
 
 class ProberError(UpwatchError):
@@ -203,7 +206,7 @@ class Prober:
         self.pusher = Pusher(self.spool, self._push_session, self.central_url, self._token,
                              self.token_env, self.clock,
                              first_backoff=self.opts.first_backoff_s,
-                             max_backoff=max(60.0, self.opts.first_backoff_s))
+                             max_backoff=max(MAX_BACKOFF_S, self.opts.first_backoff_s))
         self.sink = SpoolSink(self.pusher)
         self.scheduler = ProbeScheduler(
             HttpProbe(self._probe_session, self.clock, location=self.location), self.sink,

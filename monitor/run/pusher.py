@@ -119,7 +119,7 @@ class Pusher:
         token: str,
         token_env: str,
         clock: Clock,
-        batch: int = 5_000,
+        batch: int = MAX_LINES,
         *,
         timeout: float = 30.0,
         idle_interval: float = 5.0,

@@ -26,6 +26,7 @@ from monitor.core.checks import CheckResult, State
 from monitor.core.clock import Clock, SystemClock
 from monitor.incidents.desk import IncidentDesk
 from monitor.incidents.detection import policy_from_config
+from monitor.ingest import MAX_LINES
 from monitor.metrics.probes import ProbeMetrics
 from monitor.metrics.sla import SlaCollector
 from monitor.notify.channels import channels_from_config
@@ -144,7 +145,8 @@ class Monitor:
     def _wire(self, opts: RunOptions, admin_tokens: AdminTokens | None) -> None:
         """The parts around the ledger; a channel that cannot be set up raises here, and the
         probe session made for it is let go without a warning."""
-        self.writer = LedgerWriter(self.ledger, self.clock)
+        # a prober's push (up to MAX_LINES results) is committed in one transaction
+        self.writer = LedgerWriter(self.ledger, self.clock, max_batch=MAX_LINES)
         self.metrics.queued.set_function(lambda: float(self.writer.queued))
         self.sla = SlaCollector(self.registry)
         self._session = make_session()
