@@ -78,6 +78,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/metrics.py
 	$(BIN)/python bench/page.py
 	$(BIN)/python bench/page_load.py
+	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/ledger_size.py
 
 # The fault suite (docs/faults.md), not part of `make test`: kill -9 cycles of `upwatch run`,
