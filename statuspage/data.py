@@ -373,11 +373,12 @@ def gather(
     for svc in config.services:
         runs = all_runs.get(svc.name, [])
         ends = [r.end for r in runs]
-        check = ledger.last_check(svc.name)
+        check = ledger.last_check(svc.name, until=now)  # not one after ``now`` (--at)
         state = current_state(check, svc, now)
         where: tuple[LocationNow, ...] = ()
         if len(config.service_locations(svc.name)) > 1:
-            state, where = _quorum_now(config, svc, ledger.last_checks(svc.name), now, heard)
+            state, where = _quorum_now(config, svc, ledger.last_checks(svc.name, until=now),
+                                       now, heard)
         elif check is not None and (check.location not in heard
                                     or check.time > heard[check.location]):
             heard[check.location] = check.time

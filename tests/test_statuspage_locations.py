@@ -89,3 +89,14 @@ def test_all_locations_up_says_nothing_more(tmp_path: Path) -> None:
     view = index_view(gather(CONFIG, ledger, NOW), "en")
     assert view.silent is None
     assert {s.where for g in view.groups for s in g.services} == {None}
+
+
+def test_the_page_as_of_a_time_takes_no_check_after_it(tmp_path: Path) -> None:
+    """``build-page --at``: checks later than the page's time do not decide its state."""
+    later = -timedelta(seconds=90)  # 90 s after NOW
+    ledger = ledger_with(tmp_path, *(check("api", loc, loc == "mad") for loc in
+                                     ("fra", "cph", "mad")),
+                         *(check("api", loc, True, ago=later) for loc in ("fra", "cph", "mad")))
+    api = gather(CONFIG, ledger, NOW).services[0]
+    assert api.state == State.DOWN
+    assert [w.state for w in api.locations] == [State.DOWN, State.DOWN, State.UP]

@@ -38,7 +38,8 @@ from monitor.run.scheduler import ProbeScheduler
 from monitor.store.runlock import RunLock
 from monitor.store.spool import DEFAULT_MAX_RESULTS, AsyncSpool, result_line
 
-__all__ = ["MAX_BACKOFF_S", "STALE_PUSH_S", "Prober", "ProberError", "ProberOptions", "SpoolSink", "serve_prober"]
+__all__ = ["MAX_BACKOFF_S", "STALE_PUSH_S", "Prober", "ProberError", "ProberOptions", "SpoolSink",
+           "serve_prober"]
 
 log = logging.getLogger("upwatch.prober")
 

@@ -80,13 +80,20 @@ def prune(
             )
 
 
+#: "No bound": later than any check time.
+_NO_LATER = 2**62
+
+
 def latest(
-    conn: sqlite3.Connection, service: str, service_id: int, locations: Mapping[int, str]
+    conn: sqlite3.Connection, service: str, service_id: int, locations: Mapping[int, str],
+    until_ms: int = _NO_LATER,
 ) -> StoredCheck | None:
-    """The latest kept check of a service (any location); ``locations`` names location ids."""
+    """The latest kept check of a service (any location) at or before ``until_ms``;
+    ``locations`` names location ids."""
     row = conn.execute(
         "SELECT location_id, ts_ms, ok, latency_ms, status, error, detail FROM checks "
-        "WHERE service_id = ? ORDER BY ts_ms DESC, location_id DESC LIMIT 1", (service_id,),
+        "WHERE service_id = ? AND ts_ms <= ? ORDER BY ts_ms DESC, location_id DESC LIMIT 1",
+        (service_id, until_ms),
     ).fetchone()
     if row is None:
         return None
@@ -96,13 +103,15 @@ def latest(
 
 
 def latest_per_location(
-    conn: sqlite3.Connection, service: str, service_id: int, locations: Mapping[int, str]
+    conn: sqlite3.Connection, service: str, service_id: int, locations: Mapping[int, str],
+    until_ms: int = _NO_LATER,
 ) -> dict[str, StoredCheck]:
-    """The latest kept check of a service at each location that has one."""
+    """The latest kept check of a service at or before ``until_ms`` at each location that has
+    one."""
     # SQLite takes the bare columns from the row of max(ts_ms) in each group
     rows = conn.execute(
         "SELECT location_id, max(ts_ms), ok, latency_ms, status, error, detail FROM checks "
-        "WHERE service_id = ? GROUP BY location_id", (service_id,),
+        "WHERE service_id = ? AND ts_ms <= ? GROUP BY location_id", (service_id, until_ms),
     ).fetchall()
     return {locations[lid]: StoredCheck(service, locations[lid], from_ms(ts), bool(ok), latency,
                                         status, ErrorKind(error) if error else None, detail)

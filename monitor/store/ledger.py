@@ -287,20 +287,25 @@ class Ledger:
         return {name: quorum_runs([per[name][loc] for loc in locations], quorum)
                 for name, (locations, quorum) in plan.items()}
 
-    def last_checks(self, service: str) -> dict[str, StoredCheck]:
-        """The latest kept check of a service at each location, by location name."""
+    def last_checks(self, service: str, *, until: datetime | None = None
+                    ) -> dict[str, StoredCheck]:
+        """The latest kept check of a service at each location, by location name (at or
+        before ``until``: the page as it stood then)."""
         with self._lock:
             sid = self._service_ids.get(service)
             if sid is None:
                 return {}
-            return checks.latest_per_location(self._conn, service, sid, self._location_names)
+            return checks.latest_per_location(self._conn, service, sid, self._location_names,
+                                              *(() if until is None else (to_ms(until),)))
 
-    def last_check(self, service: str) -> StoredCheck | None:
-        """The latest kept check of a service (any location)."""
+    def last_check(self, service: str, *, until: datetime | None = None
+                   ) -> StoredCheck | None:
+        """The latest kept check of a service (any location; at or before ``until``)."""
         with self._lock:
             sid = self._service_ids.get(service)
             return None if sid is None else checks.latest(
-                self._conn, service, sid, self._location_names)
+                self._conn, service, sid, self._location_names,
+                *(() if until is None else (to_ms(until),)))
 
     # ---- declared windows (SQL in monitor.store.windows) ---------------------------------
 
