@@ -40,7 +40,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 from probes import start_target, write_config  # noqa: E402
 
 from monitor.core.checks import CheckResult, Observation, State  # noqa: E402
-from monitor.run.runner import Monitor, RunOptions, SitePlan  # noqa: E402
+from monitor.run.pages import SitePlan  # noqa: E402
+from monitor.run.runner import Monitor, RunOptions  # noqa: E402
 from monitor.store.ledger import Ledger  # noqa: E402
 from monitor.windows.sources import declared_windows  # noqa: E402
 from statuspage import build_site, gather  # noqa: E402

@@ -28,8 +28,9 @@ from aiohttp import web
 
 from monitor.core.checks import CheckResult, ErrorKind, Observation, State
 from monitor.core.clock import Clock
+from monitor.run.pages import SitePlan
 from monitor.run.prober import Prober, ProberOptions
-from monitor.run.runner import RunOptions, SitePlan, serve
+from monitor.run.runner import RunOptions, serve
 from monitor.store.ledger import Ledger
 
 log = logging.getLogger("upwatch.demo")

@@ -31,7 +31,8 @@ from monitor.cli.entry import main
 from monitor.core.clock import FakeClock
 from monitor.notify.outbox import Pass
 from monitor.notify.webhook import verify
-from monitor.run.runner import Monitor, RunOptions, SitePlan
+from monitor.run.pages import SitePlan
+from monitor.run.runner import Monitor, RunOptions
 
 NOW = datetime(2026, 11, 10, 9, 30, 5, tzinfo=UTC)  # a Tuesday, 10:30 in Copenhagen
 TOKEN = "chain-test-admin-token"

@@ -3,12 +3,14 @@
 Each prober (``upwatch run --location``) connects from its own source address (127.0.0.2,
 127.0.0.3, 127.0.0.4) to one target that fails for the addresses the test says. On the wall
 clock, minute A: one location sees the target fail, and the central is killed with SIGKILL
-for 20 s and restarted; minute B: two locations see it fail. Then: minute A is up (one location
+for 56 s and restarted; minute B: two locations see it fail. Then: minute A is up (one location
 never makes an outage), minute B is down (two of three), every location has both minutes (the
-spools drained what the central missed while it was dead), and ``upwatch report`` counts one
-down minute.
+spools drained what the central missed while it was dead), an incident opened in minute B
+names the failing locations, the page built as of minute B says where the service fails, and
+``upwatch report`` counts one down minute.
 
 It runs on real time: about two and a half minutes, most of it waiting for minutes to pass.
+(The probers retry at most every 15 s, so their spools drain within seconds of minute B.)
 """
 
 from __future__ import annotations
@@ -118,6 +120,7 @@ async def test_three_locations_a_quorum_and_a_central_killed(
     (tmp_path / "probes.yaml").write_text(
         f"location: central\ncentral_url: http://127.0.0.1:{central_port}\nlocations:\n"
         + "".join(f"  - {{name: {n}, title: Prober {n}}}\n" for n in SOURCES)
+        + "incident: {open_after: 1}\n"
         + f"services:\n  - {{name: api, url: '{url}', interval: 5s, timeout: 2s, "
           "retries: 0}\n")
     common = ["--config", "probes.yaml", "--db", "upwatch.db"]
@@ -135,9 +138,9 @@ async def test_three_locations_a_quorum_and_a_central_killed(
             t0 += 60
         await at(t0 + 0.5)  # a little late in: no failing check is timed before A
         failing.add(SOURCES["p1"])
-        await at(t0 + 25)
-        await central.stop(signal.SIGKILL)
-        await at(t0 + 45)
+        await at(t0 + 2)
+        await central.stop(signal.SIGKILL)  # dead for (nearly) all of minute A
+        await at(t0 + 58)
         await central.start("upwatch is running")
         await at(t0 + 60.5)  # minute B: a second location sees it fail
         failing.add(SOURCES["p2"])
@@ -162,6 +165,7 @@ async def test_three_locations_a_quorum_and_a_central_killed(
         plan = config.quorum_plan(["api"])
         per = ledger.runs_by_location({"api": SOURCES}, a, b + 1)["api"]
         quorum = ledger.quorum_runs_many(plan, a, b + 1)["api"]
+        incidents = ledger.incidents()
     finally:
         ledger.close()
 
@@ -172,6 +176,24 @@ async def test_three_locations_a_quorum_and_a_central_killed(
     assert seen == {"p1": (State.DOWN, State.DOWN), "p2": (State.UP, State.DOWN),
                     "p3": (State.UP, State.UP)}, (seen, central.log)
     assert (state(quorum, a), state(quorum, b)) == (State.UP, State.DOWN)
+
+    # two locations failing opened an incident (one alone did not), naming where it failed
+    (incident,) = incidents
+    assert incident.detected_at.timestamp() // 60 == b
+    # p3 is "up" or, while its pusher still waits out the backoff the central's death caused,
+    # "no data": either way the text names the two that saw it fail
+    assert "(down from Prober p1 and Prober p2; " in incident.updates[0].body
+
+    # the page as it stood late in minute B says where the service fails
+    as_of = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t0 + 110))
+    page = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "monitor.cli", "build-page", "--config", "probes.yaml", "--db",
+        "upwatch.db", "--out", "page", "--at", as_of, cwd=tmp_path,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    _, err = await page.communicate()
+    assert page.returncode == 0, err.decode()
+    html = (tmp_path / "page" / "index.html").read_text()
+    assert "Down from Prober p1 and Prober p2; up from Prober p3" in html
 
     month = time.strftime("%Y-%m", time.gmtime(t0))
     proc = await asyncio.create_subprocess_exec(

@@ -17,8 +17,8 @@ import pytest
 
 from monitor.core.checks import CheckResult, Observation, State
 from monitor.core.clock import FakeClock
-from monitor.run.pages import build_page_command, count_files, run_build
-from monitor.run.runner import Monitor, RunOptions, SitePlan
+from monitor.run.pages import SitePlan, build_page_command, count_files, run_build
+from monitor.run.runner import Monitor, RunOptions
 from monitor.store.ledger import Ledger
 
 NOW = datetime(2026, 11, 10, 10, 0, tzinfo=UTC)

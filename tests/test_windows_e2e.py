@@ -14,7 +14,8 @@ from aiohttp.test_utils import TestServer
 
 from monitor.core.clock import FakeClock
 from monitor.report import build_reports
-from monitor.run.runner import Monitor, RunOptions, SitePlan
+from monitor.run.pages import SitePlan
+from monitor.run.runner import Monitor, RunOptions
 from monitor.store.ledger import Ledger
 from monitor.windows.sources import declared_windows
 

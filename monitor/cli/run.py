@@ -83,7 +83,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from monitor.logs import setup_logging
     from monitor.notify import ChannelSetupError
-    from monitor.run.runner import RunOptions, SitePlan, parse_listen, serve
+    from monitor.run.pages import SitePlan
+    from monitor.run.runner import RunOptions, parse_listen, serve
     from monitor.store.ledger import LedgerError
     from monitor.web.admin import AdminTokenError
 

@@ -33,8 +33,8 @@ from pathlib import Path
 
 from monitor.times import iso_utc
 
-__all__ = ["DEFAULT_TIMEOUT_S", "NICENESS", "BuildCommand", "ChildBuild", "build_page_command",
-           "count_files", "niced", "run_build"]
+__all__ = ["DEFAULT_TIMEOUT_S", "NICENESS", "BuildCommand", "ChildBuild", "SitePlan",
+           "build_page_command", "count_files", "niced", "run_build"]
 
 #: How much lower than the monitor's the priority of a page build is (``nice(1)``'s scale).
 NICENESS = 10
@@ -143,3 +143,16 @@ def count_files(out_dir: Path) -> int:
     """Files of the site published at ``out_dir``, 0 if none (blocking: run it in a thread)."""
     root = out_dir.resolve()
     return sum(1 for p in root.rglob("*") if p.is_file()) if root.is_dir() else 0
+
+
+@dataclass(frozen=True)
+class SitePlan:
+    """Where ``upwatch run`` publishes the status page it rebuilds, and how.
+
+    Every build is a child process at low priority (this module):
+    ``command(config file, ledger, out_dir, now)`` is its argv, ``upwatch build-page`` by
+    default; one running longer than ``timeout_s`` is killed."""
+
+    out_dir: Path
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    command: BuildCommand = build_page_command

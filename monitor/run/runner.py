@@ -22,7 +22,6 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from monitor.config import Config, ConfigError, ServiceConfig, load_config
-from monitor.core.checks import CheckResult, State
 from monitor.core.clock import Clock, SystemClock
 from monitor.incidents.desk import IncidentDesk
 from monitor.incidents.detection import policy_from_config
@@ -34,14 +33,7 @@ from monitor.notify.outbox import Outbox
 from monitor.probes.http import HttpProbe, make_session
 from monitor.probes.tls import cert_expiry, tls_target
 from monitor.run.central import Central
-from monitor.run.pages import (
-    DEFAULT_TIMEOUT_S,
-    BuildCommand,
-    ChildBuild,
-    build_page_command,
-    count_files,
-    run_build,
-)
+from monitor.run.pages import ChildBuild, SitePlan, count_files, run_build
 from monitor.run.scheduler import ProbeScheduler
 from monitor.store.ledger import Ledger
 from monitor.store.runlock import RunLock
@@ -61,19 +53,6 @@ PAGE_BUDGET_FACTOR = 10.0
 #: The collector's first threshold while running (CPython's default is 700): a check leaves a
 #: few hundred short-lived objects, which should die before a collection scans them.
 GC_THRESHOLD0 = 20_000
-
-
-@dataclass(frozen=True)
-class SitePlan:
-    """Where ``upwatch run`` publishes the status page it rebuilds, and how.
-
-    Every build is a child process at low priority (:mod:`monitor.run.pages`):
-    ``command(config file, ledger, out_dir, now)`` is its argv, ``upwatch build-page`` by
-    default; one running longer than ``timeout_s`` is killed."""
-
-    out_dir: Path
-    timeout_s: float = DEFAULT_TIMEOUT_S
-    command: BuildCommand = build_page_command
 
 
 @dataclass(frozen=True)
@@ -166,7 +145,8 @@ class Monitor:
             lambda ledger, lo, hi: self.windows_fn()(ledger, lo, hi))
         self.scheduler = ProbeScheduler(self.probe, self.writer, self.metrics, self.clock,
                                         max_concurrency=opts.max_concurrency,
-                                        on_result=self._on_result)
+                                        on_result=lambda *result: self.central.feed.on_result(
+                                            *result))
         self.runtime = Runtime(self.config, self.clock, self.registry, self.scheduler,
                                self.writer,
                                site_dir=None if opts.site is None else opts.site.out_dir,
@@ -176,9 +156,6 @@ class Monitor:
         self.runtime.on_windows_changed = self.refresh_sla
         self.central = Central(self.config, self.clock, self.registry, self.runtime,
                                self.metrics, self.incidents, self.outbox)
-
-    def _on_result(self, service: ServiceConfig, result: CheckResult, state: State) -> None:
-        self.central.feed.on_result(service, result, state)
 
     def windows_fn(self) -> WindowsFn:
         """Where the SLA figures get their windows: probes.yaml's and the declared ones."""
