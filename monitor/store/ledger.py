@@ -284,7 +284,9 @@ class Ledger:
         (:func:`monitor.core.quorum.quorum_runs`); ``plan`` maps a service to (its locations,
         its quorum). With one location this is that location's :meth:`runs_many`."""
         per = self.runs_by_location({n: locs for n, (locs, _) in plan.items()}, start, end)
-        return {name: quorum_runs([per[name][loc] for loc in locations], quorum)
+        # one location: its runs as they are (stored coalesced), no fold to pay for
+        return {name: per[name][locations[0]] if len(locations) == 1
+                else quorum_runs([per[name][loc] for loc in locations], quorum)
                 for name, (locations, quorum) in plan.items()}
 
     def last_checks(self, service: str, *, until: datetime | None = None
