@@ -52,7 +52,7 @@ __all__ = [
     "ADMIN_PREFIX", "MAX_BODY_BYTES", "MIN_TOKEN_LENGTH", "OPENAPI_PATH", "RESULTS_PATH",
     "TOKEN_ENV",
     "TOKEN_FILE_ENV", "AdminRuntime", "AdminTokenError", "AdminTokens", "OnChange", "admin_app",
-    "load_admin_tokens", "parse_token_file",
+    "bearer_name", "load_admin_tokens", "parse_token_file",
 ]
 
 log = logging.getLogger("upwatch.api")
@@ -234,16 +234,25 @@ def _http_error(request: web.Request, exc: web.HTTPException) -> ApiError:
     return ApiError(exc.status, exc.reason)
 
 
-def _authenticate(request: web.Request, tokens: AdminTokens) -> str:
+def bearer_name(request: web.Request, tokens: AdminTokens, *, realm: str = _REALM,
+                whose: str = "") -> str:
+    """The name of the token the request's ``Authorization: Bearer`` header carries; 401 (with
+    ``WWW-Authenticate`` for ``realm``) when it has none or one ``tokens`` does not know.
+    ``whose`` says in the errors whose token is expected."""
     scheme, _, presented = request.headers.get("Authorization", "").strip().partition(" ")
     if scheme.lower() != "bearer" or not presented.strip():
         raise ApiError(401, 'missing bearer token: send the header "Authorization: Bearer '
-                            '<token>"', headers={"WWW-Authenticate": _REALM})
+                            f'<token>"{whose}', headers={"WWW-Authenticate": realm})
     name = tokens.name_for(presented.strip())
     if name is None:
-        raise ApiError(401, "invalid bearer token",
-                       headers={"WWW-Authenticate": f'{_REALM}, error="invalid_token"'})
-    return f"api:{name}"
+        raise ApiError(401, "invalid bearer token" + (": no location has this token"
+                                                      if whose else ""),
+                       headers={"WWW-Authenticate": f'{realm}, error="invalid_token"'})
+    return name
+
+
+def _authenticate(request: web.Request, tokens: AdminTokens) -> str:
+    return f"api:{bearer_name(request, tokens)}"
 
 
 def _error_reply(err: ApiError) -> web.Response:

@@ -29,8 +29,15 @@ from monitor.config import Config
 from monitor.core.checks import Observation
 from monitor.core.clock import Clock
 from monitor.ingest import PushedBatch, TooManyLines, parse_pushed
-from monitor.store.writer import LedgerWriter
-from monitor.web.admin import ADMIN_PREFIX, RESULTS_PATH, AdminTokens, ApiError, json_reply
+from monitor.web.admin import (
+    ADMIN_PREFIX,
+    RESULTS_PATH,
+    AdminRuntime,
+    AdminTokens,
+    ApiError,
+    bearer_name,
+    json_reply,
+)
 
 __all__ = ["MAX_BODY_BYTES", "MAX_PLAIN_BYTES", "RESULTS_PATH", "LocationSeen", "ResultsRuntime",
            "add_results_route", "load_location_tokens"]
@@ -57,15 +64,8 @@ class LocationSeen:
         self.recorded[location] = self.recorded.get(location, 0) + recorded
 
 
-class ResultsRuntime(Protocol):
-    @property
-    def config(self) -> Config: ...
-
-    @property
-    def clock(self) -> Clock: ...
-
-    @property
-    def writer(self) -> LedgerWriter: ...
+class ResultsRuntime(AdminRuntime, Protocol):
+    """What the endpoint needs of ``upwatch run`` besides the admin API's."""
 
     @property
     def location_tokens(self) -> AdminTokens | None: ...
@@ -98,15 +98,7 @@ def _location(request: web.Request, tokens: AdminTokens | None) -> str:
     if tokens is None:
         raise ApiError(503, "this upwatch accepts no pushed results: declare locations in "
                             "probes.yaml and set each one's token_env variable")
-    scheme, _, presented = request.headers.get("Authorization", "").strip().partition(" ")
-    if scheme.lower() != "bearer" or not presented.strip():
-        raise ApiError(401, 'missing bearer token: send "Authorization: Bearer <token>" with '
-                            "the location's token", headers={"WWW-Authenticate": _REALM})
-    name = tokens.name_for(presented.strip())
-    if name is None:
-        raise ApiError(401, "invalid bearer token: no location has this token",
-                       headers={"WWW-Authenticate": f'{_REALM}, error="invalid_token"'})
-    return name
+    return bearer_name(request, tokens, realm=_REALM, whose=" with the location's token")
 
 
 async def _read_body(request: web.Request) -> bytes:
