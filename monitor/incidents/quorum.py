@@ -34,14 +34,20 @@ class QuorumFeed:
         self.reconfigure(config)
 
     def reconfigure(self, config: Config) -> None:
-        self._config = config
+        """Each service's locations (with their titles) and quorum, looked up once here: the
+        hook runs for every check, and the config's lookups are not free."""
+        titles = {name: config.location_config(name).title for name in config.location_names}
+        self._plans = {name: (tuple((loc, titles[loc]) for loc in locations), quorum)
+                       for name, (locations, quorum)
+                       in config.quorum_plan(config.service_names).items()}
 
     def on_result(self, service: ServiceConfig, result: CheckResult, state: State) -> None:
         """The scheduler's hook (and the central's, for pushed results)."""
-        locations = self._config.service_locations(service.name)
-        if len(locations) == 1:
+        plan = self._plans.get(service.name)
+        if plan is None or len(plan[0]) == 1:
             self._desk.on_result(service, result, state)
             return
+        locations, quorum_of_service = plan
         fresh = 2 * service.interval
         key = (service.name, result.location)
         known = self._latest.get(key)
@@ -51,7 +57,7 @@ class QuorumFeed:
             return  # late: for the ledger, not for the detector
         counts = {State.DOWN: 0, State.DEGRADED: 0, State.NODATA: 0}
         seen_by: dict[State, list[str]] = {}
-        for location in locations:
+        for location, title in locations:
             latest = self._latest.get((service.name, location))
             # a location stands for the minute while its latest result is fresh (either way
             # of this one: a location's result may arrive after a later one of another)
@@ -61,9 +67,9 @@ class QuorumFeed:
                 seen = latest[1]
             if seen in counts:
                 counts[seen] += 1
-            seen_by.setdefault(seen, []).append(self._config.location_config(location).title)
+            seen_by.setdefault(seen, []).append(title)
         quorum = minute_state(counts[State.DOWN], counts[State.DEGRADED], counts[State.NODATA],
-                              self._config.service_quorum(service.name))
+                              quorum_of_service)
         self._desk.on_result(service, result, quorum, where=self._where(seen_by))
 
     @staticmethod
