@@ -52,7 +52,7 @@ __all__ = [
     "ADMIN_PREFIX", "MAX_BODY_BYTES", "MIN_TOKEN_LENGTH", "OPENAPI_PATH", "RESULTS_PATH",
     "TOKEN_ENV",
     "TOKEN_FILE_ENV", "AdminRuntime", "AdminTokenError", "AdminTokens", "OnChange", "admin_app",
-    "bearer_name", "load_admin_tokens", "parse_token_file",
+    "bearer_name", "load_admin_tokens", "parse_token_file", "read_bounded",
 ]
 
 log = logging.getLogger("upwatch.api")
@@ -299,15 +299,22 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         return _error_reply(err)
 
 
-async def read_json(request: web.Request) -> object:
-    too_large = f"the request body is larger than {MAX_BODY_BYTES // 1024} KiB"
-    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+async def read_bounded(request: web.Request, limit: int, too_large: str) -> bytes:
+    """The request body as sent, or 413 with ``too_large`` past ``limit`` bytes (stopping
+    there, whatever Content-Length claimed)."""
+    if request.content_length is not None and request.content_length > limit:
         raise ApiError(413, too_large)
     data = bytearray()
     async for chunk in request.content.iter_any():
         data += chunk
-        if len(data) > MAX_BODY_BYTES:
+        if len(data) > limit:
             raise ApiError(413, too_large)
+    return bytes(data)
+
+
+async def read_json(request: web.Request) -> object:
+    data = await read_bounded(request, MAX_BODY_BYTES,
+                              f"the request body is larger than {MAX_BODY_BYTES // 1024} KiB")
     try:
         return json.loads(data.decode("utf-8"))
     except UnicodeDecodeError:

@@ -37,6 +37,7 @@ from monitor.web.admin import (
     ApiError,
     bearer_name,
     json_reply,
+    read_bounded,
 )
 
 __all__ = ["MAX_BODY_BYTES", "MAX_PLAIN_BYTES", "RESULTS_PATH", "LocationSeen", "ResultsRuntime",
@@ -101,19 +102,6 @@ def _location(request: web.Request, tokens: AdminTokens | None) -> str:
     return bearer_name(request, tokens, realm=_REALM, whose=" with the location's token")
 
 
-async def _read_body(request: web.Request) -> bytes:
-    too_large = f"the request body is larger than {MAX_BODY_BYTES // (1024 * 1024)} MiB; " \
-                "send fewer lines per request"
-    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-        raise ApiError(413, too_large)
-    data = bytearray()
-    async for chunk in request.content.iter_any():
-        data += chunk
-        if len(data) > MAX_BODY_BYTES:
-            raise ApiError(413, too_large)
-    return bytes(data)
-
-
 def _decoded(body: bytes, encoding: str) -> str:
     """The body as text: gunzipped (at most :data:`MAX_PLAIN_BYTES`) when ``encoding`` is gzip."""
     if encoding in ("", "identity"):
@@ -153,7 +141,9 @@ def _runtime(request: web.Request) -> ResultsRuntime:
 async def _post(request: web.Request) -> web.Response:
     runtime = _runtime(request)
     location = _location(request, runtime.location_tokens)
-    body = await _read_body(request)
+    body = await read_bounded(request, MAX_BODY_BYTES, (
+        f"the request body is larger than {MAX_BODY_BYTES // (1024 * 1024)} MiB; send fewer "
+        "lines per request"))
     encoding = request.headers.get("Content-Encoding", "").strip().lower()
     batch = await asyncio.to_thread(_parse, body, encoding, location, runtime.config,
                                     runtime.clock)
