@@ -26,7 +26,7 @@ from datetime import datetime
 from monitor.config import Config, ServiceConfig, UnknownService
 from monitor.core.coverage import month_bounds
 from monitor.core.minutes import Run
-from monitor.core.quorum import quorum_runs
+from monitor.core.quorum import fold_plan
 from monitor.core.sla import Uptime, month_uptime, report_dict
 from monitor.core.windows import Window, windows_from_config
 from monitor.errors import UpwatchError
@@ -173,15 +173,14 @@ def _read_runs(
     locations, each location's own runs (in the order the service lists its locations).
 
     With one location everywhere this is :meth:`Ledger.quorum_runs_many`, as it always was.
-    Otherwise one :meth:`Ledger.runs_by_location` read, folded here as ``quorum_runs_many``
-    folds it: the quorum row is the fold of exactly the location rows beside it, and the
-    ledger is read once, not once for the quorum and again for the locations."""
+    Otherwise one :meth:`Ledger.runs_by_location` read, folded by the same
+    :func:`~monitor.core.quorum.fold_plan` as ``quorum_runs_many``: the quorum row is the fold
+    of exactly the location rows beside it, and the ledger is read once, not once for the
+    quorum and again for the locations."""
     if all(len(locations) < 2 for locations, _ in plan.values()):
         return ledger.quorum_runs_many(plan, start, end), {}
     per = ledger.runs_by_location({n: locs for n, (locs, _) in plan.items()}, start, end)
-    folded = {name: quorum_runs([per[name][loc] for loc in locations], quorum)
-              for name, (locations, quorum) in plan.items()}
-    return folded, {name: {loc: per[name][loc] for loc in locations}
+    return fold_plan(per, plan), {name: {loc: per[name][loc] for loc in locations}
                     for name, (locations, _) in plan.items() if len(locations) >= 2}
 
 

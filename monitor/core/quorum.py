@@ -31,7 +31,7 @@ The fold sweeps over the points where some location's state changes, so its cost
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from monitor.core.checks import State
 from monitor.core.minutes import Run, coalesce
@@ -109,6 +109,18 @@ def quorum_runs(per_location: Sequence[Sequence[Run]], quorum: int | None = None
     if current is not State.NODATA:
         out.append(Run(since, at, current))
     return out
+
+
+def fold_plan(
+    per_location: Mapping[str, Mapping[str, Sequence[Run]]],
+    plan: Mapping[str, tuple[Sequence[str], int]],
+) -> dict[str, list[Run]]:
+    """Each service of ``plan`` (service → its locations, its quorum) folded by its quorum from
+    ``per_location`` (service → location → runs). A service with one location keeps its runs
+    as they are (stored runs are coalesced already): no fold to pay for."""
+    return {name: list(per_location[name][locations[0]]) if len(locations) == 1
+            else quorum_runs([per_location[name][loc] for loc in locations], quorum)
+            for name, (locations, quorum) in plan.items()}
 
 
 def _changes(runs: Sequence[Run], into: list[tuple[int, int, int]]) -> None:

@@ -33,7 +33,7 @@ from monitor.core.checks import Observation, State
 from monitor.core.clock import Clock, SystemClock
 from monitor.core.incidents import Impact, Incident, IncidentStatus, IncidentUpdate
 from monitor.core.minutes import Run
-from monitor.core.quorum import quorum_runs
+from monitor.core.quorum import fold_plan
 from monitor.core.windows import WindowKind
 from monitor.store import checks, latency, schema
 from monitor.store import incidents as incident_store
@@ -283,11 +283,8 @@ class Ledger:
         """Each service's minutes across the locations that probe it, folded by its quorum
         (:func:`monitor.core.quorum.quorum_runs`); ``plan`` maps a service to (its locations,
         its quorum). With one location this is that location's :meth:`runs_many`."""
-        per = self.runs_by_location({n: locs for n, (locs, _) in plan.items()}, start, end)
-        # one location: its runs as they are (stored coalesced), no fold to pay for
-        return {name: per[name][locations[0]] if len(locations) == 1
-                else quorum_runs([per[name][loc] for loc in locations], quorum)
-                for name, (locations, quorum) in plan.items()}
+        return fold_plan(
+            self.runs_by_location({n: locs for n, (locs, _) in plan.items()}, start, end), plan)
 
     def last_checks(self, service: str, *, until: datetime | None = None
                     ) -> dict[str, StoredCheck]:
