@@ -78,11 +78,19 @@ def _no_other_scrape() -> bool:
     return not _scraping or threading.get_ident() in _scraping
 
 
+def _on_a_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
 def pause() -> None:
     """Let other threads (the event loop) take the GIL now, rather than after the interpreter's
     5 ms switch interval: called between steps of CPU-bound work in worker threads. Outside a
     scrape, it also waits while another thread handles one (:func:`scraping`)."""
-    if _no_other_scrape() or asyncio._get_running_loop() is not None:  # never block a loop
+    if _no_other_scrape() or _on_a_loop():  # never block an event loop
         time.sleep(0)
         return
     now = time.monotonic()
