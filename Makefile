@@ -6,9 +6,12 @@ STAMP := $(VENV)/.installed
 # The exact versions the suite passes with (pip constraints); `make lock` rewrites it.
 LOCK := requirements.lock
 
-# Debian packages some tests drive for real: Prometheus/promtool (rules, scrapes) and Chromium
-# (status page in a browser). Installed when missing; needs root (CI runs as root).
-DEB_PACKAGES := prometheus:promtool chromium:chromium
+# Debian packages some tests drive for real: Prometheus/promtool (rules, scrapes), Chromium
+# (status page in a browser) and PostgreSQL (the ledger on PostgreSQL: the tests start a
+# throwaway cluster with its initdb, which is not on PATH). package:command, or
+# package:path-glob. Installed when missing; needs root (CI runs as root).
+DEB_PACKAGES := prometheus:promtool chromium:chromium \
+	postgresql:/usr/lib/postgresql/*/bin/initdb
 
 .PHONY: run test lint lock system-deps bench faults clean
 
@@ -53,7 +56,7 @@ lock:
 system-deps:
 	@missing=""; for pair in $(DEB_PACKAGES); do \
 	  pkg=$${pair%%:*}; cmd=$${pair#*:}; \
-	  command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$pkg"; \
+	  command -v $$cmd >/dev/null 2>&1 || ls $$cmd >/dev/null 2>&1 || missing="$$missing $$pkg"; \
 	done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \

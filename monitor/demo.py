@@ -31,7 +31,7 @@ from monitor.core.clock import Clock
 from monitor.run.pages import SitePlan
 from monitor.run.prober import Prober, ProberOptions
 from monitor.run.runner import RunOptions, serve
-from monitor.store.ledger import Ledger
+from monitor.store.ledger import Ledger, LedgerError
 
 log = logging.getLogger("upwatch.demo")
 
@@ -201,9 +201,11 @@ def seed_history(ledger: Ledger, now: datetime, *, days: int = HISTORY_DAYS,
 
 
 async def run_demo(workdir: Path, host: str, port: int, clock: Clock, *,
-                   locations: bool = False) -> int:
+                   locations: bool = False, db: str | Path | None = None) -> int:
     """Start the simulated services, prepare ``workdir`` and run the monitor until stopped
-    (with ``locations``, and two probers beside it: see the module doc)."""
+    (with ``locations``, and two probers beside it: see the module doc). The ledger is
+    ``workdir/upwatch.db`` unless ``db`` names another (a PostgreSQL URL), which must not
+    hold the demo's services yet."""
 
     targets = web.AppRunner(target_app(clock), access_log=None)
     await targets.setup()
@@ -211,13 +213,20 @@ async def run_demo(workdir: Path, host: str, port: int, clock: Clock, *,
     await site.start()
     try:
         target_port = int(targets.addresses[0][1])
-        config_path, db_path = workdir / "probes.yaml", workdir / "upwatch.db"
+        config_path = workdir / "probes.yaml"
+        db_path = db if db is not None else workdir / "upwatch.db"
         now = clock.now()
         write_config(config_path, target_port, f"{host}:{port}", now, locations=locations)
         names = tuple(name for name, _, _ in LOCATIONS) if locations else ("local",)
         ledger = Ledger(db_path)
         try:
+            held = [sim.name for sim in SERVICES if ledger.last_check(sim.name) is not None]
+            if held:
+                raise LedgerError(
+                    f"{ledger.name} already holds the demo's services ({', '.join(held)}): the "
+                    "demo seeds fresh history; give it an empty database")
             seeded = await asyncio.to_thread(seed_history, ledger, now, locations=names)
+            shown = ledger.name
         finally:
             ledger.close()
         probers: list[Prober] = []
@@ -231,7 +240,7 @@ async def run_demo(workdir: Path, host: str, port: int, clock: Clock, *,
                 port=0, source_address=source), clock, tokens)
                 for name, _, source in LOCATIONS if source is not None]
         log.info("demo: %s simulated services on 127.0.0.1:%d, %d days of history seeded "
-                 "(%d checks) into %s", len(SERVICES), target_port, HISTORY_DAYS, seeded, db_path)
+                 "(%d checks) into %s", len(SERVICES), target_port, HISTORY_DAYS, seeded, shown)
         opts = RunOptions(config_path=config_path, db_path=db_path, host=host, port=port,
                           site=SitePlan(workdir / "site"))
 
@@ -244,7 +253,7 @@ async def run_demo(workdir: Path, host: str, port: int, clock: Clock, *,
                      "pushing to it).") if locations else ""
             print(f"\nupwatch demo is running. Open http://{host}:{port}/ for the status page,"
                   f"\nhttp://{host}:{port}/metrics for Prometheus. Files: {workdir}.{where}"
-                  f"\nTry: upwatch report --config {config_path} --db {db_path}"
+                  f"\nTry: upwatch report --config {config_path} --db {shown}"
                   f"\nStop with Ctrl-C.\n", flush=True)
 
         try:

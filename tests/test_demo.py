@@ -45,10 +45,10 @@ async def test_targets_go_down_and_slow_on_schedule(
     assert phase(search, datetime(2026, 11, 20, 12, 0, 30, tzinfo=UTC)) == "slow"
 
 
-def test_seeded_history_reports_like_real_data(tmp_path: Path) -> None:
+def test_seeded_history_reports_like_real_data(tmp_path: Path, ledger_target: str | Path) -> None:
     write_config(tmp_path / "probes.yaml", 4321, "127.0.0.1:8080", NOW)
     config = load_config(tmp_path / "probes.yaml")
-    ledger = Ledger(tmp_path / "upwatch.db")
+    ledger = Ledger(ledger_target)
     try:
         seeded = seed_history(ledger, NOW, days=20)
         (report,) = build_reports(config, ledger, [(2026, 11)], NOW)

@@ -13,13 +13,14 @@ import bisect
 import io
 import json
 import random
-import sqlite3
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import pytest
+from ledger_sql import query, tables
 from sla_reference import reference_month
 
 from monitor.cli.entry import build_parser, main
@@ -129,10 +130,11 @@ def oracle_runs(lines: list[dict[str, object]], service: str, interval_s: int,
 
 
 @pytest.fixture
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ledger_target: str | Path) -> Path:
+    """probes.yaml and the ledger (each test runs on SQLite, then on PostgreSQL)."""
     (tmp_path / "probes.yaml").write_text(CONFIG)
     monkeypatch.setenv("UPWATCH_CONFIG", str(tmp_path / "probes.yaml"))
-    monkeypatch.setenv("UPWATCH_DB", str(tmp_path / "upwatch.db"))
+    monkeypatch.setenv("UPWATCH_DB", str(ledger_target))
     return tmp_path
 
 
@@ -188,23 +190,18 @@ def test_report_after_import_matches_the_minute_by_minute_oracle(
 
 
 def test_reimporting_the_same_lines_changes_nothing(
-    workdir: Path, capsys: pytest.CaptureFixture[str]
+    workdir: Path, capsys: pytest.CaptureFixture[str], ledger_target: str | Path
 ) -> None:
     lines = lines_for(seed=3)
     path = write_jsonl(workdir / "checks.jsonl", lines)
     assert main(["import", str(path)]) == 0
     first = report_json(capsys, "--month", "2026-10")
-    con = sqlite3.connect(workdir / "upwatch.db")
-    tables = [r[0] for r in con.execute("select name from sqlite_master where type='table'")]
-    before = {t: con.execute(f"select * from {t} order by 1").fetchall() for t in tables}
-    con.close()
+    before = tables(ledger_target)
     assert main(["import", str(path)]) == 0
     second = report_json(capsys, "--month", "2026-10")
-    con = sqlite3.connect(workdir / "upwatch.db")
-    after = {t: con.execute(f"select * from {t} order by 1").fetchall() for t in tables}
-    con.close()
+    after = tables(ledger_target)
     assert first["services"] == second["services"]
-    for table in tables:
+    for table in before:
         if table in ("meta",):
             continue
         assert before[table] == after[table], table
@@ -243,7 +240,8 @@ def test_reimporting_the_same_lines_changes_nothing(
          "bad-status", "unknown-field", "broken-json"],
 )
 def test_a_bad_line_is_named_and_nothing_is_imported(
-    workdir: Path, capsys: pytest.CaptureFixture[str], line: str, message: str
+    workdir: Path, capsys: pytest.CaptureFixture[str], line: str, message: str,
+    ledger_target: str | Path,
 ) -> None:
     good = '{"service": "api", "time": "2026-10-01T00:00:00Z", "ok": true}'
     path = workdir / "in.jsonl"
@@ -255,9 +253,7 @@ def test_a_bad_line_is_named_and_nothing_is_imported(
         err[0] = f"{path}: {message}"
     assert err == [f"{path}: {message}",
                    f"{path}: nothing imported; fix the lines above or pass --skip-invalid"]
-    con = sqlite3.connect(workdir / "upwatch.db")
-    assert con.execute("select count(*) from checks").fetchone()[0] == 0
-    con.close()
+    assert query(ledger_target, "select count(*) from checks") == [(0,)]
 
 
 def test_skip_invalid_imports_the_rest_and_counts(
@@ -281,13 +277,13 @@ def test_skip_invalid_imports_the_rest_and_counts(
 
 def test_csv_import_gives_the_same_report_as_jsonl(
     workdir: Path, tmp_path_factory: pytest.TempPathFactory, capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, new_target: Callable[[], str | Path],
 ) -> None:
     lines = lines_for(seed=11)[:3000]
     assert main(["import", str(write_jsonl(workdir / "a.jsonl", lines))]) == 0
     from_jsonl = report_json(capsys, "--month", "2026-10")
     other = tmp_path_factory.mktemp("csv")
-    monkeypatch.setenv("UPWATCH_DB", str(other / "upwatch.db"))
+    monkeypatch.setenv("UPWATCH_DB", str(new_target()))
     rows = ["service,time,ok,latency_ms,status,error"] + [
         f"{x['service']},{x['time']},{str(x['ok']).lower()},{x.get('latency_ms', '')},"
         f"{x.get('status', '')},{x.get('error', '') or ''}" for x in lines]

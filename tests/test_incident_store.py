@@ -28,8 +28,8 @@ def opened(ledger: Ledger, **kw: object) -> Incident:
     return inc
 
 
-def test_lifecycle_is_stored_and_survives_reopening(tmp_path: Path) -> None:
-    ledger = Ledger(tmp_path / "u.db")
+def test_lifecycle_is_stored_and_survives_reopening(ledger_target: str | Path) -> None:
+    ledger = Ledger(ledger_target)
     inc = opened(ledger, detection_key="auto-1")
     again, created = ledger.open_incident(
         title="other", impact=Impact.MINOR, severity="x", services=["web"], detected_at=T0,
@@ -43,7 +43,7 @@ def test_lifecycle_is_stored_and_survives_reopening(tmp_path: Path) -> None:
                                 status=IncidentStatus.RESOLVED, body="fixed",
                                 author="cli:alice", human=True)
     ledger.close()
-    ledger = Ledger(tmp_path / "u.db")
+    ledger = Ledger(ledger_target)
     got = ledger.incident(inc.id)
     assert got is not None
     assert (got.impact, got.severity, got.services, got.status, got.resolved_at) == (
@@ -58,8 +58,8 @@ def test_lifecycle_is_stored_and_survives_reopening(tmp_path: Path) -> None:
     ledger.close()
 
 
-def test_cannot_open_resolved_and_updates_are_never_deleted(tmp_path: Path) -> None:
-    ledger = Ledger(tmp_path / "u.db")
+def test_cannot_open_resolved_and_updates_are_never_deleted(ledger_target: str | Path) -> None:
+    ledger = Ledger(ledger_target)
     with pytest.raises(LedgerError, match="cannot be opened as resolved"):
         opened(ledger, status=IncidentStatus.RESOLVED)
     opened(ledger)
@@ -69,8 +69,8 @@ def test_cannot_open_resolved_and_updates_are_never_deleted(tmp_path: Path) -> N
     ledger.close()
 
 
-def test_atomically_rolls_back_incident_and_outbox_together(tmp_path: Path) -> None:
-    ledger = Ledger(tmp_path / "u.db")
+def test_atomically_rolls_back_incident_and_outbox_together(ledger_target: str | Path) -> None:
+    ledger = Ledger(ledger_target)
 
     def half(led: Ledger) -> None:
         opened(led)
@@ -79,7 +79,7 @@ def test_atomically_rolls_back_incident_and_outbox_together(tmp_path: Path) -> N
 
     with pytest.raises(RuntimeError):
         ledger.atomically(half)
-    assert ledger.incidents() == [] and outbox_rows(tmp_path / "u.db") == []
+    assert ledger.incidents() == [] and outbox_rows(ledger_target) == []
     ledger.close()
 
 

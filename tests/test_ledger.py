@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import random
 import sqlite3
-import tempfile
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -74,6 +73,14 @@ def ledger(db: Path, clock: FakeClock) -> Iterator[Ledger]:
     led.close()
 
 
+@pytest.fixture
+def either(ledger_target: str | Path, clock: FakeClock) -> Iterator[Ledger]:
+    """A ledger on each engine in turn (SQLite, PostgreSQL): the tests of what it stores."""
+    led = Ledger(ledger_target, clock=clock)
+    yield led
+    led.close()
+
+
 DESIGN_CASES = [
     pytest.param([(0, U, 60), (300, U, 60)], [(0, 2, U), (5, 7, U)],
                  id="60s-1001-carries-1002-to-1004-nodata"),
@@ -94,20 +101,21 @@ DESIGN_CASES = [
 
 @pytest.mark.parametrize(("checks", "expected"), DESIGN_CASES)
 def test_design_examples(
-    ledger: Ledger, checks: list[tuple[float, State, float]], expected: list[tuple[int, int, State]]
+    either: Ledger, checks: list[tuple[float, State, float]], expected: list[tuple[int, int, State]]
 ) -> None:
-    ledger.record(stream(checks))
-    assert ledger.runs("api", *WINDOW) == runs(expected)
-    assert ledger.runs_many(["api", "nope"], *WINDOW) == {"api": runs(expected), "nope": []}
+    either.record(stream(checks))
+    assert either.runs("api", *WINDOW) == runs(expected)
+    assert either.runs_many(["api", "nope"], *WINDOW) == {"api": runs(expected), "nope": []}
 
 
 @pytest.mark.parametrize(("checks", "expected"), DESIGN_CASES)
 def test_restart_between_records_changes_nothing(
-    db: Path, checks: list[tuple[float, State, float]], expected: list[tuple[int, int, State]]
+    new_target: Callable[[], str | Path], checks: list[tuple[float, State, float]],
+    expected: list[tuple[int, int, State]],
 ) -> None:
     obs = stream(checks)
     for cut in range(1, len(obs)):
-        path = db.with_name(f"cut{cut}.db")
+        path = new_target()
         first = Ledger(path)
         first.record(obs[:cut])
         first.close()
@@ -117,12 +125,12 @@ def test_restart_between_records_changes_nothing(
         second.close()
 
 
-def test_runs_clips_to_the_range_and_merges_the_pending_tail(ledger: Ledger) -> None:
-    ledger.record(stream([(m * 60, U, 60) for m in range(10)] + [(600, D, 60)]))
-    assert ledger.runs("api", M0 + 3, M0 + 11) == runs([(3, 10, U), (10, 11, D)])
-    assert ledger.runs("api", M0 + 10, M0 + 10) == []
-    assert ledger.runs("api", *WINDOW, location="eu") == []
-    assert ledger.runs("nope", *WINDOW) == []
+def test_runs_clips_to_the_range_and_merges_the_pending_tail(either: Ledger) -> None:
+    either.record(stream([(m * 60, U, 60) for m in range(10)] + [(600, D, 60)]))
+    assert either.runs("api", M0 + 3, M0 + 11) == runs([(3, 10, U), (10, 11, D)])
+    assert either.runs("api", M0 + 10, M0 + 10) == []
+    assert either.runs("api", *WINDOW, location="eu") == []
+    assert either.runs("nope", *WINDOW) == []
 
 
 def test_a_steady_service_is_stored_as_one_row(ledger: Ledger, db: Path) -> None:
@@ -136,10 +144,10 @@ def test_a_steady_service_is_stored_as_one_row(ledger: Ledger, db: Path) -> None
     assert ledger.runs("api", M0, M0 + 400) == runs([(0, 300, U), (300, 301, D), (301, 303, U)])
 
 
-def test_locations_fold_separately(ledger: Ledger) -> None:
-    ledger.record([make(0, D, location="eu"), make(0, U), make(60, U, location="eu")])
-    assert ledger.runs("api", *WINDOW) == runs([(0, 2, U)])
-    assert ledger.runs("api", *WINDOW, location="eu") == runs([(0, 1, D), (1, 3, U)])
+def test_locations_fold_separately(either: Ledger) -> None:
+    either.record([make(0, D, location="eu"), make(0, U), make(60, U, location="eu")])
+    assert either.runs("api", *WINDOW) == runs([(0, 2, U)])
+    assert either.runs("api", *WINDOW, location="eu") == runs([(0, 1, D), (1, 3, U)])
 
 
 LIVE = [(m * 60, U, 60) for m in range(10, 21)]  # 10:10 .. 10:20, pending minute 10:20
@@ -162,14 +170,14 @@ BACKFILL_CASES = [
 
 @pytest.mark.parametrize(("older", "expected"), BACKFILL_CASES)
 def test_backfill_older_than_the_pending_minute_is_merged_worst_of(
-    ledger: Ledger, older: list[tuple[float, State, float]],
+    either: Ledger, older: list[tuple[float, State, float]],
     expected: list[tuple[int, int, State]],
 ) -> None:
-    ledger.record(stream(LIVE))
-    ledger.record(stream(older))
-    assert ledger.runs("api", *WINDOW) == runs(expected)
-    ledger.record([make(21 * 60, U)])  # the live fold goes on from its tail
-    assert ledger.runs("api", *WINDOW) == runs(expected[:-1]) + runs([(expected[-1][0], 23, U)])
+    either.record(stream(LIVE))
+    either.record(stream(older))
+    assert either.runs("api", *WINDOW) == runs(expected)
+    either.record([make(21 * 60, U)])  # the live fold goes on from its tail
+    assert either.runs("api", *WINDOW) == runs(expected[:-1]) + runs([(expected[-1][0], 23, U)])
 
 
 def snapshot(led: Ledger, db: Path) -> tuple[object, ...]:
@@ -513,19 +521,22 @@ check_stream = st.lists(
 )
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# new_target gives each example a ledger of its own: the function-scoped fixture is safe here
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(checks=check_stream, data=st.data())
 def test_batches_and_restarts_give_exactly_the_pure_fold(
-    checks: list[tuple[int, State, int, str]], data: st.DataObject
+    new_target: Callable[[], str | Path], checks: list[tuple[int, State, int, str]],
+    data: st.DataObject,
 ) -> None:
     checks.sort()
     cuts = sorted(data.draw(st.sets(st.integers(1, len(checks)), max_size=6)) | {len(checks)})
     reopen = data.draw(st.lists(st.booleans(), min_size=len(cuts), max_size=len(cuts)))
     obs = [make(ts / 1000, state, interval / 1000, location=loc)
            for ts, state, interval, loc in checks]
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "upwatch.db"
-        led = Ledger(path)
+    path = new_target()
+    led = Ledger(path)
+    try:
         lo = 0
         for cut, again in zip(cuts, reopen, strict=True):
             batch = data.draw(st.permutations(obs[lo:cut]))
@@ -542,6 +553,7 @@ def test_batches_and_restarts_give_exactly_the_pure_fold(
         before = led.runs_many(["api"], *WINDOW, location="eu")
         led.record(obs)  # re-importing everything changes nothing
         assert led.runs_many(["api"], *WINDOW, location="eu") == before
+    finally:
         led.close()
 
 
@@ -588,29 +600,29 @@ def test_ready_to_record_refuses_a_damaged_ledger(db: Path, clock: FakeClock) ->
 
 
 def test_a_second_writer_on_the_file_is_caught_up_with_not_overwritten(
-    db: Path, clock: FakeClock
+    ledger_target: str | Path, clock: FakeClock
 ) -> None:
     """``upwatch import`` beside ``run``: the import stores a failed check in the minute whose
     fold ``run`` holds in memory; run's next commit must keep it (worst-of), not write its
     older tail over it."""
-    run = Ledger(db, clock=clock)
+    run = Ledger(ledger_target, clock=clock)
     run.record([make(0, U), make(60, U)])  # run's fold now holds minute M0+1 pending, up
-    other = Ledger(db, clock=clock)
+    other = Ledger(ledger_target, clock=clock)
     other.record([make(75, D)])  # the import: down inside that same minute
     other.close()
     run.record([make(120, U), make(180, U)])  # run moves on and commits
     assert run.runs("api", M0, M0 + 4) == runs([(0, 1, U), (1, 2, D), (2, 4, U)])
     run.close()
-    fresh = Ledger(db, clock=clock)
+    fresh = Ledger(ledger_target, clock=clock)
     assert fresh.runs("api", M0, M0 + 4) == runs([(0, 1, U), (1, 2, D), (2, 4, U)])
     fresh.close()
 
 
 def test_a_service_added_by_another_writer_is_no_unique_error(
-    db: Path, clock: FakeClock
+    ledger_target: str | Path, clock: FakeClock
 ) -> None:
-    run = Ledger(db, clock=clock)
-    other = Ledger(db, clock=clock)
+    run = Ledger(ledger_target, clock=clock)
+    other = Ledger(ledger_target, clock=clock)
     other.record([make(0, U, service="web")])
     other.close()
     run.record([make(60, D, service="web")])  # would INSERT "web" again without catching up

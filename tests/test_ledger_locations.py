@@ -31,9 +31,9 @@ def obs(service: str, location: str, minute: int, ok: bool) -> Observation:
     return Observation(result, result.state(None), 60_000)
 
 
-def test_minutes_are_folded_by_each_services_quorum(tmp_path: Path) -> None:
+def test_minutes_are_folded_by_each_services_quorum(ledger_target: str | Path) -> None:
     config = parse_config(THREE)
-    ledger = Ledger(tmp_path / "l.db", clock=FakeClock(T0))
+    ledger = Ledger(ledger_target, clock=FakeClock(T0))
     down = {"fra": {1, 2}, "cph": {2, 3}, "mad": set()}
     ledger.record([obs("api", loc, m, m not in down[loc]) for loc in down for m in range(5)])
     ledger.record([obs("pair", loc, m, m not in down[loc]) for loc in ("fra", "cph")
@@ -44,16 +44,18 @@ def test_minutes_are_folded_by_each_services_quorum(tmp_path: Path) -> None:
                            Run(M0 + 3, M0 + 5, State.UP)]
     assert runs["pair"] == runs["api"]
     assert config.quorum_plan(["pair"]) == {"pair": (("fra", "cph"), 2)}
+    ledger.close()
 
 
-def test_a_single_location_config_reads_its_own_location(tmp_path: Path) -> None:
+def test_a_single_location_config_reads_its_own_location(ledger_target: str | Path) -> None:
     """``location: fra`` without ``locations``: what run recorded as fra is what report reads
     (it used to read "local", and found nothing)."""
     config = parse_config('location: fra\nservices:\n  - {name: api, url: "https://a.example/"}\n')
-    ledger = Ledger(tmp_path / "l.db", clock=FakeClock(T0))
+    ledger = Ledger(ledger_target, clock=FakeClock(T0))
     ledger.record([obs("api", "fra", m, m != 1) for m in range(3)])
     runs = ledger.quorum_runs_many(config.quorum_plan(["api"]), M0, M0 + 3)
     assert runs["api"] == [Run(M0, M0 + 1, State.UP), Run(M0 + 1, M0 + 2, State.DOWN),
                            Run(M0 + 2, M0 + 3, State.UP)]
     report = build_reports(config, ledger, [(2026, 10)], T0 + timedelta(minutes=3))
     assert report[0].services[0].down_minutes == 1
+    ledger.close()

@@ -80,12 +80,12 @@ def outbox(ledger: Ledger, url: str, session: aiohttp.ClientSession, clock: Fake
 
 
 async def test_a_failed_delivery_survives_a_restart_and_arrives_exactly_once(
-        tmp_path: Path, aiohttp_server: Callable[..., object],
+        ledger_target: str | Path, aiohttp_server: Callable[..., object],
         session: aiohttp.ClientSession) -> None:
     receiver = Receiver(fail_first=1)
     url = await serve(aiohttp_server, receiver)
     clock = FakeClock(T0)
-    db = tmp_path / "upwatch.db"
+    db = ledger_target
 
     ledger = Ledger(db, clock=clock)
     box = outbox(ledger, url, session, clock)
@@ -121,12 +121,12 @@ def test_backoff_doubles_up_to_the_cap(failures: int, expected_s: int) -> None:
 
 
 async def test_retries_follow_the_backoff_then_give_up(
-        tmp_path: Path, aiohttp_server: Callable[..., object],
+        ledger_target: str | Path, aiohttp_server: Callable[..., object],
         session: aiohttp.ClientSession) -> None:
     receiver = Receiver(fail_first=100, fail_status=503)
     url = await serve(aiohttp_server, receiver)
     clock = FakeClock(T0)
-    ledger = Ledger(tmp_path / "u.db", clock=clock)
+    ledger = Ledger(ledger_target, clock=clock)
     box = outbox(ledger, url, session, clock, give_up_after=timedelta(minutes=5))
     await box.publish(EVENT)
     attempts_at = []
@@ -137,35 +137,35 @@ async def test_retries_follow_the_backoff_then_give_up(
         assert await box.deliver_due() != Pass()
         attempts_at.append(int((clock.now() - T0).total_seconds()))
     assert attempts_at == [0, 30, 90, 210, 450]  # +30, +60, +120, +240: then 5 min old
-    [item] = outbox_rows(tmp_path / "u.db")
+    [item] = outbox_rows(ledger_target)
     assert item["dropped"] == "gave up after 5 attempts" and item["sent_at_ms"] is None
     ledger.close()
 
 
 async def test_a_permanent_refusal_is_dropped_at_once(
-        tmp_path: Path, aiohttp_server: Callable[..., object],
+        ledger_target: str | Path, aiohttp_server: Callable[..., object],
         session: aiohttp.ClientSession) -> None:
     receiver = Receiver(fail_first=1, fail_status=410)
     url = await serve(aiohttp_server, receiver)
     clock = FakeClock(T0)
-    ledger = Ledger(tmp_path / "u.db", clock=clock)
+    ledger = Ledger(ledger_target, clock=clock)
     box = outbox(ledger, url, session, clock)
     await box.publish(EVENT)
     assert await box.deliver_due() == Pass(dropped=1)
-    [item] = outbox_rows(tmp_path / "u.db")
+    [item] = outbox_rows(ledger_target)
     assert item["dropped"] == "permanent failure after 1 attempts"
     assert item["last_error"] == "HTTP 410: not now"
     ledger.close()
 
 
-async def test_unreachable_receiver_is_retried(tmp_path: Path,
+async def test_unreachable_receiver_is_retried(ledger_target: str | Path,
                                                session: aiohttp.ClientSession) -> None:
     clock = FakeClock(T0)
-    ledger = Ledger(tmp_path / "u.db", clock=clock)
+    ledger = Ledger(ledger_target, clock=clock)
     box = outbox(ledger, "http://127.0.0.1:9/hook", session, clock)
     await box.publish(EVENT)
     assert await box.deliver_due() == Pass(retried=1)
-    assert outbox_rows(tmp_path / "u.db")[0]["last_error"].startswith("ClientConnectorError")
+    assert outbox_rows(ledger_target)[0]["last_error"].startswith("ClientConnectorError")
     ledger.close()
 
 
@@ -196,24 +196,24 @@ def test_maintenance_silences_events_of_its_services(
 
 
 async def test_silenced_events_are_kept_on_record_and_never_sent(
-        tmp_path: Path, aiohttp_server: Callable[..., object],
+        ledger_target: str | Path, aiohttp_server: Callable[..., object],
         session: aiohttp.ClientSession) -> None:
     receiver = Receiver()
     url = await serve(aiohttp_server, receiver)
     clock = FakeClock(T0)
-    ledger = Ledger(tmp_path / "u.db", clock=clock)
+    ledger = Ledger(ledger_target, clock=clock)
     box = outbox(ledger, url, session, clock)
     assert await box.publish(EVENT, [window(-10, 10)]) == 1
     assert await box.deliver_due() == Pass()
     assert receiver.got == []
-    assert outbox_rows(tmp_path / "u.db")[0]["dropped"] == 'during maintenance "db upgrade" (7)'
+    assert outbox_rows(ledger_target)[0]["dropped"] == 'during maintenance "db upgrade" (7)'
     ledger.close()
 
 
 async def test_events_go_only_to_channels_that_take_their_kind(
-        tmp_path: Path, session: aiohttp.ClientSession) -> None:
+        ledger_target: str | Path, session: aiohttp.ClientSession) -> None:
     clock = FakeClock(T0)
-    ledger = Ledger(tmp_path / "u.db", clock=clock)
+    ledger = Ledger(ledger_target, clock=clock)
     only_incidents = WebhookChannel("inc", "http://127.0.0.1:9/", session, clock,
                                     events=frozenset({"incident"}))
     everything = WebhookChannel("all", "http://127.0.0.1:9/", session, clock)
@@ -223,25 +223,25 @@ async def test_events_go_only_to_channels_that_take_their_kind(
 
 
 async def test_a_row_for_a_channel_no_longer_configured_is_dropped(
-        tmp_path: Path, session: aiohttp.ClientSession) -> None:
+        ledger_target: str | Path, session: aiohttp.ClientSession) -> None:
     clock = FakeClock(T0)
-    ledger = Ledger(tmp_path / "u.db", clock=clock)
+    ledger = Ledger(ledger_target, clock=clock)
     old = WebhookChannel("old", "http://127.0.0.1:9/", session, clock)
     await Outbox(DirectLedger(ledger), [old], clock).publish(EVENT)
     box = Outbox(DirectLedger(ledger), [], clock)
     assert await box.deliver_due() == Pass(dropped=1)
-    assert outbox_rows(tmp_path / "u.db")[0]["last_error"] == (
+    assert outbox_rows(ledger_target)[0]["last_error"] == (
         'no channel named "old" is configured any more')
     ledger.close()
 
 
 async def test_the_loop_delivers_through_the_ledger_writer(
-        tmp_path: Path, aiohttp_server: Callable[..., object],
+        ledger_target: str | Path, aiohttp_server: Callable[..., object],
         session: aiohttp.ClientSession) -> None:
     receiver = Receiver()
     url = await serve(aiohttp_server, receiver)
     clock = FakeClock(T0)
-    writer = LedgerWriter(Ledger(tmp_path / "u.db", clock=clock), clock)
+    writer = LedgerWriter(Ledger(ledger_target, clock=clock), clock)
     channel = WebhookChannel("ops-hook", url, session, clock, secret=SECRET)
     box = Outbox(writer, [channel], clock)
     task = asyncio.create_task(box.run())
@@ -250,7 +250,7 @@ async def test_the_loop_delivers_through_the_ledger_writer(
     box.close()
     await asyncio.wait_for(task, 5)
     assert receiver.delivered == ["state:api:1:down/ops-hook"]
-    assert outbox_rows(tmp_path / "u.db")[0]["sent_at_ms"] == to_ms(T0)
+    assert outbox_rows(ledger_target)[0]["sent_at_ms"] == to_ms(T0)
     await writer.close()
 
 
@@ -271,8 +271,8 @@ class SlowChannel:
         await self.release.wait()
 
 
-async def test_overlapping_passes_never_send_twice(tmp_path: Path) -> None:
-    ledger = Ledger(tmp_path / "u.db")
+async def test_overlapping_passes_never_send_twice(ledger_target: str | Path) -> None:
+    ledger = Ledger(ledger_target)
     clock = FakeClock(T0)
     channel = SlowChannel()
     box = Outbox(DirectLedger(ledger), [channel], clock)  # type: ignore[list-item]

@@ -70,8 +70,9 @@ async def target(
 class Upwatch:
     """A running ``upwatch run`` child process."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, db: str | Path | None = None) -> None:
         self.workdir = workdir
+        self.db = db if db is not None else workdir / "upwatch.db"
         self.proc: asyncio.subprocess.Process | None = None
         self.base = ""
         self.log: list[str] = []
@@ -80,7 +81,7 @@ class Upwatch:
 
     async def start(self) -> None:
         env = {**os.environ, "UPWATCH_CONFIG": str(self.workdir / "probes.yaml"),
-               "UPWATCH_DB": str(self.workdir / "upwatch.db")}
+               "UPWATCH_DB": str(self.db)}
         self.proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "monitor.cli", "run", "--listen", "127.0.0.1:0",
             cwd=self.workdir, env=env, stdout=asyncio.subprocess.DEVNULL,
@@ -150,11 +151,12 @@ def write_config(workdir: Path, url: str, extra: str = "") -> None:
 
 
 async def test_metrics_follow_a_target_down_and_back_then_sigterm_flushes(
-    tmp_path: Path, target: tuple[Target, str]
+    tmp_path: Path, target: tuple[Target, str], ledger_target: str | Path
 ) -> None:
+    """On each engine: an SQLite file beside probes.yaml, a PostgreSQL database."""
     t, url = target
     write_config(tmp_path, url)
-    up = Upwatch(tmp_path)
+    up = Upwatch(tmp_path, ledger_target)
     await up.start()
     try:
         await up.wait_metric("probe_success", "web", 1.0)
@@ -178,9 +180,10 @@ async def test_metrics_follow_a_target_down_and_back_then_sigterm_flushes(
     finally:
         code = await up.signal(signal.SIGTERM)
     assert code == 0, "\n".join(up.log)
-    assert (tmp_path / "site" / "index.html").is_file()  # beside the ledger by default
+    # beside the ledger file by default; in the working directory for a database URL
+    assert (tmp_path / "site" / "index.html").is_file()
     assert any("ledger flushed" in line for line in up.log)
-    statuses = query(tmp_path / "upwatch.db", "SELECT c.ok, c.status FROM checks AS c "
+    statuses = query(ledger_target, "SELECT c.ok, c.status FROM checks AS c "
                      "JOIN services AS s ON s.id = c.service_id WHERE s.name = 'web'")
     assert (0, 503) in statuses and any(ok for ok, _ in statuses)
 

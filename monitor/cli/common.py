@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from monitor.config import default_config_path, default_db_path
+from monitor.config import db_target, default_config_path, default_db_path
 from monitor.errors import UpwatchError
 
 if TYPE_CHECKING:
@@ -47,15 +47,16 @@ class DatabaseError(UpwatchError):
 def add_common_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, default=None,
                    help="probes.yaml to use (default: $UPWATCH_CONFIG or ./probes.yaml)")
-    p.add_argument("--db", type=Path, default=None,
-                   help="SQLite ledger (default: $UPWATCH_DB or ./upwatch.db)")
+    p.add_argument("--db", type=db_target, default=None,
+                   help="the ledger: an SQLite file, or a postgresql://user@host/dbname URL "
+                        "(default: $UPWATCH_DB or ./upwatch.db)")
 
 
 def config_path(args: argparse.Namespace) -> Path:
     return args.config if args.config is not None else default_config_path()
 
 
-def db_path(args: argparse.Namespace) -> Path:
+def db_path(args: argparse.Namespace) -> str | Path:
     return args.db if args.db is not None else default_db_path()
 
 
@@ -68,6 +69,8 @@ def open_ledger(args: argparse.Namespace) -> Ledger:
     except LedgerError as err:
         cause = err.__cause__
         code = _code(cause) if isinstance(cause, sqlite3.Error) else None
+        if not isinstance(path, Path):  # PostgreSQL: the message says what and where
+            raise DatabaseError(str(err)) from err
         if code == sqlite3.SQLITE_CANTOPEN or code in _HINTS:
             hint = _HINTS.get(code) or _cannot_open(path)
             raise DatabaseError(f"cannot open {path}: {cause} ({hint})") from err
@@ -92,7 +95,9 @@ def _code(exc: sqlite3.Error) -> int | None:
     return code & 0xFF if isinstance(code, int) else None
 
 
-def _cannot_open(path: Path) -> str:
+def _cannot_open(path: str | Path) -> str:
+    if not isinstance(path, Path):
+        return "is the server up?"
     if path.is_dir():
         return "it is a folder: name a file in it"
     if path.parent.exists() and not path.parent.is_dir():

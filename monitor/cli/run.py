@@ -17,7 +17,7 @@ from monitor.cli.common import (
     config_path,
     db_path,
 )
-from monitor.config import UnknownService, load_config
+from monitor.config import UnknownService, db_target, load_config
 
 __all__ = ["add_demo_parser", "add_parsers"]
 
@@ -68,6 +68,9 @@ def add_demo_parser(sub: Subparsers[argparse.ArgumentParser]) -> None:
                            "(default: a new temporary directory)")
     demo.add_argument("--listen", default="127.0.0.1:8080",
                       help="address to serve on (default: 127.0.0.1:8080)")
+    demo.add_argument("--db", type=db_target, default=None,
+                      help="the ledger to seed and run on: a postgresql:// URL of an empty "
+                           "database (default: upwatch.db in --dir)")
     demo.add_argument("--locations", action="store_true",
                       help="three probing locations: this monitor and two probers pushing to "
                            "it from 127.0.0.2 and 127.0.0.3 (Linux loopback)")
@@ -103,7 +106,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                          "--location NAME")
     opts = RunOptions(config_path=config_path(args), db_path=db, host=host, port=port,
                       max_concurrency=args.max_concurrency,
-                      site=SitePlan(args.site if args.site is not None else db.parent / "site"))
+                      site=SitePlan(args.site if args.site is not None
+                                    else (db.parent if isinstance(db, Path) else Path()) / "site"))
     try:
         return asyncio.run(serve(opts))
     except LedgerError as err:
@@ -115,14 +119,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_FAILED
 
 
-def _run_prober(args: argparse.Namespace, db: Path, host: str, port: int) -> int:
+def _run_prober(args: argparse.Namespace, db: str | Path, host: str, port: int) -> int:
     from monitor.run.prober import ProberError, ProberOptions, serve_prober
     from monitor.store.ledger import LedgerError
     from monitor.store.spool import SpoolError
 
     if args.max_spool < 1:
         raise UsageError(f"--max-spool: must be at least 1, got {args.max_spool}")
-    spool = args.spool if args.spool is not None else db.parent / f"spool-{args.location}.db"
+    beside = db.parent if isinstance(db, Path) else Path()
+    spool = args.spool if args.spool is not None else beside / f"spool-{args.location}.db"
     opts = ProberOptions(config_path=config_path(args), location=args.location,
                          spool_path=spool, central_url=args.central, host=host, port=port,
                          max_concurrency=args.max_concurrency, max_spool=args.max_spool,
@@ -171,7 +176,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from monitor.demo import run_demo
     from monitor.logs import setup_logging
     from monitor.run.runner import parse_listen
-
+    from monitor.store.ledger import LedgerError
     try:
         host, port = parse_listen(args.listen)
     except ValueError as err:
@@ -180,14 +185,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
         workdir = Path(tempfile.mkdtemp(prefix="upwatch-demo-"))
     else:
         workdir = args.dir
-        if (workdir / "upwatch.db").exists():
+        if args.db is None and (workdir / "upwatch.db").exists():
             raise UsageError(f"{workdir} already holds a demo ledger; pick a new --dir "
                              "or remove it (the demo seeds fresh history)")
         workdir.mkdir(parents=True, exist_ok=True)
     setup_logging("text")
     try:
         return asyncio.run(run_demo(workdir, host, port, SystemClock(),
-                                    locations=args.locations))
+                                    locations=args.locations, db=args.db))
+    except LedgerError as err:
+        raise DatabaseError(str(err)) from err
     except OSError as err:
         print(f"Error: cannot listen on {args.listen}: {err.strerror or err} "
               "(try --listen 127.0.0.1:8090)", file=sys.stderr)

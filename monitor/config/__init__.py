@@ -18,7 +18,7 @@ notification channels), :mod:`~monitor.config.durations` (durations, sizes, poin
 
 from monitor.config.coverage import Coverage, CoverageRule, DateRange
 from monitor.config.durations import format_duration, parse_duration
-from monitor.config.loader import default_config_path, default_db_path, load_config
+from monitor.config.loader import db_target, default_config_path, default_db_path, load_config
 from monitor.config.locations import LocationConfig
 from monitor.config.model import Config, UnknownService, unknown_service_problem
 from monitor.config.reader import ConfigError, parse_config
@@ -30,6 +30,6 @@ __all__ = [
     "Config", "ConfigError", "Coverage", "CoverageRule", "DateRange", "ExclusionConfig",
     "ExpectConfig", "LocationConfig", "MaintenancePolicy", "MaintenanceWindowConfig",
     "ServiceConfig", "SiteConfig", "SlaConfig", "StatusRange", "UnknownService",
-    "default_config_path", "default_db_path", "format_duration", "load_config", "parse_config",
-    "parse_duration", "unknown_service_problem",
+    "db_target", "default_config_path", "default_db_path", "format_duration", "load_config",
+    "parse_config", "parse_duration", "unknown_service_problem",
 ]

@@ -13,8 +13,8 @@ from pathlib import Path
 from monitor.config.model import Config
 from monitor.config.reader import ConfigError, parse_config
 
-__all__ = ["ConfigError", "default_config_path", "default_db_path", "load_config",
-           "parse_config"]
+__all__ = ["URL_SCHEMES", "ConfigError", "db_target", "default_config_path", "default_db_path",
+           "load_config", "parse_config"]
 
 
 def default_config_path() -> Path:
@@ -22,9 +22,19 @@ def default_config_path() -> Path:
     return Path(os.environ.get("UPWATCH_CONFIG") or "probes.yaml")
 
 
-def default_db_path() -> Path:
+#: How ``--db`` tells a PostgreSQL URL from an SQLite file path.
+URL_SCHEMES = ("postgresql://", "postgres://")
+
+
+def db_target(value: str) -> str | Path:
+    """What ``--db`` / ``UPWATCH_DB`` name: a ``postgresql://`` URL (kept as text), else an
+    SQLite file path."""
+    return value if value.startswith(URL_SCHEMES) else Path(value)
+
+
+def default_db_path() -> str | Path:
     """``$UPWATCH_DB`` if set, else ``./upwatch.db``."""
-    return Path(os.environ.get("UPWATCH_DB") or "upwatch.db")
+    return db_target(os.environ.get("UPWATCH_DB") or "upwatch.db")
 
 
 def load_config(path: str | os.PathLike[str]) -> Config:

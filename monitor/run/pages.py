@@ -43,7 +43,7 @@ NICENESS = 10
 DEFAULT_TIMEOUT_S = 300.0
 
 #: ``(config file, ledger, site directory, now) → argv`` of one build.
-BuildCommand = Callable[[Path, Path, Path, datetime], Sequence[str]]
+BuildCommand = Callable[[Path, str | Path, Path, datetime], Sequence[str]]
 
 #: The folder that holds the ``monitor`` package: put first on the child's ``sys.path``, so the
 #: child runs the same code as the monitor, installed or from a source checkout.
@@ -58,7 +58,7 @@ _BUILT = re.compile(r"^built (\d+) files into ", re.MULTILINE)
 _KEEP_STDERR_CHARS = 4000
 
 
-def build_page_command(config_path: Path, db_path: Path, out_dir: Path,
+def build_page_command(config_path: Path, db_path: str | Path, out_dir: Path,
                        now: datetime) -> list[str]:
     """``upwatch build-page`` with this interpreter, on the monitor's config file and ledger,
     as of the monitor's ``now`` (``--at``: an injected clock reaches the page too)."""

@@ -36,6 +36,7 @@ from monitor.run.central import Central
 from monitor.run.pages import ChildBuild, SitePlan, count_files, run_build
 from monitor.run.scheduler import ProbeScheduler
 from monitor.store.ledger import Ledger
+from monitor.store.pg_runlock import PgRunLock
 from monitor.store.runlock import RunLock
 from monitor.store.writer import LedgerWriter
 from monitor.web.admin import AdminTokens, load_admin_tokens
@@ -58,7 +59,7 @@ GC_THRESHOLD0 = 20_000
 @dataclass(frozen=True)
 class RunOptions:
     config_path: Path
-    db_path: Path
+    db_path: str | Path  # an SQLite file, or a postgresql:// URL
     host: str = "127.0.0.1"
     port: int = 8080
     max_concurrency: int = 256
@@ -91,7 +92,9 @@ class Monitor:
         self.registry = CollectorRegistry()
         # with locations, probe series are per (service, location); fixed until a restart
         self.metrics = ProbeMetrics(self.registry, locations=bool(self.config.locations))
-        self._lock = RunLock(opts.db_path)  # one `upwatch run` per ledger
+        # one `upwatch run` per ledger
+        self._lock: RunLock | PgRunLock = (
+            RunLock(opts.db_path) if isinstance(opts.db_path, Path) else PgRunLock(opts.db_path))
         self._lock.acquire()
         try:
             self.ledger = Ledger(opts.db_path, clock=self.clock)
@@ -322,7 +325,7 @@ class Monitor:
                      ", ".join(self.runtime.admin_tokens.names))
         base = f"http://{self.opts.host}:{self.port}"
         log.info("upwatch is running with %d services from %s, ledger %s",
-                 len(self.config.services), self.opts.config_path, self.opts.db_path)
+                 len(self.config.services), self.opts.config_path, self.ledger.name)
         log.info("metrics: %s/metrics   health: %s/healthz   status page: %s/",
                  base, base, base)
 

@@ -8,13 +8,13 @@ availability is ``minute_runs`` (:mod:`monitor.store.minute_runs`), not this tab
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from operator import itemgetter
 
 from monitor.core.checks import ErrorKind, Observation
+from monitor.store.database import Database
 from monitor.store.schema import from_ms
 
 __all__ = ["StoredCheck", "insert", "latest", "prune"]
@@ -36,7 +36,7 @@ class StoredCheck:
 
 
 def insert(
-    conn: sqlite3.Connection,
+    conn: Database,
     groups: Iterable[tuple[_Key, Sequence[tuple[int, Observation]]]],
     keep_successes: int,
 ) -> None:
@@ -58,11 +58,12 @@ def insert(
             ok_rows.sort(key=itemgetter(2))
             del ok_rows[: len(ok_rows) - keep_successes]
         rows.extend(ok_rows)
-    conn.executemany("INSERT OR IGNORE INTO checks VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    conn.executemany(
+        "INSERT INTO checks VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", rows)
 
 
 def prune(
-    conn: sqlite3.Connection, service_ids: Iterable[int], cutoff_ms: int, keep_successes: int
+    conn: Database, service_ids: Iterable[int], cutoff_ms: int, keep_successes: int
 ) -> None:
     """Drop failures older than ``cutoff_ms`` and all but the latest ``keep_successes``
     successes of each service."""
@@ -85,7 +86,7 @@ _NO_LATER = 2**62
 
 
 def latest(
-    conn: sqlite3.Connection, service: str, service_id: int, locations: Mapping[int, str],
+    conn: Database, service: str, service_id: int, locations: Mapping[int, str],
     until_ms: int = _NO_LATER,
 ) -> StoredCheck | None:
     """The latest kept check of a service (any location) at or before ``until_ms``;
@@ -103,15 +104,16 @@ def latest(
 
 
 def latest_per_location(
-    conn: sqlite3.Connection, service: str, service_id: int, locations: Mapping[int, str],
+    conn: Database, service: str, service_id: int, locations: Mapping[int, str],
     until_ms: int = _NO_LATER,
 ) -> dict[str, StoredCheck]:
     """The latest kept check of a service at or before ``until_ms`` at each location that has
     one."""
-    # SQLite takes the bare columns from the row of max(ts_ms) in each group
     rows = conn.execute(
-        "SELECT location_id, max(ts_ms), ok, latency_ms, status, error, detail FROM checks "
-        "WHERE service_id = ? AND ts_ms <= ? GROUP BY location_id", (service_id, until_ms),
+        "SELECT location_id, ts_ms, ok, latency_ms, status, error, detail FROM ("
+        "SELECT *, row_number() OVER (PARTITION BY location_id ORDER BY ts_ms DESC) AS nth "
+        "FROM checks WHERE service_id = ? AND ts_ms <= ?) AS latest WHERE nth = 1",
+        (service_id, until_ms),
     ).fetchall()
     return {locations[lid]: StoredCheck(service, locations[lid], from_ms(ts), bool(ok), latency,
                                         status, ErrorKind(error) if error else None, detail)

@@ -10,13 +10,12 @@ event again changes nothing. Times are stored as epoch milliseconds.
 
 from __future__ import annotations
 
-import json
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from monitor.core.incidents import Impact, Incident, IncidentStatus, IncidentUpdate
+from monitor.store.database import Database
 from monitor.store.schema import LedgerError, from_ms, to_ms, transaction
 
 __all__ = [
@@ -80,22 +79,22 @@ class OutboxItem:
 
 # ---- incidents ---------------------------------------------------------------------------
 
-def _read(conn: sqlite3.Connection, where: str, params: Sequence[object],
+def _read(conn: Database, where: str, params: Sequence[object],
           tail: str = "ORDER BY detected_at_ms DESC, id DESC") -> list[Incident]:
     rows = conn.execute(f"SELECT {_INCIDENT_COLUMNS} FROM incidents {where} {tail}",
                         params).fetchall()
     if not rows:
         return []
-    ids = json.dumps([row[0] for row in rows])
+    ids = conn.list_param([row[0] for row in rows])
     services: dict[int, list[str]] = {}
     for iid, name in conn.execute(
-            "SELECT incident_id, service FROM incident_services WHERE incident_id IN "
-            "(SELECT value FROM json_each(?)) ORDER BY incident_id, service", (ids,)):
+            "SELECT incident_id, service FROM incident_services WHERE "
+            f"{conn.one_of('incident_id')} ORDER BY incident_id, service", (ids,)):
         services.setdefault(iid, []).append(name)
     updates: dict[int, list[IncidentUpdate]] = {}
     for uid, iid, at, status, body, author, human in conn.execute(
             "SELECT id, incident_id, at_ms, status, body, author, human FROM incident_updates "
-            "WHERE incident_id IN (SELECT value FROM json_each(?)) ORDER BY at_ms, id", (ids,)):
+            f"WHERE {conn.one_of('incident_id')} ORDER BY at_ms, id", (ids,)):
         updates.setdefault(iid, []).append(IncidentUpdate(
             uid, iid, from_ms(at), IncidentStatus(status), body, author, bool(human)))
     return [
@@ -107,18 +106,18 @@ def _read(conn: sqlite3.Connection, where: str, params: Sequence[object],
     ]
 
 
-def get_incident(conn: sqlite3.Connection, incident_id: int) -> Incident | None:
+def get_incident(conn: Database, incident_id: int) -> Incident | None:
     found = _read(conn, "WHERE id = ?", (incident_id,))
     return found[0] if found else None
 
 
-def incident_by_key(conn: sqlite3.Connection, key: str) -> Incident | None:
+def incident_by_key(conn: Database, key: str) -> Incident | None:
     """The incident the detector opened under ``key``."""
     found = _read(conn, "WHERE detection_key = ?", (key,))
     return found[0] if found else None
 
 
-def find_incidents(conn: sqlite3.Connection, *, since: datetime | None = None,
+def find_incidents(conn: Database, *, since: datetime | None = None,
                    open_only: bool = False, detected_only: bool = False,
                    limit: int | None = None) -> list[Incident]:
     """Incidents newest first: still open, or (with ``since``) detected or resolved since."""
@@ -140,7 +139,7 @@ def find_incidents(conn: sqlite3.Connection, *, since: datetime | None = None,
 
 
 def open_incident(
-    conn: sqlite3.Connection, *, title: str, impact: Impact, severity: str,
+    conn: Database, *, title: str, impact: Impact, severity: str,
     services: Sequence[str], detected_at: datetime, at: datetime, author: str, human: bool,
     status: IncidentStatus = IncidentStatus.INVESTIGATING, body: str = "",
     detection_key: str | None = None,
@@ -157,12 +156,11 @@ def open_incident(
             found = incident_by_key(conn, detection_key)
             if found is not None:
                 return found, False
-        cur = conn.execute(
+        iid = conn.insert_id(
             "INSERT INTO incidents (title, impact, severity, status, detected_at_ms, "
             "created_by, detection_key) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (title, impact.value, severity, status.value, to_ms(detected_at), author,
              detection_key))
-        iid = int(cur.lastrowid or 0)
         conn.executemany("INSERT INTO incident_services (incident_id, service) VALUES (?, ?)",
                          ((iid, name) for name in sorted(set(services))))
         _insert_update(conn, iid, at, status, body, author, human)
@@ -171,16 +169,15 @@ def open_incident(
     return found, True
 
 
-def _insert_update(conn: sqlite3.Connection, iid: int, at: datetime, status: IncidentStatus,
+def _insert_update(conn: Database, iid: int, at: datetime, status: IncidentStatus,
                    body: str, author: str, human: bool) -> int:
-    cur = conn.execute(
+    return conn.insert_id(
         "INSERT INTO incident_updates (incident_id, at_ms, status, body, author, human) "
         "VALUES (?, ?, ?, ?, ?, ?)", (iid, to_ms(at), status.value, body, author, int(human)))
-    return int(cur.lastrowid or 0)
 
 
 def post_update(
-    conn: sqlite3.Connection, incident_id: int, *, at: datetime, status: IncidentStatus,
+    conn: Database, incident_id: int, *, at: datetime, status: IncidentStatus,
     body: str, author: str, human: bool, impact: Impact | None = None,
     severity: str | None = None, services: Sequence[str] = (),
 ) -> tuple[Incident, IncidentUpdate] | None:
@@ -199,7 +196,8 @@ def post_update(
             conn.execute("UPDATE incidents SET impact = ?, severity = ? WHERE id = ?",
                          (impact.value, severity or current.severity, incident_id))
         conn.executemany(
-            "INSERT OR IGNORE INTO incident_services (incident_id, service) VALUES (?, ?)",
+            "INSERT INTO incident_services (incident_id, service) VALUES (?, ?) "
+            "ON CONFLICT DO NOTHING",
             ((incident_id, name) for name in services))
     found = get_incident(conn, incident_id)
     assert found is not None
@@ -209,17 +207,18 @@ def post_update(
 
 # ---- outbox ------------------------------------------------------------------------------
 
-def enqueue(conn: sqlite3.Connection, rows: Sequence[OutboxRow], now: datetime) -> int:
+def enqueue(conn: Database, rows: Sequence[OutboxRow], now: datetime) -> int:
     """Add deliveries due at ``now``; rows already there (same event and channel) are left
     alone. Returns how many were new."""
     with transaction(conn, "queueing notifications"):
-        before = conn.total_changes
-        conn.executemany(
-            "INSERT OR IGNORE INTO outbox (event_id, channel, kind, payload, created_at_ms, "
-            "next_at_ms, dropped) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            ((r.event_id, r.channel, r.kind, r.payload, to_ms(now), to_ms(now), r.dropped)
-             for r in rows))
-        return conn.total_changes - before
+        added = 0
+        for r in rows:
+            added += conn.execute(
+                "INSERT INTO outbox (event_id, channel, kind, payload, created_at_ms, "
+                "next_at_ms, dropped) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (r.event_id, r.channel, r.kind, r.payload, to_ms(now), to_ms(now), r.dropped),
+            ).rowcount
+        return added
 
 
 def _items(rows: Sequence[tuple[object, ...]]) -> list[OutboxItem]:
@@ -235,34 +234,34 @@ def _items(rows: Sequence[tuple[object, ...]]) -> list[OutboxItem]:
     return out
 
 
-def due_items(conn: sqlite3.Connection, now: datetime, limit: int = 100) -> list[OutboxItem]:
+def due_items(conn: Database, now: datetime, limit: int = 100) -> list[OutboxItem]:
     """Undelivered, not dropped items due at ``now``, oldest first."""
     return _items(conn.execute(
         f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE sent_at_ms IS NULL AND dropped IS NULL "
         "AND next_at_ms <= ? ORDER BY next_at_ms, id LIMIT ?", (to_ms(now), limit)).fetchall())
 
 
-def next_due(conn: sqlite3.Connection) -> datetime | None:
+def next_due(conn: Database) -> datetime | None:
     """When the earliest pending item is due; None when nothing is pending."""
     row = conn.execute("SELECT min(next_at_ms) FROM outbox "
                        "WHERE sent_at_ms IS NULL AND dropped IS NULL").fetchone()
     return None if row[0] is None else from_ms(int(row[0]))
 
 
-def mark_sent(conn: sqlite3.Connection, item_id: int, at: datetime) -> None:
+def mark_sent(conn: Database, item_id: int, at: datetime) -> None:
     with transaction(conn, "recording a delivery"):
         conn.execute("UPDATE outbox SET sent_at_ms = ?, attempts = attempts + 1 WHERE id = ?",
                      (to_ms(at), item_id))
 
 
-def mark_retry(conn: sqlite3.Connection, item_id: int, *, next_at: datetime,
+def mark_retry(conn: Database, item_id: int, *, next_at: datetime,
                error: str) -> None:
     with transaction(conn, "recording a failed delivery"):
         conn.execute("UPDATE outbox SET attempts = attempts + 1, next_at_ms = ?, "
                      "last_error = ? WHERE id = ?", (to_ms(next_at), error, item_id))
 
 
-def mark_dropped(conn: sqlite3.Connection, item_id: int, *, reason: str,
+def mark_dropped(conn: Database, item_id: int, *, reason: str,
                  error: str | None = None) -> None:
     with transaction(conn, "giving up a delivery"):
         conn.execute("UPDATE outbox SET attempts = attempts + ?, dropped = ?, "

@@ -16,11 +16,12 @@ connection here, to write: upwatch does not read the statistics back, they are f
 from __future__ import annotations
 
 import math
-import sqlite3
 import struct
 from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+
+from monitor.store.database import Database
 
 HOUR_MS = 3_600_000
 BASE_MS = 0.1
@@ -91,8 +92,19 @@ class HourHistogram:
 
 _Key = tuple[int, int]  # (service_id, location_id)
 
+_SAVE_HOUR = """
+    INSERT INTO latency_hours VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (service_id, location_id, hour) DO UPDATE SET count = excluded.count,
+        mean_dms = excluded.mean_dms, max_dms = excluded.max_dms, p50_dms = excluded.p50_dms,
+        p95_dms = excluded.p95_dms, p99_dms = excluded.p99_dms"""
+_SAVE_OPEN = """
+    INSERT INTO latency_open VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (service_id, location_id) DO UPDATE SET hour = excluded.hour,
+        count = excluded.count, sum_ms = excluded.sum_ms, max_ms = excluded.max_ms,
+        last_ms = excluded.last_ms, buckets = excluded.buckets"""
 
-def load_open(conn: sqlite3.Connection) -> dict[_Key, HourHistogram]:
+
+def load_open(conn: Database) -> dict[_Key, HourHistogram]:
     rows = conn.execute(
         "SELECT service_id, location_id, hour, count, sum_ms, max_ms, last_ms, buckets "
         "FROM latency_open"
@@ -101,7 +113,7 @@ def load_open(conn: sqlite3.Connection) -> dict[_Key, HourHistogram]:
 
 
 def add_samples(
-    conn: sqlite3.Connection,
+    conn: Database,
     key: _Key,
     hist: HourHistogram | None,
     samples: Iterable[tuple[int, float]],
@@ -116,18 +128,13 @@ def add_samples(
             continue  # counted already, or history older than what was counted
         if hist is None or ts // HOUR_MS != hist.hour:
             if hist is not None:
-                conn.execute(
-                    "INSERT OR REPLACE INTO latency_hours VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (*key, *_row(hist)),
-                )
+                conn.execute(_SAVE_HOUR, (*key, *_row(hist)))
             hist = HourHistogram(ts // HOUR_MS)
         hist.add(ts, latency)
         changed = True
     if hist is not None and changed:
-        conn.execute(
-            "INSERT OR REPLACE INTO latency_open VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (*key, hist.hour, hist.count, hist.sum_ms, hist.max_ms, hist.last_ms, hist.blob()),
-        )
+        conn.execute(_SAVE_OPEN, (
+            *key, hist.hour, hist.count, hist.sum_ms, hist.max_ms, hist.last_ms, hist.blob()))
     return hist
 
 

@@ -1,7 +1,8 @@
 """The availability ledger: every SQL statement of upwatch lives behind :class:`Ledger`.
 
-A :class:`Ledger` is one SQLite file (schema and migrations: :mod:`monitor.store.schema`), its
-one connection and its lock. :meth:`Ledger.record` commits check results in one transaction:
+A :class:`Ledger` is one database — an SQLite file or a PostgreSQL database
+(:mod:`monitor.store.database`; schema and migrations: :mod:`monitor.store.schema`) — its one
+connection and its lock. :meth:`Ledger.record` commits check results in one transaction:
 the minute folds with their runs and pending tails (:mod:`monitor.store.minute_runs`), raw
 check results (:mod:`monitor.store.checks`: failures for ``retention_days``, the latest
 ``keep_successes`` successes per service) and hourly latency statistics
@@ -9,7 +10,7 @@ check results (:mod:`monitor.store.checks`: failures for ``retention_days``, the
 are thin: declared windows (:mod:`monitor.store.windows`), incidents and the notification
 outbox (:mod:`monitor.store.incidents`).
 
-Threads: a ledger has ONE SQLite connection (opened with ``check_same_thread=False``) and every
+Threads: a ledger has ONE connection (SQLite's opened with ``check_same_thread=False``) and every
 public method holds the ledger's lock, so calls from several threads are serialized; a read
 never sees half a commit. upwatch calls it from the one
 :class:`monitor.store.writer.LedgerWriter` thread: reads through ``LedgerWriter.read`` (which
@@ -21,7 +22,6 @@ failed write; a failed ``record`` leaves the database and the in-memory folds as
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
@@ -39,6 +39,7 @@ from monitor.store import checks, latency, schema
 from monitor.store import incidents as incident_store
 from monitor.store import windows as ledger_windows
 from monitor.store.checks import StoredCheck
+from monitor.store.connect import open_database
 from monitor.store.incidents import OutboxItem, OutboxRow
 from monitor.store.latency import HourHistogram
 from monitor.store.minute_runs import Item, Key, MinuteRuns
@@ -48,18 +49,21 @@ from monitor.store.windows import DeclaredWindow
 __all__ = ["DeclaredWindow", "Ledger", "LedgerError", "Observation", "StoredCheck"]
 
 _DAY_MS = 86_400_000
+_SET_META = ("INSERT INTO meta (key, value) VALUES (?, ?) "
+             "ON CONFLICT (key) DO UPDATE SET value = excluded.value")
 T = TypeVar("T")
 
 
 class Ledger:
-    """Availability minutes, raw checks and latency hours of every service, in one SQLite file.
+    """Availability minutes, raw checks and latency hours of every service, in one database:
+    ``target`` is an SQLite file path or a ``postgresql://`` URL.
 
     ``clock`` stamps ``meta.last_write`` (read by auditors of a copy: docs/auditing.md).
     """
 
     def __init__(
         self,
-        path: str | Path,
+        target: str | Path,
         *,
         retention_days: int = 90,
         keep_successes: int = 1000,
@@ -67,18 +71,18 @@ class Ledger:
     ) -> None:
         if retention_days < 0 or keep_successes < 0:
             raise ValueError("retention_days and keep_successes must not be negative")
-        self._path = Path(path)
         self._retention_days = retention_days
         self._keep_successes = keep_successes
         self._clock: Clock = clock if clock is not None else SystemClock()
         self._lock = threading.RLock()
-        self._conn = schema.connect(self._path)
+        self._conn = open_database(target)
+        self.name = self._conn.name
         try:
-            schema.migrate(self._conn, self._path.name)
+            schema.migrate(self._conn)
             self._load()
-        except sqlite3.DatabaseError as exc:
+        except self._conn.errors as exc:
             self._conn.close()
-            raise LedgerError(f"{self._path.name} is not a usable upwatch database: {exc}") from exc
+            raise LedgerError(f"{self.name} is not a usable upwatch database: {exc}") from exc
         except BaseException:
             self._conn.close()
             raise
@@ -95,8 +99,8 @@ class Ledger:
         self._data_version = self._other_writers()
 
     def _other_writers(self) -> int:
-        """SQLite's ``data_version``: it changes when another connection commits."""
-        return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+        """A number that changes when another connection records checks."""
+        return self._conn.generation()
 
     def _catch_up(self) -> None:
         """Inside a write transaction: if another process (``upwatch import`` beside ``run``,
@@ -112,24 +116,20 @@ class Ledger:
     # ---- writing -------------------------------------------------------------------------
 
     def ready_to_record(self) -> None:
-        """Prove, before a long run starts, that the file is whole and takes writes: a
-        ``PRAGMA quick_check``, then a committed write (``meta.last_start``). Raises
-        :class:`LedgerError` saying what is wrong (damaged, read-only) instead of letting a
-        monitor probe for hours into a ledger that keeps nothing."""
+        """Prove, before a long run starts, that the database is whole and takes writes: a
+        quick check (SQLite's ``PRAGMA quick_check``), then a committed write
+        (``meta.last_start``). Raises :class:`LedgerError` saying what is wrong (damaged,
+        read-only) instead of letting a monitor probe for hours into a ledger that keeps
+        nothing."""
         with self._lock:
-            try:
-                found = [row[0] for row in self._conn.execute("PRAGMA quick_check(5)")]
-            except sqlite3.DatabaseError as exc:
-                found = [str(exc)]
-            if found != ["ok"]:
+            found = self._conn.integrity_problems()
+            if found:
                 raise LedgerError(
-                    f"{self._path.name} is damaged ({found[0]}); restore it from a backup, or "
+                    f"{self.name} is damaged ({found[0]}); restore it from a backup, or "
                     "move it aside and start with a new file")
             try:
-                with schema.transaction(self._conn, f"writing to {self._path.name}"):
-                    self._conn.execute(
-                        "INSERT OR REPLACE INTO meta (key, value) VALUES ('last_start', ?)",
-                        (to_ms(self._clock.now()),))
+                with schema.transaction(self._conn, f"writing to {self.name}"):
+                    self._conn.execute(_SET_META, ("last_start", to_ms(self._clock.now())))
             except LedgerError as err:
                 raise LedgerError(f"{err}; upwatch run needs to write to its ledger (check the "
                                   "file's and its folder's permissions, and free space)") from err
@@ -161,10 +161,8 @@ class Ledger:
         ):
             self._catch_up()
             self._record(observations)
-            self._conn.execute(
-                "INSERT OR REPLACE INTO meta (key, value) VALUES ('last_write', ?)",
-                (to_ms(self._clock.now()),),
-            )
+            self._conn.execute(_SET_META, ("last_write", to_ms(self._clock.now())))
+            self._data_version = self._conn.next_generation()
 
     def _record(self, observations: Sequence[Observation]) -> None:
         groups: dict[Key, list[Item]] = {}
@@ -194,8 +192,8 @@ class Ledger:
         )
         found = ids.get(name)
         if found is None:
-            cur = self._conn.execute(f"INSERT INTO {table} (name) VALUES (?)", (name,))
-            found = ids[name] = int(cur.lastrowid or 0)
+            found = ids[name] = self._conn.insert_id(
+                f"INSERT INTO {table} (name) VALUES (?)", (name,))
             names[found] = name
         return found
 
@@ -215,28 +213,23 @@ class Ledger:
     def read_only(self, fn: Callable[[Ledger], T]) -> T:
         """Run ``fn(self)`` on one snapshot of the ledger, refusing changes.
 
-        The lock is held throughout and ``fn`` runs in one read transaction with ``PRAGMA
-        query_only`` on: it sees one commit even while another process writes, and a statement
-        that would change the database fails with :class:`LedgerError`. Inside
-        :meth:`atomically` it only runs ``fn``.
+        The lock is held throughout and ``fn`` runs in one read-only transaction
+        (:meth:`~monitor.store.database.Database.begin_read`): it sees one commit even while
+        another process writes, and a statement that would change the database fails with
+        :class:`LedgerError`. Inside :meth:`atomically` it only runs ``fn``.
         """
         with self._lock:
             conn = self._conn
             if conn.in_transaction:
                 return fn(self)
-            conn.execute("PRAGMA query_only = ON")
             try:
-                conn.execute("BEGIN")
+                conn.begin_read()
                 return fn(self)
-            except sqlite3.Error as exc:
-                hint = (" (changes go through LedgerWriter.write)"
-                        if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_READONLY
-                        else "")
-                raise LedgerError(f"reading the ledger failed: {exc}{hint}") from exc
+            except conn.errors as exc:
+                raise LedgerError(f"reading the ledger failed: {exc}"
+                                  f"{conn.readonly_hint(exc)}") from exc
             finally:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                conn.execute("PRAGMA query_only = OFF")
+                conn.end_read()
 
     def _key(self, service: str, location: str) -> Key | None:
         sid, lid = self._service_ids.get(service), self._location_ids.get(location)

@@ -13,8 +13,6 @@ Keys are ``(service_id, location_id)``; minutes are epoch minutes. Only
 
 from __future__ import annotations
 
-import json
-import sqlite3
 from collections.abc import Iterable, Sequence
 
 from monitor.core.checks import Observation, State
@@ -28,6 +26,7 @@ from monitor.core.minutes import (
     fold,
     merge_worst,
 )
+from monitor.store.database import Database
 
 __all__ = ["Item", "Key", "MinuteRuns"]
 
@@ -35,28 +34,37 @@ Key = tuple[int, int]  # (service_id, location_id)
 Item = tuple[int, Observation]  # (ts_ms, observation)
 
 _RUNS_FROM = """
-    SELECT start, end, state FROM minute_runs
+    SELECT start, "end", state FROM minute_runs
     WHERE service_id = :s AND location_id = :l AND start < :hi AND start >= coalesce(
         (SELECT start FROM minute_runs WHERE service_id = :s AND location_id = :l
          AND start <= :lo ORDER BY start DESC LIMIT 1), :lo)
     ORDER BY start"""
+
+# The runs of the services named in the list parameter :names (the engine's one_of) at one
+# location, each from the run holding :lo on.
 _RUNS_MANY = """
     WITH wanted(sid, lo) AS (
         SELECT s.id, coalesce((SELECT start FROM minute_runs WHERE service_id = s.id
             AND location_id = :l AND start <= :lo ORDER BY start DESC LIMIT 1), :lo)
-        FROM services AS s WHERE s.name IN (SELECT value FROM json_each(:names)))
-    SELECT r.service_id, r.start, r.end, r.state FROM wanted
+        FROM services AS s WHERE {names})
+    SELECT r.service_id, r.start, r."end", r.state FROM wanted
     JOIN minute_runs AS r ON r.service_id = wanted.sid AND r.location_id = :l
         AND r.start >= wanted.lo AND r.start < :hi
     ORDER BY r.service_id, r.start"""
+_SAVE_TAIL = """
+    INSERT INTO folder_state VALUES (?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (service_id, location_id) DO UPDATE SET minute = excluded.minute,
+        worst = excluded.worst, last_ms = excluded.last_ms, last_state = excluded.last_state,
+        interval_ms = excluded.interval_ms"""
 
 
 class MinuteRuns:
     """The minute folds of every (service, location) and their runs in ``minute_runs``."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: Database) -> None:
         """Load the folds' pending tails from the last commit."""
         self._conn = conn
+        self._runs_many = _RUNS_MANY.format(names=conn.one_of("s.name").replace("?", ":names"))
         self._folders: dict[Key, MinuteFolder] = {
             (s, loc): MinuteFolder(FolderState(m, State(w), last, State(ls), iv))
             for s, loc, m, w, last, ls, iv in conn.execute(
@@ -90,15 +98,13 @@ class MinuteRuns:
             self._append_runs(key, coalesce(final))
         st = folder.state
         if st is not None and st is not before and st != before:
-            self._conn.execute(
-                "INSERT OR REPLACE INTO folder_state VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (*key, st.minute, int(st.worst), st.last_ms, int(st.last_state), st.interval_ms),
-            )
+            self._conn.execute(_SAVE_TAIL, (
+                *key, st.minute, int(st.worst), st.last_ms, int(st.last_state), st.interval_ms))
 
     def _last_run(self, key: Key) -> Run | None:
         if key not in self._last_runs:
             row = self._conn.execute(
-                "SELECT start, end, state FROM minute_runs WHERE service_id = ? "
+                "SELECT start, \"end\", state FROM minute_runs WHERE service_id = ? "
                 "AND location_id = ? ORDER BY start DESC LIMIT 1", key,
             ).fetchone()
             self._last_runs[key] = Run(row[0], row[1], State(row[2])) if row else None
@@ -112,7 +118,7 @@ class MinuteRuns:
             return
         if last is not None and last.end == runs[0].start and last.state == runs[0].state:
             self._conn.execute(
-                "UPDATE minute_runs SET end = ? WHERE service_id = ? AND location_id = ? "
+                "UPDATE minute_runs SET \"end\" = ? WHERE service_id = ? AND location_id = ? "
                 "AND start = ?", (runs[0].end, *key, last.start),
             )
             runs = [Run(last.start, runs[0].end, last.state), *runs[1:]]
@@ -176,7 +182,8 @@ class MinuteRuns:
         """Stored runs (unclipped, no tail) of the named services at one location, with one
         query; by service id, services without runs left out."""
         found: dict[int, list[Run]] = {}
-        params = {"l": location_id, "lo": start, "hi": end, "names": json.dumps(list(services))}
-        for sid, a, b, s in self._conn.execute(_RUNS_MANY, params):
+        params = {"l": location_id, "lo": start, "hi": end,
+                  "names": self._conn.list_param(services)}
+        for sid, a, b, s in self._conn.execute(self._runs_many, params):
             found.setdefault(sid, []).append(Run(a, b, State(s)))
         return found

@@ -1,9 +1,11 @@
-"""The ledger's SQLite schema, its numbered migrations, and how a connection is opened.
+"""The ledger's schema, described once, its numbered migrations, and the one way to write.
 
-The schema version lives in ``PRAGMA user_version``. :func:`migrate` applies the missing
-migrations in order inside one transaction, so a newer upwatch opens an older database; a
-database newer than this code is refused with :class:`LedgerError`. A released migration is
-never edited: a change is a new entry at the end of :data:`MIGRATIONS`.
+The description is SQLite's DDL; PostgreSQL runs its translation
+(:mod:`monitor.store.pg_ddl`, by :meth:`~monitor.store.database.Database.ddl`). :func:`migrate`
+applies the missing migrations in order inside one transaction, so a newer upwatch opens an
+older database; a database newer than this code is refused with :class:`LedgerError`. A
+released migration is never edited: a change is a new entry at the end of :data:`MIGRATIONS`.
+Where the version is kept is the engine's (``PRAGMA user_version``; a table in PostgreSQL).
 
 Times are integers: epoch milliseconds (``*_ms``), epoch minutes (``minute_runs``), epoch hours
 (``latency_*.hour``). ``latency_hours`` keeps latencies as integers in tenths of a millisecond
@@ -12,18 +14,16 @@ Times are integers: epoch milliseconds (``*_ms``), epoch minutes (``minute_runs`
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime, timedelta
-from pathlib import Path
 
-import sqlite_utils
-
-from monitor.errors import UpwatchError
+from monitor.store.database import Database
+from monitor.store.errors import LedgerError
 from monitor.times import EPOCH
 
-BUSY_TIMEOUT_MS = 5000
+__all__ = ["LATEST", "MIGRATIONS", "LedgerError", "from_ms", "migrate", "to_ms", "transaction"]
+
 _ONE_MS = timedelta(milliseconds=1)
 
 _V1_CORE = (
@@ -191,13 +191,6 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 LATEST = len(MIGRATIONS)
 
 
-class LedgerError(UpwatchError):
-    """The ledger cannot do what was asked: unusable or too new a database, a failed write.
-
-    The message is meant for the operator as is (the CLI prints it after ``Error:``).
-    """
-
-
 def to_ms(when: datetime) -> int:
     """Epoch milliseconds of a timezone-aware datetime."""
     if when.tzinfo is None:
@@ -210,66 +203,37 @@ def from_ms(ts_ms: int) -> datetime:
     return EPOCH + timedelta(milliseconds=ts_ms)
 
 
-def connect(path: Path) -> sqlite3.Connection:
-    """Open (creating if needed) ``path`` in WAL mode, ``synchronous=NORMAL``, foreign keys on.
-
-    The connection is in autocommit mode (writes go through :func:`transaction`) and may be
-    used from any thread, which is safe only because its user serializes every call.
-    """
-    try:
-        conn = sqlite3.connect(
-            path, isolation_level=None, check_same_thread=False,
-            timeout=BUSY_TIMEOUT_MS / 1000,
-        )
-    except sqlite3.Error as exc:
-        raise LedgerError(f"cannot open {path}: {exc}") from exc
-    try:
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = NORMAL")
-        conn.execute("PRAGMA foreign_keys = ON")
-    except sqlite3.DatabaseError as exc:
-        conn.close()
-        raise LedgerError(f"{path.name} is not an upwatch database: {exc}") from exc
-    return conn
-
-
-def schema_version(conn: sqlite3.Connection) -> int:
-    row = conn.execute("PRAGMA user_version").fetchone()
-    return int(row[0])
-
-
-def migrate(conn: sqlite3.Connection, name: str) -> int:
-    """Bring the database up to :data:`LATEST`; returns the version it had.
-
-    ``name`` (the file's name) is only used in error messages.
-    """
-    found = schema_version(conn)
-    _refuse_newer(found, name)
+def migrate(db: Database) -> int:
+    """Bring the database up to :data:`LATEST`; returns the version it had."""
+    found = db.schema_version()
+    _refuse_newer(found, db.name)
     if found == LATEST:
         return found
     if found == 0:
-        _refuse_foreign(conn, name)
-    with transaction(conn, f"migrating {name} to schema version {LATEST}"):
-        found = schema_version(conn)  # another process may have migrated meanwhile
-        _refuse_newer(found, name)
+        _refuse_foreign(db)
+    with transaction(db, f"migrating {db.name} to schema version {LATEST}"):
+        found = db.schema_version()  # another process may have migrated meanwhile
+        _refuse_newer(found, db.name)
         for number in range(found + 1, LATEST + 1):
             for statement in MIGRATIONS[number - 1]:
-                conn.execute(statement)
-        conn.execute(f"PRAGMA user_version = {LATEST}")
+                for sql in db.ddl(statement):
+                    db.execute(sql)
+        db.set_schema_version(LATEST)
     return found
 
 
-def _refuse_foreign(conn: sqlite3.Connection, name: str) -> None:
-    """A version-0 file must be empty: upwatch never adds its tables to someone else's data."""
-    db = sqlite_utils.Database(conn, recursive_triggers=False, execute_plugins=False)
-    held = sorted(db.table_names() + db.view_names())
+def _refuse_foreign(db: Database) -> None:
+    """A version-0 database must be empty: upwatch never adds its tables to someone else's."""
+    held = db.foreign_tables()
     if held:
         shown = ", ".join(held[:5]) + (f" and {len(held) - 5} more" if len(held) > 5 else "")
-        raise LedgerError(
-            f"{name} is an SQLite database but not an upwatch ledger (it holds {shown}): "
-            "point --db at an upwatch ledger or at a new file"
-        )
+        what = ("an SQLite database" if db.engine == "sqlite"
+                else "a PostgreSQL database (in the schema upwatch would use)")
+        fix = ("point --db at an upwatch ledger or at a new file" if db.engine == "sqlite"
+               else "point --db at an empty database, or select an empty schema with "
+                    "?options=-csearch_path%3Dupwatch")
+        raise LedgerError(f"{db.name} is {what} but not an upwatch ledger (it holds {shown}): "
+                          f"{fix}")
 
 
 def _refuse_newer(found: int, name: str) -> None:
@@ -282,33 +246,38 @@ def _refuse_newer(found: int, name: str) -> None:
 
 @contextmanager
 def transaction(
-    conn: sqlite3.Connection, what: str, *, on_rollback: Callable[[], None] | None = None
+    db: Database, what: str, *, on_rollback: Callable[[], None] | None = None
 ) -> Iterator[None]:
-    """``BEGIN IMMEDIATE`` … ``COMMIT``: the one way upwatch writes to the ledger.
+    """A write transaction (:meth:`Database.begin_write` … ``COMMIT``): the one way upwatch
+    writes to the ledger.
 
     On any exception the transaction is rolled back, then ``on_rollback()`` is called (to
     restore in-memory state that follows the database), and the exception is raised again, a
-    :class:`sqlite3.Error` as ``LedgerError("<what> failed: …")``. Inside an open transaction
-    this only joins it; with ``on_rollback`` that is refused (:class:`LedgerError`), as the
+    driver's error as ``LedgerError("<what> failed: …")``. Inside an open transaction this
+    only joins it; with ``on_rollback`` that is refused (:class:`LedgerError`), as the
     rollback that would need it is not this block's to see.
     """
-    if conn.in_transaction:
+    if db.in_transaction:
         if on_rollback is not None:
             raise LedgerError(f"{what} cannot join another transaction")
         yield
         return
     try:
-        conn.execute("BEGIN IMMEDIATE")
-    except sqlite3.Error as exc:  # locked by another process, read-only, damaged …
+        db.begin_write()
+    except db.errors as exc:  # locked by another process, read-only, unreachable …
+        if db.in_transaction:
+            with suppress(*db.errors):
+                db.rollback()
         raise LedgerError(f"{what} failed: {exc}") from exc
     try:
         yield
-        conn.execute("COMMIT")
+        db.commit()
     except BaseException as exc:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
+        if db.in_transaction:
+            with suppress(*db.errors):  # when the connection is gone, so is the transaction
+                db.rollback()
         if on_rollback is not None:
             on_rollback()
-        if isinstance(exc, sqlite3.Error):
+        if isinstance(exc, db.errors):
             raise LedgerError(f"{what} failed: {exc}") from exc
         raise

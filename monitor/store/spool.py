@@ -50,7 +50,8 @@ from typing import Any, TypeVar
 from monitor.core.checks import CheckResult
 from monitor.core.clock import Clock, SystemClock
 from monitor.errors import UpwatchError
-from monitor.store.schema import BUSY_TIMEOUT_MS, from_ms, to_ms
+from monitor.store.schema import from_ms, to_ms
+from monitor.store.sqlite import BUSY_TIMEOUT_MS
 from monitor.times import iso_utc
 
 __all__ = ["DEFAULT_MAX_RESULTS", "FULL_WARNING_EVERY_S", "AsyncSpool", "Spool", "SpoolError",

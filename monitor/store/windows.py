@@ -9,12 +9,12 @@ Times are stored as epoch milliseconds.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from monitor.core.windows import Window, WindowKind
+from monitor.store.database import Database
 from monitor.store.schema import LedgerError, from_ms, to_ms, transaction
 
 __all__ = ["DeclaredWindow", "cancel_window", "find_windows", "get_window", "insert_window"]
@@ -45,17 +45,17 @@ def _opt_dt(ms: int | None) -> datetime | None:
     return None if ms is None else from_ms(ms)
 
 
-def _read(conn: sqlite3.Connection, where: str, params: Sequence[object]) -> list[DeclaredWindow]:
+def _read(conn: Database, where: str, params: Sequence[object]) -> list[DeclaredWindow]:
     rows = conn.execute(
         f"SELECT {_COLUMNS} FROM windows AS w {where} ORDER BY start_ms, id", params
     ).fetchall()
     if not rows:
         return []
     services: dict[int, list[str]] = {}
-    ids = json.dumps([row[0] for row in rows])
+    ids = conn.list_param([row[0] for row in rows])
     for wid, name in conn.execute(
         "SELECT window_id, service FROM window_services "
-        "WHERE window_id IN (SELECT value FROM json_each(?)) ORDER BY window_id, position",
+        f"WHERE {conn.one_of('window_id')} ORDER BY window_id, position",
         (ids,),
     ):
         services.setdefault(wid, []).append(name)
@@ -73,7 +73,7 @@ def _read(conn: sqlite3.Connection, where: str, params: Sequence[object]) -> lis
 
 
 def insert_window(
-    conn: sqlite3.Connection,
+    conn: Database,
     *,
     kind: WindowKind,
     services: Sequence[str],
@@ -88,13 +88,12 @@ def insert_window(
     if not services:
         raise LedgerError("a window needs at least one service")
     with transaction(conn, f"storing a {kind} window"):
-        cur = conn.execute(
+        wid = conn.insert_id(
             "INSERT INTO windows (kind, start_ms, end_ms, title, declared_at_ms, declared_by, "
             "warnings) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (kind, to_ms(start), to_ms(end), title, to_ms(declared_at), declared_by,
              json.dumps(list(warnings), ensure_ascii=False)),
         )
-        wid = int(cur.lastrowid or 0)
         conn.executemany(
             "INSERT INTO window_services (window_id, position, service) VALUES (?, ?, ?)",
             ((wid, i, name) for i, name in enumerate(services)),
@@ -104,13 +103,13 @@ def insert_window(
     return found
 
 
-def get_window(conn: sqlite3.Connection, window_id: int) -> DeclaredWindow | None:
+def get_window(conn: Database, window_id: int) -> DeclaredWindow | None:
     found = _read(conn, "WHERE id = ?", (window_id,))
     return found[0] if found else None
 
 
 def cancel_window(
-    conn: sqlite3.Connection, window_id: int, *, at: datetime, by: str
+    conn: Database, window_id: int, *, at: datetime, by: str
 ) -> DeclaredWindow | None:
     """Mark a window cancelled at ``at`` by ``by``; None if there is no such window.
 
@@ -126,7 +125,7 @@ def cancel_window(
 
 
 def find_windows(
-    conn: sqlite3.Connection,
+    conn: Database,
     *,
     kind: WindowKind | None = None,
     start: datetime | None = None,
