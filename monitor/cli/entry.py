@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from monitor import __version__
 from monitor.cli.common import EXIT_CONFIG, EXIT_DB, DatabaseError, UsageError, database_error
 from monitor.cli.incidents import add_incident_parsers
+from monitor.cli.migrate import add_migrate_parser
 from monitor.cli.notify import add_notify_parsers
 from monitor.cli.report import add_page_parser
 from monitor.cli.report import add_parsers as add_report_parsers
@@ -43,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_notify_parsers(sub)
     add_page_parser(sub)
     add_demo_parser(sub)
+    add_migrate_parser(sub)
     return parser
 
 

@@ -120,6 +120,23 @@ class Database(ABC):
     def list_param(self, values: Sequence[object]) -> object: ...
 
     @abstractmethod
+    def columns(self, table: str) -> list[str]:
+        """The table's columns, in their order."""
+
+    @abstractmethod
+    def stream(self, sql: str, batch: int) -> Iterator[tuple[Any, ...]]:
+        """Inside a transaction: the rows of a big query, fetched ``batch`` at a time."""
+
+    @abstractmethod
+    def copy_in(self, table: str, columns: Sequence[str],
+                rows: Iterable[Sequence[object]]) -> None:
+        """Add many rows to a table as fast as the engine takes them (``COPY`` there)."""
+
+    @abstractmethod
+    def identity_follows(self, table: str) -> None:
+        """After rows were added with their ids: new rows get ids after them."""
+
+    @abstractmethod
     def readonly_hint(self, exc: Exception) -> str:
         """``" (…)"`` when ``exc`` is a write refused by :meth:`begin_read`, else ``""``."""
 

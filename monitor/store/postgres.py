@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -179,6 +179,30 @@ class PostgresDatabase(Database):
 
     def list_param(self, values: Sequence[object]) -> object:
         return list(values)
+
+    def columns(self, table: str) -> list[str]:
+        rows = self.conn.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = "
+            "current_schema() AND table_name = %s ORDER BY ordinal_position", (table,))
+        return [str(row[0]) for row in rows]
+
+    def stream(self, sql: str, batch: int) -> Iterator[tuple[Any, ...]]:
+        with self.conn.cursor(name="upwatch_stream") as cur:  # server-side: batch by batch
+            cur.itersize = batch
+            cur.execute(self._translate(sql))
+            yield from cur
+
+    def copy_in(self, table: str, columns: Sequence[str],
+                rows: Iterable[Sequence[object]]) -> None:
+        names = ", ".join(f'"{c}"' for c in columns)
+        with self.conn.cursor() as cur, cur.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+
+    def identity_follows(self, table: str) -> None:
+        self.conn.execute(
+            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+            f"coalesce(max(id), 0) + 1, false) FROM {table}")
 
     def readonly_hint(self, exc: Exception) -> str:
         readonly = isinstance(exc, pg_errors.ReadOnlySqlTransaction)

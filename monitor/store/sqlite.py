@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import sqlite_utils
 
@@ -116,6 +117,23 @@ class SqliteDatabase(Database):
 
     def list_param(self, values: Sequence[object]) -> object:
         return json.dumps(list(values))
+
+    def columns(self, table: str) -> list[str]:
+        return [str(row[1]) for row in self.conn.execute(f"PRAGMA table_info({table})")]
+
+    def stream(self, sql: str, batch: int) -> Iterator[tuple[Any, ...]]:
+        cur = self.conn.execute(sql)
+        while rows := cur.fetchmany(batch):
+            yield from rows
+
+    def copy_in(self, table: str, columns: Sequence[str],
+                rows: Iterable[Sequence[object]]) -> None:
+        names = ", ".join(f'"{c}"' for c in columns)
+        marks = ", ".join("?" for _ in columns)
+        self.conn.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
+
+    def identity_follows(self, table: str) -> None:
+        return None  # an INTEGER PRIMARY KEY takes the largest id + 1 by itself
 
     def readonly_hint(self, exc: Exception) -> str:
         readonly = getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_READONLY
