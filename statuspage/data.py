@@ -169,7 +169,7 @@ def current_state(check: StoredCheck | None, svc: ServiceConfig, now: datetime) 
     """The state the last check gives: nodata when it is two intervals old or more."""
     if check is None or now - check.time >= 2 * svc.interval:
         return State.NODATA
-    return check_state(check.ok, check.latency_ms, svc.expect.max_latency_ms)
+    return check_state(check.ok, check.latency_ms, svc.expect.max_latency_ms, check.error)
 
 
 def _day_bounds(days: Sequence[date], tz: ZoneInfo) -> list[tuple[int, int]]:

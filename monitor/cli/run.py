@@ -145,7 +145,8 @@ def _run_prober(args: argparse.Namespace, db: str | Path, host: str, port: int) 
 
 def cmd_probe(args: argparse.Namespace) -> int:
     from monitor.core.clock import SystemClock
-    from monitor.probes.http import HttpProbe, make_session
+    from monitor.probes.http import make_session
+    from monitor.probes.kinds import ServiceProbe
 
     config = load_config(config_path(args))
     try:
@@ -155,13 +156,13 @@ def cmd_probe(args: argparse.Namespace) -> int:
 
     async def once() -> int:
         async with make_session() as session:
-            result = await HttpProbe(session, SystemClock(), location=config.location).check(
+            result = await ServiceProbe(session, SystemClock(), location=config.location).check(
                 service
             )
         state = result.state(service.expect.max_latency_ms)
         latency = "" if result.latency_ms is None else f" in {result.latency_ms:.1f} ms"
         status = "" if result.status is None else f" status {result.status}"
-        print(f"{service.name}: {state.label.upper()}{status}{latency}  {service.url}")
+        print(f"{service.name}: {state.label.upper()}{status}{latency}  {service.target}")
         if result.error is not None:
             print(f"  {result.error}: {result.detail}")
         return EXIT_OK if result.ok else EXIT_FAILED
@@ -177,6 +178,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from monitor.logs import setup_logging
     from monitor.run.runner import parse_listen
     from monitor.store.ledger import LedgerError
+
     try:
         host, port = parse_listen(args.listen)
     except ValueError as err:

@@ -1,8 +1,9 @@
 """The per-service and status-page models of probes.yaml, with their value checks.
 
-:class:`ServiceConfig` (one HTTP endpoint, with its :class:`ExpectConfig` and
-:class:`StatusRange` list) and :class:`SiteConfig`; the top-level model is in
-:mod:`monitor.config.model`.
+:class:`ServiceConfig` (one monitored endpoint of a ``kind``: an HTTP(S) URL, a TCP port or a
+TLS handshake, with its :class:`ExpectConfig` and :class:`StatusRange` list) and
+:class:`SiteConfig`; which keys each kind takes is :mod:`monitor.config.kinds`'s, the top-level
+model is in :mod:`monitor.config.model`.
 """
 
 from __future__ import annotations
@@ -10,10 +11,18 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import timedelta
+from ipaddress import ip_address
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from monitor.config.durations import (
     POSITIVE,
@@ -26,6 +35,15 @@ from monitor.config.durations import (
     show,
 )
 from monitor.config.fields import MODEL_CONFIG, Text, TimeZone
+from monitor.config.kinds import (
+    DEFAULT_CERT_VALID_FOR,
+    SERVICE_KEYS,
+    Kind,
+    check_expect_keys,
+    check_kind,
+    refuse_foreign,
+    require,
+)
 from monitor.config.sla import SlaConfig
 
 __all__ = ["LANGUAGES", "METHODS", "ExpectConfig", "FrozenHeaders", "Int", "Name", "Quorum",
@@ -67,6 +85,30 @@ def _url(value: object) -> object:
     if parts.scheme not in ("http", "https") or not parts.hostname or any(
             c.isspace() for c in value):
         raise invalid(f"expected an http:// or https:// URL with a host, got {show(value)}")
+    return value
+
+
+_HOST_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,62}(?:\.[A-Za-z0-9_-]{1,63})*\.?")
+
+
+def _host(value: object) -> object:
+    """A DNS name or an IP address (IPv6 with or without brackets), without scheme or port."""
+    if not isinstance(value, str):
+        return value
+    bare = value[1:-1] if value.startswith("[") and value.endswith("]") else value
+    try:
+        return str(ip_address(bare))
+    except ValueError:
+        pass
+    if len(value) > 253 or not _HOST_NAME.fullmatch(value):
+        raise invalid("expected a host name or IP address, without scheme or port (the port "
+                      f"is its own key), got {show(value)}")
+    return value
+
+
+def _not_empty(value: object) -> object:
+    if value == "":
+        raise invalid("must not be empty")
     return value
 
 
@@ -150,6 +192,7 @@ def _once_each(names: tuple[str, ...] | None) -> tuple[str, ...] | None:
 Int = Annotated[int, BeforeValidator(_whole)]
 Name = Annotated[str, AfterValidator(_name)]
 Url = Annotated[str, AfterValidator(_url)]
+Host = Annotated[str, AfterValidator(_host)]
 #: How many locations must agree on a result: a whole number, at least 1.
 Quorum = Annotated[Int, AfterValidator(_at_least_one)]
 LANGUAGES = ("en", "de", "da", "it", "es")
@@ -203,13 +246,16 @@ def _regex(value: str | None) -> str | None:
 
 
 class ExpectConfig(BaseModel):
-    """What a good answer looks like."""
+    """What a good answer looks like. ``status``, ``body_contains`` and ``body_regex`` are for
+    http services, ``banner`` for tcp, ``cert_valid_for`` for tls (:mod:`~.kinds`)."""
 
     model_config = MODEL_CONFIG
     status: Annotated[tuple[StatusRange, ...], BeforeValidator(_statuses)] = (
         StatusRange(lo=200, hi=399),)
     body_contains: str | None = None
     body_regex: Annotated[str | None, AfterValidator(_regex)] = None
+    banner: Annotated[str | None, AfterValidator(_regex)] = None
+    cert_valid_for: Duration = DEFAULT_CERT_VALID_FOR
     max_latency: Annotated[Duration | None, POSITIVE] = None
 
     def status_ok(self, code: int) -> bool:
@@ -221,13 +267,21 @@ class ExpectConfig(BaseModel):
 
 
 class ServiceConfig(BaseModel):
-    """One monitored HTTP endpoint."""
+    """One monitored endpoint: an HTTP(S) ``url``, or a ``host`` and ``port`` for kinds tcp and
+    tls. A key of another kind is refused, a key its kind requires is required
+    (:mod:`monitor.config.kinds`)."""
 
     model_config = MODEL_CONFIG
     name: Name
+    kind: Annotated[Kind, BeforeValidator(check_kind)] = "http"  # before the keys it governs
     title: Text = ""  # filled with the name when not given
     group: str = ""
-    url: Url
+    url: Annotated[Url | None, Field(validate_default=True)] = None
+    host: Annotated[Host | None, Field(validate_default=True)] = None
+    port: Annotated[Annotated[Int, _between(1, 65535)] | None,
+                    Field(validate_default=True)] = None
+    server_name: Host | None = None
+    send: Annotated[str | None, AfterValidator(_not_empty)] = None
     method: Annotated[str, BeforeValidator(_method)] = "GET"
     headers: Annotated[Mapping[str, str], BeforeValidator(_headers),
                        AfterValidator(FrozenHeaders)] = Field(default_factory=FrozenHeaders)
@@ -246,6 +300,10 @@ class ServiceConfig(BaseModel):
     locations: Annotated[tuple[Name, ...] | None, BeforeValidator(_location_list),
                          AfterValidator(_once_each)] = None
     quorum: Quorum | None = None
+
+    _foreign = field_validator(*SERVICE_KEYS, mode="before")(refuse_foreign)
+    _required = field_validator("url", "host", "port", mode="after")(require)
+    _expect_keys = field_validator("expect", mode="before")(check_expect_keys)
 
     @model_validator(mode="before")
     @classmethod
@@ -276,6 +334,18 @@ class ServiceConfig(BaseModel):
     @property
     def interval_ms(self) -> int:
         return self.interval // timedelta(milliseconds=1)
+
+    @property
+    def target(self) -> str:
+        """What a check reaches, for people: the url, or ``tcp://host:port``,
+        ``tls://host:port`` (with the server name when it is not the host)."""
+        if self.kind == "http":
+            return self.url or ""
+        host = f"[{self.host}]" if self.host and ":" in self.host else self.host
+        where = f"{self.kind}://{host}:{self.port}"
+        if self.kind == "tls" and self.server_name not in (None, self.host):
+            where += f" (server name {self.server_name})"
+        return where
 
 
 class SiteConfig(BaseModel):

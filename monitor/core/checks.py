@@ -2,6 +2,8 @@
 
 A :class:`CheckResult` is final after the probe's own retries. Its ``error`` is one of the
 small documented set in :class:`ErrorKind`; that set is also the only metric label for errors.
+One kind, ``cert_expiring``, is a warning rather than a failure: a check that passed with it is
+degraded (:data:`DEGRADING`), as a check slower than ``expect.max_latency`` is.
 """
 
 from __future__ import annotations
@@ -22,6 +24,11 @@ class ErrorKind(StrEnum):
     CONTENT = "content"  # the body did not contain / match what was expected
     TOO_LARGE = "too_large"  # the body exceeded the read limit
     PROTOCOL = "protocol"  # not HTTP, malformed HTTP, too many redirects, connection cut
+    CERT_EXPIRING = "cert_expiring"  # a valid certificate that expires within cert_valid_for
+
+
+#: Kinds a check that passed may carry: it is degraded, not down (it still counts as up).
+DEGRADING = frozenset({ErrorKind.CERT_EXPIRING})
 
 
 class State(IntEnum):
@@ -44,13 +51,13 @@ class CheckResult:
     ok: bool
     latency_ms: float | None = None
     status: int | None = None  # HTTP status code, when an answer arrived
-    error: ErrorKind | None = None
+    error: ErrorKind | None = None  # why it failed; with ok, why it is degraded (DEGRADING)
     detail: str = ""  # human-readable, for logs and `upwatch probe`; never a metric label
     location: str = "local"
 
     def state(self, max_latency_ms: float | None) -> State:
         """This check's :func:`check_state`."""
-        return check_state(self.ok, self.latency_ms, max_latency_ms)
+        return check_state(self.ok, self.latency_ms, max_latency_ms, self.error)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,11 +70,15 @@ class Observation:
     interval_ms: int
 
 
-def check_state(ok: bool, latency_ms: float | None, max_latency_ms: float | None) -> State:
+def check_state(ok: bool, latency_ms: float | None, max_latency_ms: float | None,
+                error: ErrorKind | None = None) -> State:
     """A check's state: down if not ok; degraded if ok but slower than ``max_latency_ms``
-    (``expect.max_latency``); else up."""
+    (``expect.max_latency``) or carrying a :data:`DEGRADING` kind (``cert_expiring``); else
+    up."""
     if not ok:
         return State.DOWN
+    if error in DEGRADING:
+        return State.DEGRADED
     if max_latency_ms is not None and latency_ms is not None and latency_ms > max_latency_ms:
         return State.DEGRADED
     return State.UP

@@ -3,7 +3,8 @@
 Names follow blackbox_exporter where they overlap (``probe_success``, ``probe_duration_seconds``,
 ``probe_http_status_code``, ``probe_ssl_earliest_cert_expiry``, label ``service``); everything
 else is ``upwatch_``. The only label for errors is the small documented set of
-:class:`monitor.core.checks.ErrorKind` values plus ``ok``.
+:class:`monitor.core.checks.ErrorKind` values plus ``ok``; a check that passed with a degrading
+kind (``cert_expiring``) is counted under that kind, and is a success (``probe_success`` 1).
 
 The per-service series (thousands of services) live in plain dicts behind :class:`ServiceFamily`
 collectors and become samples only when asked: prometheus-client's labelled children cost a
@@ -263,7 +264,7 @@ class ProbeMetrics:
         )
         self.cert_expiry = self._family(
             "probe_ssl_earliest_cert_expiry",
-            "When the https target's certificate expires, in seconds since the epoch.",
+            "When the https or tls target's certificate expires, in seconds since the epoch.",
             "gauge",
         )
         self.checks = self._family(
@@ -311,7 +312,8 @@ class ProbeMetrics:
         else:  # nothing was sent: an old latency would be a lie
             self.duration.discard(key)
         self.status_code.set(key, float(result.status or 0))
-        self.checks.inc((*key, "ok" if result.ok else str(result.error)))
+        outcome = "ok" if result.ok and result.error is None else str(result.error)
+        self.checks.inc((*key, outcome))
 
     def observe_cert_expiry(self, service: str, epoch_seconds: float | None) -> None:
         """Record the https target's certificate expiry; None drops the series."""

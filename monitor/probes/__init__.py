@@ -1,7 +1,10 @@
 """Probers: one module per probe kind, each returning a
-:class:`~monitor.core.checks.CheckResult`."""
+:class:`~monitor.core.checks.CheckResult`: ``http`` (:mod:`~monitor.probes.http`), ``tcp``
+(:mod:`~monitor.probes.tcp`) and ``tls`` (:mod:`~monitor.probes.handshake`), dispatched by a
+service's kind in :mod:`~monitor.probes.kinds`."""
 
 from monitor.probes.classify import classify
+from monitor.probes.handshake import TlsProbe
 from monitor.probes.http import (
     DEFAULT_USER_AGENT,
     ExpectSpec,
@@ -10,13 +13,18 @@ from monitor.probes.http import (
     StatusRangeSpec,
     make_session,
 )
+from monitor.probes.kinds import ServiceProbe
+from monitor.probes.tcp import TcpProbe
 
 __all__ = [
     "DEFAULT_USER_AGENT",
     "ExpectSpec",
     "HttpProbe",
+    "ServiceProbe",
     "ServiceSpec",
     "StatusRangeSpec",
+    "TcpProbe",
+    "TlsProbe",
     "classify",
     "make_session",
 ]

@@ -1,4 +1,4 @@
-"""Why an HTTP attempt failed: the one place exceptions become an :class:`ErrorKind`.
+"""Why an attempt failed: the one place exceptions become an :class:`ErrorKind`.
 
 ``classify(exc)`` returns ``(kind, detail)``: a kind from the documented set and a short
 human sentence. The first matching row wins; the order matters because aiohttp's TLS and
@@ -33,6 +33,10 @@ other ``aiohttp.ClientError``                        protocol     <class>: <mess
 anything else                                        protocol     unexpected error <class>: ...
 ===================================================  ===========  ==============================
 
+The tcp and tls probes (:mod:`monitor.probes.connection`) meet the plain rows: ``socket.gaierror``,
+``ssl`` errors, ``OSError`` and ``TimeoutError``; their ``peer`` (host and port) names what
+could not be resolved or reached, as aiohttp's own errors do for the HTTP probe.
+
 A reset (RST) is ``connect`` even when it arrives after the request was sent: the TCP
 connection was torn down, as :class:`ErrorKind` documents. An orderly close before the
 answer was complete is ``protocol`` ("connection cut"). ``N`` in "too many redirects (N)" is
@@ -64,14 +68,16 @@ def format_seconds(td: timedelta) -> str:
 
 
 def classify(
-    exc: BaseException, *, timeout: timedelta | None = None, status: int | None = None
+    exc: BaseException, *, timeout: timedelta | None = None, status: int | None = None,
+    peer: tuple[str, int] | None = None,
 ) -> tuple[ErrorKind, str]:
     """Map one exception to ``(kind, detail)`` following the table in the module docstring.
 
     ``timeout`` is the probe's timeout, quoted in timeout details; ``status`` is the answer's
-    status code when its headers had already arrived (a timeout then happened in the body).
+    status code when its headers had already arrived (a timeout then happened in the body);
+    ``peer`` is the host and port a connection was for, named in dns and connect details.
     """
-    kind, detail = _classify(exc, timeout, status)
+    kind, detail = _classify(exc, timeout, status, peer)
     detail = " ".join(detail.split())  # aiohttp's parser messages span lines
     if len(detail) > _MAX_DETAIL:
         detail = detail[: _MAX_DETAIL - 1] + "…"
@@ -79,7 +85,8 @@ def classify(
 
 
 def _classify(
-    exc: BaseException, timeout: timedelta | None, status: int | None
+    exc: BaseException, timeout: timedelta | None, status: int | None,
+    peer: tuple[str, int] | None,
 ) -> tuple[ErrorKind, str]:
     if isinstance(exc, TimeoutError):
         within = f"within {format_seconds(timeout)}" if timeout is not None else "in time"
@@ -99,7 +106,8 @@ def _classify(
     if isinstance(exc, aiohttp.ClientConnectorDNSError):
         return ErrorKind.DNS, f"cannot resolve {exc.host}: {_strerror(exc.os_error)}"
     if isinstance(exc, socket.gaierror):
-        return ErrorKind.DNS, f"cannot resolve host: {_strerror(exc)}"
+        host = peer[0] if peer is not None else "host"
+        return ErrorKind.DNS, f"cannot resolve {host}: {_strerror(exc)}"
     if isinstance(exc, aiohttp.ClientConnectorError):
         return ErrorKind.CONNECT, _connect_detail(exc.os_error, f"{exc.host}:{exc.port}")
     if isinstance(exc, RefusedAddress):
@@ -119,12 +127,17 @@ def _classify(
         reason = cause.message if isinstance(cause, HttpProcessingError) else str(exc)
         return ErrorKind.PROTOCOL, f"body cut short: {reason}"
     if isinstance(exc, OSError):  # ClientOSError, ConnectionResetError, …
-        return ErrorKind.CONNECT, _connect_detail(exc, None)
+        return ErrorKind.CONNECT, _connect_detail(exc, None if peer is None else _where(*peer))
     if isinstance(exc, aiohttp.InvalidURL):
         return ErrorKind.PROTOCOL, f"invalid URL: {exc}"
     if isinstance(exc, aiohttp.ClientError):
         return ErrorKind.PROTOCOL, f"{type(exc).__name__}: {exc}"
     return ErrorKind.PROTOCOL, f"unexpected error {type(exc).__name__}: {exc}"
+
+
+def _where(host: str, port: int) -> str:
+    """``127.0.0.1:25``, ``[::1]:25``."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _certificate_detail(err: BaseException) -> str:

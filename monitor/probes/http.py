@@ -8,8 +8,8 @@ Verdict order for an answer: status (``http_status``, body not read), then the b
 (``too_large``), then ``body_contains`` and ``body_regex`` (``content``). The body is kept in
 memory only when an assertion reads it; otherwise it is counted and dropped as it arrives.
 ``body_regex`` runs in a worker thread with the ``regex`` engine and a time limit
-(:data:`REGEX_TIME_LIMIT_S`), so a pattern that backtracks without end fails its own check
-(``content``) instead of stalling every other probe.
+(:data:`REGEX_TIME_LIMIT_S`, :mod:`monitor.probes.matching`), so a pattern that backtracks
+without end fails its own check (``content``) instead of stalling every other probe.
 
 ``latency_ms`` runs from the start of the final attempt to the end of its body (or to the
 failure: for a timeout it is the time waited). It is ``None`` when the attempt failed before
@@ -18,7 +18,6 @@ the request could be sent: dns, connect and TLS handshake errors.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sys
 from collections.abc import Mapping, Sequence
@@ -27,7 +26,6 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 import aiohttp
-import regex
 from aiohttp.abc import AbstractResolver
 from yarl import URL
 
@@ -36,9 +34,11 @@ from monitor.core.checks import CheckResult, ErrorKind
 from monitor.core.clock import Clock
 from monitor.probes.addresses import FORBIDDEN, GuardedConnector, Network, own_host
 from monitor.probes.classify import classify
+from monitor.probes.matching import REGEX_TIME_LIMIT_S, PatternTooSlow, matches, quote, shorten
 
 __all__ = [
     "DEFAULT_USER_AGENT",
+    "REGEX_TIME_LIMIT_S",
     "ExpectSpec",
     "HttpProbe",
     "ServiceSpec",
@@ -50,9 +50,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_USER_AGENT = f"upwatch/{__version__}"
 DNS_CACHE_SECONDS = 10
-_DETAIL_TEXT_MAX = 40
-#: How long one ``body_regex`` search may take before the check fails as ``content``.
-REGEX_TIME_LIMIT_S = 1.0
 
 # aiohttp warns (an error under our test settings) when asked to clean up closed TLS
 # transports on a Python that no longer needs it (fixed in 3.12.8 and 3.13.1).
@@ -91,7 +88,7 @@ class ServiceSpec(Protocol):
     def name(self) -> str: ...
 
     @property
-    def url(self) -> str: ...
+    def url(self) -> str | None: ...  # None only for services of other kinds
 
     @property
     def method(self) -> str: ...
@@ -181,6 +178,8 @@ class _Request:
 
     @classmethod
     def of(cls, service: ServiceSpec) -> _Request:
+        if service.url is None:
+            raise ValueError(f"service {service.name} has no url: not an http service")
         url = URL(service.url)
         return cls(service, (service.url, service.body, service.timeout), url, url.host,
                    service.body.encode() if service.body is not None else None,
@@ -306,21 +305,16 @@ async def _content_mismatch(body: bytes, expect: ExpectSpec) -> str | None:
     """Why the body fails ``expect``, or None when it passes."""
     text = body.decode("utf-8", errors="replace")
     if expect.body_contains is not None and expect.body_contains not in text:
-        return f"body does not contain {_quote(expect.body_contains)}"
+        return f"body does not contain {quote(expect.body_contains)}"
     if expect.body_regex is not None:
         try:
-            found = await asyncio.to_thread(_search, expect.body_regex, text)
-        except TimeoutError:
-            return (f"body_regex /{_shorten(expect.body_regex)}/ took over "
+            found = await matches(expect.body_regex, text)
+        except PatternTooSlow:
+            return (f"body_regex /{shorten(expect.body_regex)}/ took over "
                     f"{REGEX_TIME_LIMIT_S:g} s on this body; simplify the pattern")
         if not found:
-            return f"body does not match /{_shorten(expect.body_regex)}/"
+            return f"body does not match /{shorten(expect.body_regex)}/"
     return None
-
-
-def _search(pattern: str, text: str) -> bool:
-    """``regex.search`` under the time limit, letting go of the GIL while it works."""
-    return regex.search(pattern, text, timeout=REGEX_TIME_LIMIT_S, concurrent=True) is not None
 
 
 def _describe(ranges: Sequence[StatusRangeSpec]) -> str:
@@ -328,10 +322,3 @@ def _describe(ranges: Sequence[StatusRangeSpec]) -> str:
     parts = [str(r.lo) if r.lo == r.hi else f"{r.lo}-{r.hi}" for r in ranges]
     return ", ".join(parts) or "(none)"
 
-
-def _quote(text: str) -> str:
-    return repr(_shorten(text))
-
-
-def _shorten(text: str) -> str:
-    return text if len(text) <= _DETAIL_TEXT_MAX else text[: _DETAIL_TEXT_MAX - 1] + "…"

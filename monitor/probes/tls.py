@@ -1,10 +1,12 @@
-"""TLS certificate expiry: when the certificate an https service presents stops being valid.
+"""TLS certificate expiry: when the certificate an https (or ``kind: tls``) service presents
+stops being valid.
 
 The HTTP probe cannot see the peer certificate (aiohttp releases the connection as soon as a
 small answer is read), so this probe opens its own connection, completes a verifying TLS
 handshake with the service's host name, reads the leaf certificate's ``notAfter`` and closes.
 Certificates change rarely: ``upwatch run`` asks once an hour. A service whose handshake fails
-verification reports no expiry (the HTTP probe reports the ``tls`` failure itself).
+verification reports no expiry (the HTTP probe reports the ``tls`` failure itself). The tls
+probe (:mod:`monitor.probes.handshake`) reads the same ``notAfter`` with :func:`peer_not_after`.
 
 Without a ``context``, every call shares one verifying context on the system's trust store
 (:data:`SYSTEM_TRUST`), built once per process in a worker thread: building one reads the
@@ -20,10 +22,12 @@ import ssl
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Protocol
 
 from yarl import URL
 
-__all__ = ["SYSTEM_TRUST", "SharedContext", "cert_expiry", "tls_target"]
+__all__ = ["SYSTEM_TRUST", "CertSpec", "SharedContext", "cert_expiry", "cert_target",
+           "peer_not_after", "tls_target"]
 
 
 class SharedContext:
@@ -62,28 +66,70 @@ def tls_target(url: str) -> tuple[str, int] | None:
     return parsed.host, parsed.port or 443
 
 
+class CertSpec(Protocol):
+    """What :func:`cert_target` reads of a service (``monitor.config.ServiceConfig``)."""
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def url(self) -> str | None: ...
+
+    @property
+    def tls_verify(self) -> bool: ...
+
+    @property
+    def host(self) -> str | None: ...
+
+    @property
+    def port(self) -> int | None: ...
+
+    @property
+    def server_name(self) -> str | None: ...
+
+
+def cert_target(service: CertSpec) -> tuple[str, int, str | None] | None:
+    """Host, port and server name (None: the host) of the certificate whose expiry a service
+    reports: a tls service's, or a verified https service's; None for any other."""
+    if service.kind == "tls" and service.host is not None and service.port is not None:
+        return service.host, service.port, service.server_name
+    if service.kind != "http" or service.url is None or not service.tls_verify:
+        return None
+    target = tls_target(service.url)
+    return None if target is None else (*target, None)
+
+
 async def cert_expiry(
-    host: str, port: int, *, context: ssl.SSLContext | None = None
+    host: str, port: int, *, context: ssl.SSLContext | None = None,
+    server_name: str | None = None,
 ) -> datetime | None:
     """The verified leaf certificate's ``notAfter`` (UTC), or None when there is none to trust.
 
     Refused or unverifiable → None. Bound it with ``asyncio.timeout`` (the target may hang).
-    Without ``context``: :data:`SYSTEM_TRUST`, the system's trust store.
+    Without ``context``: :data:`SYSTEM_TRUST`, the system's trust store. ``server_name`` is the
+    name sent (SNI) and verified, ``host`` unless given.
     """
     ctx = context if context is not None else await SYSTEM_TRUST.get()
     try:
-        _reader, writer = await asyncio.open_connection(host, port, ssl=ctx, server_hostname=host)
+        _reader, writer = await asyncio.open_connection(
+            host, port, ssl=ctx, server_hostname=server_name or host)
     except (OSError, ssl.SSLError):
         return None
     try:
-        ssl_object = writer.get_extra_info("ssl_object")
-        cert = ssl_object.getpeercert() if isinstance(ssl_object, ssl.SSLObject) else None
+        return peer_not_after(writer)
     finally:
         writer.close()
         try:
             await writer.wait_closed()
         except (OSError, ssl.SSLError):
             pass
+
+
+def peer_not_after(writer: asyncio.StreamWriter) -> datetime | None:
+    """The ``notAfter`` (UTC) of the certificate the peer of a TLS stream presented; None for
+    a stream without TLS or a certificate."""
+    ssl_object = writer.get_extra_info("ssl_object")
+    cert = ssl_object.getpeercert() if isinstance(ssl_object, ssl.SSLObject) else None
     not_after = cert.get("notAfter") if cert else None
     if not isinstance(not_after, str):
         return None

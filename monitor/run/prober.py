@@ -32,7 +32,8 @@ from monitor.core.checks import Observation
 from monitor.core.clock import Clock, SystemClock
 from monitor.errors import UpwatchError
 from monitor.metrics.probes import ProbeMetrics, negotiate
-from monitor.probes.http import HttpProbe, make_session
+from monitor.probes.http import make_session
+from monitor.probes.kinds import ServiceProbe
 from monitor.run.pusher import Pusher
 from monitor.run.scheduler import ProbeScheduler
 from monitor.store.runlock import RunLock
@@ -210,7 +211,8 @@ class Prober:
                              max_backoff=max(MAX_BACKOFF_S, self.opts.first_backoff_s))
         self.sink = SpoolSink(self.pusher)
         self.scheduler = ProbeScheduler(
-            HttpProbe(self._probe_session, self.clock, location=self.location), self.sink,
+            ServiceProbe(self._probe_session, self.clock, location=self.location,
+                         source_address=self.opts.source_address), self.sink,
             self.metrics, self.clock, max_concurrency=self.opts.max_concurrency)
         self.registry.register(_SpoolMetrics(self))
         app = web.Application()

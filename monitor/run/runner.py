@@ -30,8 +30,9 @@ from monitor.metrics.probes import ProbeMetrics
 from monitor.metrics.sla import SlaCollector
 from monitor.notify.channels import channels_from_config
 from monitor.notify.outbox import Outbox
-from monitor.probes.http import HttpProbe, make_session
-from monitor.probes.tls import cert_expiry, tls_target
+from monitor.probes.http import make_session
+from monitor.probes.kinds import ServiceProbe
+from monitor.probes.tls import cert_expiry, cert_target
 from monitor.run.central import Central
 from monitor.run.pages import ChildBuild, SitePlan, count_files, run_build
 from monitor.run.scheduler import ProbeScheduler
@@ -132,8 +133,7 @@ class Monitor:
         self.metrics.queued.set_function(lambda: float(self.writer.queued))
         self.sla = SlaCollector(self.registry)
         self._session = make_session()
-        self.tls_context: ssl.SSLContext | None = None  # None: the system's trust store
-        self.probe = HttpProbe(self._session, self.clock, location=self.config.location)
+        self.probe = ServiceProbe(self._session, self.clock, location=self.config.location)
         # Channels and the incident policy are read at start; a reload does not change them.
         try:
             channels = channels_from_config(self.config, self._session, self.clock, os.environ)
@@ -159,6 +159,16 @@ class Monitor:
         self.runtime.on_windows_changed = self.refresh_sla
         self.central = Central(self.config, self.clock, self.registry, self.runtime,
                                self.metrics, self.incidents, self.outbox)
+
+    @property
+    def tls_context(self) -> ssl.SSLContext | None:
+        """What tls services and certificate expiry are verified against (None: the system's
+        trust store)."""
+        return self.probe.tls_context
+
+    @tls_context.setter
+    def tls_context(self, context: ssl.SSLContext | None) -> None:
+        self.probe.tls_context = context
 
     def windows_fn(self) -> WindowsFn:
         """Where the SLA figures get their windows: probes.yaml's and the declared ones."""
@@ -230,7 +240,8 @@ class Monitor:
         await self.maintenance_events.tick()
 
     async def check_certificates(self) -> None:
-        """probe_ssl_earliest_cert_expiry for every verified https service (hourly).
+        """probe_ssl_earliest_cert_expiry for every verified https service and every tls
+        service (hourly).
 
         Twenty handshakes at a time by twenty workers, not a task per service: at start-up
         20,000 tasks made at once held the event loop for most of a second."""
@@ -238,15 +249,17 @@ class Monitor:
 
         async def worker() -> None:
             for n, svc in enumerate(pending, 1):
-                target = tls_target(svc.url)
-                if target is None or not svc.tls_verify:
+                target = cert_target(svc)
+                if target is None:
                     self.metrics.observe_cert_expiry(svc.name, None)
                     if n % 200 == 0:
                         await asyncio.sleep(0)  # many http services: let checks run between
                     continue
+                host, port, server_name = target
                 try:
                     async with asyncio.timeout(svc.timeout.total_seconds()):
-                        expiry = await cert_expiry(*target, context=self.tls_context)
+                        expiry = await cert_expiry(host, port, context=self.tls_context,
+                                                   server_name=server_name)
                 except TimeoutError:
                     expiry = None
                 self.metrics.observe_cert_expiry(

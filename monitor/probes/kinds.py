@@ -1,0 +1,80 @@
+"""The probe of each service's ``kind``: what ``upwatch run``, a prober and ``upwatch probe``
+check services with.
+
+:class:`ServiceProbe` holds one probe per kind and hands each service to its own:
+``http`` → :class:`~monitor.probes.http.HttpProbe` (through the injected session),
+``tcp`` → :class:`~monitor.probes.tcp.TcpProbe`, ``tls`` →
+:class:`~monitor.probes.handshake.TlsProbe`. All return a
+:class:`~monitor.core.checks.CheckResult`, so the scheduler, the ledger, the page and
+``/metrics`` take them alike.
+"""
+
+from __future__ import annotations
+
+import ssl
+from typing import Protocol
+
+import aiohttp
+from aiohttp.abc import AbstractResolver
+
+from monitor.core.checks import CheckResult
+from monitor.core.clock import Clock
+from monitor.probes.handshake import TlsExpectSpec, TlsProbe, TlsSpec
+from monitor.probes.http import ExpectSpec, HttpProbe
+from monitor.probes.http import ServiceSpec as HttpSpec
+from monitor.probes.tcp import TcpExpectSpec, TcpProbe, TcpSpec
+
+__all__ = ["PROBED_KINDS", "AnyExpectSpec", "AnyServiceSpec", "ServiceProbe"]
+
+#: The kinds :class:`ServiceProbe` checks (``monitor.config`` validates the same set).
+PROBED_KINDS = ("http", "tcp", "tls")
+
+
+class AnyExpectSpec(ExpectSpec, TcpExpectSpec, TlsExpectSpec, Protocol):
+    """A service's ``expect`` as every kind's probe reads it."""
+
+
+class AnyServiceSpec(HttpSpec, TcpSpec, TlsSpec, Protocol):
+    """A service as every kind's probe reads it (``monitor.config.ServiceConfig``)."""
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def expect(self) -> AnyExpectSpec: ...
+
+
+class ServiceProbe:
+    """Checks any service with the probe of its kind.
+
+    ``session`` is the HTTP probe's (:func:`monitor.probes.http.make_session`); ``resolver``
+    and ``source_address`` are for the tcp and tls probes what the session's are for HTTP.
+    ``tls_context`` (settable) replaces the system trust store for tls services.
+    """
+
+    def __init__(self, session: aiohttp.ClientSession, clock: Clock, location: str = "local",
+                 *, tls_context: ssl.SSLContext | None = None,
+                 resolver: AbstractResolver | None = None,
+                 source_address: str | None = None) -> None:
+        self.http = HttpProbe(session, clock, location=location)
+        self.tcp = TcpProbe(clock, location, resolver=resolver, source_address=source_address)
+        self.tls = TlsProbe(clock, location, context=tls_context, resolver=resolver,
+                            source_address=source_address)
+
+    @property
+    def tls_context(self) -> ssl.SSLContext | None:
+        return self.tls.context
+
+    @tls_context.setter
+    def tls_context(self, context: ssl.SSLContext | None) -> None:
+        self.tls.context = context
+
+    async def check(self, service: AnyServiceSpec) -> CheckResult:
+        """One check of ``service`` (its probe's retries included)."""
+        if service.kind == "http":
+            return await self.http.check(service)
+        if service.kind == "tcp":
+            return await self.tcp.check(service)
+        if service.kind == "tls":
+            return await self.tls.check(service)
+        raise ValueError(f"service {service.name}: no probe for kind {service.kind!r}")
