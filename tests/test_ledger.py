@@ -628,3 +628,20 @@ def test_a_service_added_by_another_writer_is_no_unique_error(
     run.record([make(60, D, service="web")])  # would INSERT "web" again without catching up
     assert run.runs("web", M0, M0 + 2) == [Run(M0, M0 + 1, U), Run(M0 + 1, M0 + 2, D)]
     run.close()
+
+
+def test_a_reader_sees_the_minutes_another_process_holds_pending(
+    ledger_target: str | Path, clock: FakeClock
+) -> None:
+    """A standby replica (or ``upwatch report`` beside ``run``) reads what the writer recorded,
+    the minute it still holds pending included."""
+    reader = Ledger(ledger_target, clock=clock)
+    writer = Ledger(ledger_target, clock=clock)
+    try:
+        assert reader.read_only(lambda led: led.runs("api", *WINDOW)) == []
+        writer.record([make(0, U), make(60, D)])  # minute 1 is still pending in the writer
+        assert reader.read_only(lambda led: led.runs("api", *WINDOW)) == runs(
+            [(0, 1, U), (1, 3, D)])
+    finally:
+        reader.close()
+        writer.close()

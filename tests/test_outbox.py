@@ -18,7 +18,14 @@ from ledger_sql import outbox as outbox_rows
 from monitor.core.clock import FakeClock
 from monitor.core.windows import Window
 from monitor.notify import Event
-from monitor.notify.outbox import DirectLedger, Outbox, Pass, backoff, maintenance_window_for
+from monitor.notify.outbox import (
+    CLAIM_LEASE,
+    DirectLedger,
+    Outbox,
+    Pass,
+    backoff,
+    maintenance_window_for,
+)
 from monitor.notify.webhook import WebhookChannel, verify
 from monitor.store.ledger import Ledger
 from monitor.store.schema import to_ms
@@ -286,3 +293,50 @@ async def test_overlapping_passes_never_send_twice(ledger_target: str | Path) ->
     assert await second == Pass()  # waited for the first, then found nothing due
     assert channel.sends == 1
     ledger.close()
+
+
+async def test_a_claimed_delivery_is_left_to_its_sender_and_taken_over_after_the_lease(
+        ledger_target: str | Path, aiohttp_server: Callable[..., object],
+        session: aiohttp.ClientSession) -> None:
+    """Two senders on one ledger (a leader and the replica that takes over): the first claims
+    the item and dies in the middle of sending it; the second skips it until the lease ends,
+    then sends it, once."""
+    held = asyncio.Event()
+    release = asyncio.Event()
+    done: list[str] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        if not held.is_set():  # the first sender's attempt hangs until it is gone
+            held.set()
+            await release.wait()
+            return web.Response(status=503)
+        done.append(request.headers["Idempotency-Key"])
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    server = await aiohttp_server(app)  # type: ignore[operator]
+    assert isinstance(server, TestServer)
+    url = str(server.make_url("/hook"))
+    clock = FakeClock(T0)
+    first, second = Ledger(ledger_target, clock=clock), Ledger(ledger_target, clock=clock)
+    try:
+        dying = outbox(first, url, session, clock)
+        taking_over = outbox(second, url, session, clock)
+        assert await dying.publish(EVENT) == 1
+        attempt = asyncio.create_task(dying.deliver_due())
+        await held.wait()
+        assert await taking_over.deliver_due() == Pass()  # claimed: skipped
+        attempt.cancel()  # the first sender dies mid-send
+        release.set()
+        with pytest.raises(asyncio.CancelledError):
+            await attempt
+        clock.advance(CLAIM_LEASE.total_seconds() - 1)
+        assert await taking_over.deliver_due() == Pass()
+        clock.advance(1)
+        assert await taking_over.deliver_due() == Pass(sent=1)  # none lost ...
+        assert await taking_over.deliver_due() == Pass()  # ... none twice
+        assert done == ["state:api:1:down/ops-hook"]
+    finally:
+        first.close()
+        second.close()

@@ -4,9 +4,12 @@
 row's key is event id + channel, so publishing again changes nothing) and wakes the loop.
 :meth:`Outbox.deliver_due` sends what is due, concurrently, and records each outcome: sent;
 failed and retried after ``first_retry`` × 2ⁿ (at most ``max_retry``); dropped after a
-permanent failure or once ``give_up_after`` has passed. A row is marked sent only after its
-channel took it, so a restart resends at most what was in flight, with the same
-``Idempotency-Key``. Rows live in the ledger, so they survive restarts. Every ledger call goes
+permanent failure or once ``give_up_after`` has passed. Each pass claims its items first
+(their due time moves a lease ahead, :data:`CLAIM_LEASE`), so another replica sending at the
+same time skips them; a row is marked sent only after its channel took it, so a sender that
+died resends, after the lease, at most what was in flight, with the same ``Idempotency-Key``.
+Only the leader delivers (``active``, see :mod:`monitor.run.leader`). Rows live in the
+ledger, so they survive restarts. Every ledger call goes
 through a :class:`LedgerAccess` (``LedgerWriter`` in ``upwatch run``): nothing here blocks the
 event loop or the probers.
 
@@ -35,6 +38,8 @@ from monitor.store.ledger import Ledger
 __all__ = ["DirectLedger", "LedgerAccess", "Outbox", "Pass", "backoff", "maintenance_window_for"]
 
 log = logging.getLogger("upwatch.notify")
+#: How long a delivery's claim holds off other senders: longer than any channel's timeout.
+CLAIM_LEASE = timedelta(minutes=2)
 T = TypeVar("T")
 
 
@@ -119,8 +124,11 @@ class Outbox:
                  first_retry: timedelta = timedelta(seconds=30),
                  max_retry: timedelta = timedelta(hours=1),
                  give_up_after: timedelta = timedelta(days=1),
-                 batch: int = 50, idle_poll: float = 60.0) -> None:
+                 batch: int = 50, idle_poll: float = 60.0,
+                 lease: timedelta = CLAIM_LEASE,
+                 active: Callable[[], bool] = lambda: True) -> None:
         self._ledger, self._clock = ledger, clock
+        self._lease, self._active = lease, active
         self._channels = {c.name: c for c in channels}
         self._first, self._cap, self._give_up = first_retry, max_retry, give_up_after
         self._batch, self._idle_poll = batch, idle_poll
@@ -159,15 +167,15 @@ class Outbox:
     async def deliver_due(self) -> Pass:
         """Send every item due now (by the clock); record each outcome in the ledger.
 
-        Passes never overlap: an item is marked sent only after it was sent, so a second pass
-        running meanwhile would send it again.
+        Passes of one outbox never overlap; an item claimed by another (replica) is skipped.
         """
         async with self._pass_lock:
             return await self._deliver_due()
 
     async def _deliver_due(self) -> Pass:
         now = self._clock.now()
-        items = await self._ledger.read(lambda led: led.due_notifications(now, self._batch))
+        items = await self._ledger.write(
+            lambda led: led.claim_notifications(now, self._batch, self._lease))
         outcomes = await asyncio.gather(*(self._attempt(item) for item in items))
         sent = retried = dropped = 0
         for item, error in zip(items, outcomes, strict=True):
@@ -212,8 +220,10 @@ class Outbox:
         while not self._closing:
             self._wake.clear()
             try:
-                await self.deliver_due()
-                nxt = await self._ledger.read(lambda led: led.next_notification_due())
+                nxt = None
+                if self._active():  # a standby replica leaves delivering to the leader
+                    await self.deliver_due()
+                    nxt = await self._ledger.read(lambda led: led.next_notification_due())
             except Exception:
                 log.exception("notification delivery pass failed")
                 nxt = None

@@ -7,18 +7,20 @@ With no ``locations:`` in probes.yaml every part is there but idle: one location
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from prometheus_client import CollectorRegistry
 
 from monitor.config import Config, UnknownService
-from monitor.core.checks import Observation
+from monitor.core.checks import CheckResult, Observation, State
 from monitor.core.clock import Clock
+from monitor.core.minutes import MINUTE_MS
 from monitor.incidents.desk import IncidentDesk
 from monitor.incidents.quorum import QuorumFeed
 from monitor.metrics.probes import ProbeMetrics
-from monitor.notify.outbox import Outbox
+from monitor.notify.outbox import LedgerAccess, Outbox
 from monitor.run.locations import LocationWatch
+from monitor.store.schema import from_ms, to_ms
 from monitor.web.app import Runtime
 
 __all__ = ["Central"]
@@ -31,8 +33,11 @@ class Central:
 
     def __init__(self, config: Config, clock: Clock, registry: CollectorRegistry,
                  runtime: Runtime, metrics: ProbeMetrics, incidents: IncidentDesk,
-                 outbox: Outbox) -> None:
+                 outbox: Outbox, leading: Callable[[], bool] = lambda: True) -> None:
         self._config, self._runtime, self._metrics = config, runtime, metrics
+        self._leading = leading  # replicas: only the leader detects incidents
+        # the latest check time fed to the detector per (service, location)
+        self._replayed: dict[tuple[str, str], int] = {}
         #: incidents open on the quorum's state of a service, fed by every location's results
         self.feed = QuorumFeed(incidents, config, clock)
         self.watch = LocationWatch(config, runtime.locations_seen, clock, outbox)
@@ -43,11 +48,35 @@ class Central:
         """Results another location pushed (committed): their metrics, and the detector."""
         for obs in observations:
             self._metrics.observe(obs.result)
+            key = (obs.result.service, obs.result.location)
+            self._replayed[key] = max(self._replayed.get(key, 0), to_ms(obs.result.time))
             try:
                 service = self._config.service(obs.result.service)
             except UnknownService:  # removed by a reload since the request was checked
                 continue
-            self.feed.on_result(service, obs.result, obs.state)
+            if self._leading():
+                self.feed.on_result(service, obs.result, obs.state)
+
+    async def replay_recorded(self, ledger: LedgerAccess) -> None:
+        """On the leader of several replicas: feed the detector what probers pushed to the
+        other replicas. Those results are in the ledger, not seen here; each (service,
+        location)'s latest check and the worst of its minute so far are read back from the
+        last commit (the folds' pending minutes) and fed as one result. Run it every few
+        seconds: the detector takes a result only while it is fresh (two intervals)."""
+        found = await ledger.read(lambda led: led.pending_minutes())
+        for name, location, st in found:
+            key = (name, location)
+            if location == self._config.location or st.last_ms <= self._replayed.get(key, 0):
+                continue
+            self._replayed[key] = st.last_ms
+            try:
+                service = self._config.service(name)
+            except UnknownService:
+                continue
+            state = st.worst if st.minute == st.last_ms // MINUTE_MS else st.last_state
+            self.feed.on_result(service, CheckResult(name, from_ms(st.last_ms),
+                                                     state != State.DOWN, location=location),
+                                state)
 
     async def tick(self) -> None:
         """Announce locations that fell silent or send again; keep /healthz's view current."""

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
@@ -34,10 +35,10 @@ from monitor.probes.http import make_session
 from monitor.probes.kinds import ServiceProbe
 from monitor.probes.tls import cert_expiry, cert_target
 from monitor.run.central import Central
+from monitor.run.leader import POLL_S, Lead, Leadership, SoleLeader
 from monitor.run.pages import ChildBuild, SitePlan, count_files, run_build
 from monitor.run.scheduler import ProbeScheduler
 from monitor.store.ledger import Ledger
-from monitor.store.pg_runlock import PgRunLock
 from monitor.store.runlock import RunLock
 from monitor.store.writer import LedgerWriter
 from monitor.web.admin import AdminTokens, load_admin_tokens
@@ -93,26 +94,29 @@ class Monitor:
         self.registry = CollectorRegistry()
         # with locations, probe series are per (service, location); fixed until a restart
         self.metrics = ProbeMetrics(self.registry, locations=bool(self.config.locations))
-        # one `upwatch run` per ledger
-        self._lock: RunLock | PgRunLock = (
-            RunLock(opts.db_path) if isinstance(opts.db_path, Path) else PgRunLock(opts.db_path))
-        self._lock.acquire()
+        # One `upwatch run` per SQLite file; on PostgreSQL, replicas elect one leader.
+        self._lock = RunLock(opts.db_path) if isinstance(opts.db_path, Path) else None
+        self._health: dict[str, Any] = {}  # the leader election's, for /healthz
+        self.lead: Lead = SoleLeader() if self._lock is not None else Leadership(
+            str(opts.db_path), report=self._health)
+        if self._lock is not None:
+            self._lock.acquire()
         try:
             self.ledger = Ledger(opts.db_path, clock=self.clock)
         except BaseException:
-            self._lock.release()
+            self._release_lock()
             raise
         try:
             self.ledger.ready_to_record()  # damaged or read-only: refuse now, exit 3
         except BaseException:
             self.ledger.close()
-            self._lock.release()
+            self._release_lock()
             raise
         try:
             self._wire(opts, admin_tokens)
         except BaseException:
             self.ledger.close()
-            self._lock.release()
+            self._release_lock()
             raise
         self._runner: web.AppRunner | None = None
         self.port: int = opts.port
@@ -125,11 +129,20 @@ class Monitor:
         self._outbox_task: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
+    def _release_lock(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+
+    def leading(self) -> bool:
+        """Whether this process does what must happen once (always, on an SQLite ledger)."""
+        return self.lead.leading
+
     def _wire(self, opts: RunOptions, admin_tokens: AdminTokens | None) -> None:
         """The parts around the ledger; a channel that cannot be set up raises here, and the
         probe session made for it is let go without a warning."""
         # a prober's push (up to MAX_LINES results) is committed in one transaction
-        self.writer = LedgerWriter(self.ledger, self.clock, max_batch=MAX_LINES)
+        self.writer = LedgerWriter(self.ledger, self.clock, max_batch=MAX_LINES,
+                                   prune_when=self.leading)
         self.metrics.queued.set_function(lambda: float(self.writer.queued))
         self.sla = SlaCollector(self.registry)
         self._session = make_session()
@@ -140,7 +153,7 @@ class Monitor:
         except BaseException:
             self._session.detach()  # nothing was opened through it: closed without a word
             raise
-        self.outbox = Outbox(self.writer, channels, self.clock)
+        self.outbox = Outbox(self.writer, channels, self.clock, active=self.leading)
         self.incidents = IncidentDesk(self.writer, self.clock, policy_from_config(self.config),
                                       self.config, self.outbox)
         self.maintenance_events = MaintenanceAnnouncer(
@@ -155,10 +168,11 @@ class Monitor:
                                site_dir=None if opts.site is None else opts.site.out_dir,
                                admin_tokens=admin_tokens, incidents=self.incidents,
                                location_tokens=load_location_tokens(self.config, os.environ))
+        self.runtime.extra_health = self._health  # the leader election reports into it
         # A window declared or cancelled through the API shows in /metrics and /healthz at once.
         self.runtime.on_windows_changed = self.refresh_sla
         self.central = Central(self.config, self.clock, self.registry, self.runtime,
-                               self.metrics, self.incidents, self.outbox)
+                               self.metrics, self.incidents, self.outbox, self.leading)
 
     @property
     def tls_context(self) -> ssl.SSLContext | None:
@@ -279,8 +293,9 @@ class Monitor:
             window_summary(w) for w in active_windows(windows, now) if w.kind == "maintenance"]
 
     def _every(self, seconds: float | Callable[[], float], job: Callable[[], Awaitable[None]],
-               what: str) -> None:
-        """Run ``job`` now and then every ``seconds`` (a number, or asked anew each time)."""
+               what: str, *, leader_only: bool = False) -> None:
+        """Run ``job`` now and then every ``seconds`` (a number, or asked anew each time);
+        ``leader_only``: only while this process leads (replicas: :mod:`monitor.run.leader`)."""
 
         def pause() -> float:
             return seconds() if callable(seconds) else seconds
@@ -288,7 +303,8 @@ class Monitor:
         async def loop() -> None:
             while not self._stopping.is_set():
                 try:
-                    await job()
+                    if not leader_only or self.lead.leading:
+                        await job()
                 except asyncio.CancelledError:
                     raise
                 except Exception:
@@ -312,17 +328,26 @@ class Monitor:
             self.port = int(addresses[0][1])
         self.runtime.started_at = self.clock.now()
         self._tune_gc()  # its full collection takes a second at 20,000 services: before checks
-        # the services this instance's own location probes; other locations push theirs
+        # the services this instance's own location probes; other locations push theirs.
+        # Paused until this process leads (at once on SQLite; replicas: on election).
         self.scheduler.start(self.config.probes_here(self.config.location),
-                             schedule=self.opts.schedule)
+                             schedule=self.opts.schedule, paused=True)
+        await self.lead.start(self._take_role)
         self._every(self.opts.sla_refresh_s, self.refresh_sla, "refreshing the SLA figures")
         self._every(lambda: self._page_interval, self.rebuild_page, "rebuilding the status page")
-        self._every(60.0, self.incidents.tick, "resolving recovered incidents")
-        self._every(60.0, self.announce_maintenance, "announcing maintenance start and end")
+        self._every(60.0, self.incidents.tick, "resolving recovered incidents",
+                    leader_only=True)
+        self._every(60.0, self.announce_maintenance, "announcing maintenance start and end",
+                    leader_only=True)
         if self.config.locations:
-            self._every(15.0, self.central.tick, "watching the locations that push")
+            self._every(15.0, self.central.tick, "watching the locations that push",
+                        leader_only=True)
+            if isinstance(self.lead, Leadership):  # pushes a standby replica took
+                self._every(POLL_S, lambda: self.central.replay_recorded(self.writer),
+                            "feeding the detector what other replicas recorded",
+                            leader_only=True)
         self._every(self.opts.cert_check_s, self.check_certificates,
-                    "checking TLS certificates")
+                    "checking TLS certificates", leader_only=True)
         self._outbox_task = asyncio.create_task(self.outbox.run(), name="notification outbox")
         # The first build has no live check yet; build again once every service has had its
         # first one (first runs are spread over one interval), instead of a minute later.
@@ -341,6 +366,17 @@ class Monitor:
                  len(self.config.services), self.opts.config_path, self.ledger.name)
         log.info("metrics: %s/metrics   health: %s/healthz   status page: %s/",
                  base, base, base)
+
+    async def _take_role(self, leading: bool) -> None:
+        """Lead: continue the ledger's open incident, probe, deliver. Stand by: stop probing
+        (checks in flight finish) and store what was detected; the new leader goes on."""
+        if leading:
+            await self.incidents.resume()
+            self.scheduler.resume()
+            self.outbox.wake()
+        else:
+            self.scheduler.pause()
+            await self.incidents.drain()
 
     def _tune_gc(self) -> None:
         """Keep what lives as long as the run (thousands of services' config, folds, metric
@@ -405,6 +441,7 @@ class Monitor:
         log.info("stopping: waiting up to %.0fs for checks in flight", self.opts.shutdown_grace_s)
         self._stopping.set()
         await self.scheduler.stop(grace=self.opts.shutdown_grace_s)
+        await self.lead.stop()  # a standby leads within one poll, while this one flushes
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -416,7 +453,7 @@ class Monitor:
         if self._runner is not None:
             await self._runner.cleanup()
         await self._session.close()
-        self._lock.release()
+        self._release_lock()
         if self._gc_threshold is not None:
             gc.unfreeze()
             gc.set_threshold(*self._gc_threshold)

@@ -108,8 +108,10 @@ class ProbeScheduler:
         logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
     # -- lifecycle -------------------------------------------------------------------------
-    def start(self, services: Sequence[ServiceConfig], *, schedule: bool = True) -> None:
-        """Take on ``services`` and start the wall-clock scheduler that runs their checks.
+    def start(self, services: Sequence[ServiceConfig], *, schedule: bool = True,
+              paused: bool = False) -> None:
+        """Take on ``services`` and start the wall-clock scheduler that runs their checks
+        (``paused``: none run until :meth:`resume`, a standby replica's state).
 
         ``schedule=False``: take them on but start no timer; checks run only when asked, through
         :meth:`run_check` (tests on a fake clock, one-shot tools). Reloads work the same.
@@ -118,7 +120,7 @@ class ProbeScheduler:
             self._add(svc)
         self._scheduled = schedule
         if schedule:
-            self._scheduler.start()
+            self._scheduler.start(paused=paused)
         self._started = True
         self._metrics.services.set(len(self._services))
 
@@ -128,6 +130,15 @@ class ProbeScheduler:
         if not self._started or self._stopping:
             return False
         return bool(self._scheduler.running) or not self._scheduled
+
+    def pause(self) -> None:
+        """Run no more checks until :meth:`resume` (those in flight finish)."""
+        if self._scheduler.running:
+            self._scheduler.pause()
+
+    def resume(self) -> None:
+        if self._scheduler.running and not self._stopping:
+            self._scheduler.resume()
 
     async def stop(self, grace: float = 10.0) -> bool:
         """Stop scheduling, let in-flight checks finish (at most ``grace`` s). True if all did."""

@@ -119,6 +119,11 @@ class Database(ABC):
     @abstractmethod
     def list_param(self, values: Sequence[object]) -> object: ...
 
+    def skip_locked(self) -> str:
+        """What a ``SELECT`` that claims rows ends with, so that two claimers skip each
+        other's rows (nothing where one writer at a time is all there is)."""
+        return ""
+
     @abstractmethod
     def columns(self, table: str) -> list[str]:
         """The table's columns, in their order."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from monitor.core.incidents import Impact, Incident, IncidentStatus, IncidentUpdate
 from monitor.store.database import Database
@@ -239,6 +239,23 @@ def due_items(conn: Database, now: datetime, limit: int = 100) -> list[OutboxIte
     return _items(conn.execute(
         f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE sent_at_ms IS NULL AND dropped IS NULL "
         "AND next_at_ms <= ? ORDER BY next_at_ms, id LIMIT ?", (to_ms(now), limit)).fetchall())
+
+
+def claim_due(conn: Database, now: datetime, limit: int, lease: timedelta) -> list[OutboxItem]:
+    """:func:`due_items`, claimed for ``lease``: their due time moves to ``now + lease``, so
+    that no other process (a second replica, a leader taking over) sends them meanwhile; the
+    outcome recorded after the attempt replaces the lease. On PostgreSQL rows another
+    transaction is claiming are skipped (``FOR UPDATE SKIP LOCKED``). A claimer that dies
+    leaves its items to be sent once the lease ends: late, never lost."""
+    with transaction(conn, "claiming notifications"):
+        items = _items(conn.execute(
+            f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE sent_at_ms IS NULL AND dropped IS NULL "
+            f"AND next_at_ms <= ? ORDER BY next_at_ms, id LIMIT ?{conn.skip_locked()}",
+            (to_ms(now), limit)).fetchall())
+        until = to_ms(now + lease)
+        conn.executemany("UPDATE outbox SET next_at_ms = ? WHERE id = ?",
+                         [(until, item.id) for item in items])
+    return items
 
 
 def next_due(conn: Database) -> datetime | None:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from operator import itemgetter
 from pathlib import Path
 from typing import TypeVar
@@ -32,7 +32,7 @@ from typing import TypeVar
 from monitor.core.checks import Observation, State
 from monitor.core.clock import Clock, SystemClock
 from monitor.core.incidents import Impact, Incident, IncidentStatus, IncidentUpdate
-from monitor.core.minutes import Run
+from monitor.core.minutes import FolderState, Run
 from monitor.core.quorum import fold_plan
 from monitor.core.windows import WindowKind
 from monitor.store import checks, latency, schema
@@ -215,7 +215,8 @@ class Ledger:
 
         The lock is held throughout and ``fn`` runs in one read-only transaction
         (:meth:`~monitor.store.database.Database.begin_read`): it sees one commit even while
-        another process writes, and a statement that would change the database fails with
+        another process writes (whose pending minutes it loads first: a standby replica reads
+        what the leader recorded), and a statement that would change the database fails with
         :class:`LedgerError`. Inside :meth:`atomically` it only runs ``fn``.
         """
         with self._lock:
@@ -224,6 +225,7 @@ class Ledger:
                 return fn(self)
             try:
                 conn.begin_read()
+                self._catch_up()  # another process's recordings: the folds it left pending
                 return fn(self)
             except conn.errors as exc:
                 raise LedgerError(f"reading the ledger failed: {exc}"
@@ -278,6 +280,14 @@ class Ledger:
         its quorum). With one location this is that location's :meth:`runs_many`."""
         return fold_plan(
             self.runs_by_location({n: locs for n, (locs, _) in plan.items()}, start, end), plan)
+
+    def pending_minutes(self) -> list[tuple[str, str, FolderState]]:
+        """Each (service, location)'s latest check and its minute so far, as recorded by any
+        process: ``(service, location, state)``. Inside :meth:`read_only` it is the latest
+        commit's (how a leader sees what pushes to a standby replica brought)."""
+        with self._lock:
+            return [(self._service_names[sid], self._location_names[lid], st)
+                    for (sid, lid), st in self._minutes.pending()]
 
     def last_checks(self, service: str, *, until: datetime | None = None
                     ) -> dict[str, StoredCheck]:
@@ -378,6 +388,12 @@ class Ledger:
     def due_notifications(self, now: datetime, limit: int = 100) -> list[OutboxItem]:
         with self._lock:
             return incident_store.due_items(self._conn, now, limit)
+
+    def claim_notifications(self, now: datetime, limit: int,
+                            lease: timedelta) -> list[OutboxItem]:
+        """:func:`monitor.store.incidents.claim_due`: the due items, claimed for ``lease``."""
+        with self._lock:
+            return incident_store.claim_due(self._conn, now, limit, lease)
 
     def next_notification_due(self) -> datetime | None:
         with self._lock:

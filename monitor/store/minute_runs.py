@@ -161,6 +161,11 @@ class MinuteRuns:
 
     # ---- reading ------------------------------------------------------------------------------
 
+    def pending(self) -> list[tuple[Key, FolderState]]:
+        """Each key's pending minute as its fold holds it (the last commit's, after a load)."""
+        return [(key, st) for key, folder in self._folders.items()
+                if (st := folder.state) is not None]
+
     def _stored(self, key: Key, start: int, end: int) -> list[Run]:
         """Stored runs overlapping ``[start, end)``, plus the one just before (unclipped)."""
         cur = self._conn.execute(_RUNS_FROM, {"s": key[0], "l": key[1], "lo": start, "hi": end})

@@ -180,6 +180,9 @@ class PostgresDatabase(Database):
     def list_param(self, values: Sequence[object]) -> object:
         return list(values)
 
+    def skip_locked(self) -> str:
+        return " FOR UPDATE SKIP LOCKED"
+
     def columns(self, table: str) -> list[str]:
         rows = self.conn.execute(
             "SELECT column_name FROM information_schema.columns WHERE table_schema = "

@@ -48,12 +48,14 @@ class LedgerWriter:
     """Queues observations without blocking and commits them from one thread."""
 
     def __init__(
-        self, ledger: Ledger, clock: Clock, *, flush_interval: float = 1.0, max_batch: int = 5000
+        self, ledger: Ledger, clock: Clock, *, flush_interval: float = 1.0, max_batch: int = 5000,
+        prune_when: Callable[[], bool] = lambda: True,
     ) -> None:
         if flush_interval <= 0 or max_batch < 1:
             raise ValueError("flush_interval must be > 0 and max_batch >= 1")
         self._ledger = ledger
         self._clock = clock
+        self._prune_when = prune_when  # on replicas, the leader prunes
         self._flush_interval = flush_interval
         self._max_batch = max_batch
         self._queue: deque[Observation] = deque()
@@ -142,6 +144,8 @@ class LedgerWriter:
     async def _maybe_prune(self, loop: asyncio.AbstractEventLoop) -> None:
         now = self._clock.monotonic()
         if self._last_prune is not None and now - self._last_prune < PRUNE_EVERY_S:
+            return
+        if not self._prune_when():
             return
         self._last_prune = now
         try:
