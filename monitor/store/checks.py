@@ -21,6 +21,8 @@ __all__ = ["StoredCheck", "insert", "latest", "prune"]
 
 _Key = tuple[int, int]  # (service_id, location_id)
 _Row = tuple[object, ...]
+_COLUMNS = ("service_id", "location_id", "ts_ms", "ok", "latency_ms", "status", "error",
+            "detail")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,8 +60,7 @@ def insert(
             ok_rows.sort(key=itemgetter(2))
             del ok_rows[: len(ok_rows) - keep_successes]
         rows.extend(ok_rows)
-    conn.executemany(
-        "INSERT INTO checks VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", rows)
+    conn.insert_many("checks", _COLUMNS, rows, "ON CONFLICT DO NOTHING")
 
 
 def prune(

@@ -56,6 +56,19 @@ class Database(ABC):
     def executemany(self, sql: str, rows: Iterable[Sequence[object]]) -> None:
         """Run one statement once per row."""
 
+    @abstractmethod
+    def insert_many(self, table: str, columns: Sequence[str],
+                    rows: Sequence[Sequence[object]], conflict: str = "") -> None:
+        """``INSERT INTO table (columns) … rows`` then ``conflict`` (an ``ON CONFLICT``
+        clause), as few statements as the engine allows (one on PostgreSQL: the columns go
+        as arrays). Rows with ``DO UPDATE`` must not repeat a key."""
+
+    @abstractmethod
+    def update_many(self, table: str, columns: Sequence[str], keys: Sequence[str],
+                    rows: Sequence[Sequence[object]]) -> None:
+        """Set ``columns`` of the rows whose ``keys`` match: each row is the new values,
+        then the keys."""
+
     def insert_id(self, sql: str, params: Params) -> int:
         """Run an ``INSERT`` into a table with an ``id`` key; the new row's id."""
         return int(self.execute(sql + " RETURNING id", params).fetchone()[0])

@@ -92,16 +92,16 @@ class HourHistogram:
 
 _Key = tuple[int, int]  # (service_id, location_id)
 
-_SAVE_HOUR = """
-    INSERT INTO latency_hours VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-    ON CONFLICT (service_id, location_id, hour) DO UPDATE SET count = excluded.count,
-        mean_dms = excluded.mean_dms, max_dms = excluded.max_dms, p50_dms = excluded.p50_dms,
-        p95_dms = excluded.p95_dms, p99_dms = excluded.p99_dms"""
-_SAVE_OPEN = """
-    INSERT INTO latency_open VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-    ON CONFLICT (service_id, location_id) DO UPDATE SET hour = excluded.hour,
-        count = excluded.count, sum_ms = excluded.sum_ms, max_ms = excluded.max_ms,
-        last_ms = excluded.last_ms, buckets = excluded.buckets"""
+_HOUR_COLUMNS = ("service_id", "location_id", "hour", "count", "mean_dms", "max_dms",
+                 "p50_dms", "p95_dms", "p99_dms")
+_HOUR_CONFLICT = """ON CONFLICT (service_id, location_id, hour) DO UPDATE SET
+    count = excluded.count, mean_dms = excluded.mean_dms, max_dms = excluded.max_dms,
+    p50_dms = excluded.p50_dms, p95_dms = excluded.p95_dms, p99_dms = excluded.p99_dms"""
+_OPEN_COLUMNS = ("service_id", "location_id", "hour", "count", "sum_ms", "max_ms", "last_ms",
+                 "buckets")
+_OPEN_CONFLICT = """ON CONFLICT (service_id, location_id) DO UPDATE SET hour = excluded.hour,
+    count = excluded.count, sum_ms = excluded.sum_ms, max_ms = excluded.max_ms,
+    last_ms = excluded.last_ms, buckets = excluded.buckets"""
 
 
 def load_open(conn: Database) -> dict[_Key, HourHistogram]:
@@ -112,15 +112,29 @@ def load_open(conn: Database) -> dict[_Key, HourHistogram]:
     return {(s, loc): HourHistogram.restore(*rest) for s, loc, *rest in rows}
 
 
+class LatencyWrites:
+    """The latency rows one commit writes, saved together (:meth:`save`): one statement per
+    table however many services the commit holds (a round trip each to a database server)."""
+
+    def __init__(self) -> None:
+        self.hours: list[tuple[int | float, ...]] = []
+        self.open: dict[_Key, tuple[int | float | bytes, ...]] = {}
+
+    def save(self, conn: Database) -> None:
+        conn.insert_many("latency_hours", _HOUR_COLUMNS, self.hours, _HOUR_CONFLICT)
+        conn.insert_many("latency_open", _OPEN_COLUMNS, list(self.open.values()), _OPEN_CONFLICT)
+
+
 def add_samples(
-    conn: Database,
+    writes: LatencyWrites,
     key: _Key,
     hist: HourHistogram | None,
     samples: Iterable[tuple[int, float]],
 ) -> HourHistogram | None:
     """Count ``(ts_ms, latency_ms)`` samples (in time order) later than ``hist.last_ms``.
 
-    Closes finished hours into ``latency_hours``, saves the open one; returns the open one.
+    Closes finished hours into ``latency_hours`` and saves the open one, through ``writes``;
+    returns the open one.
     """
     changed = False
     for ts, latency in samples:
@@ -128,13 +142,13 @@ def add_samples(
             continue  # counted already, or history older than what was counted
         if hist is None or ts // HOUR_MS != hist.hour:
             if hist is not None:
-                conn.execute(_SAVE_HOUR, (*key, *_row(hist)))
+                writes.hours.append((*key, *_row(hist)))
             hist = HourHistogram(ts // HOUR_MS)
         hist.add(ts, latency)
         changed = True
     if hist is not None and changed:
-        conn.execute(_SAVE_OPEN, (
-            *key, hist.hour, hist.count, hist.sum_ms, hist.max_ms, hist.last_ms, hist.blob()))
+        writes.open[key] = (
+            *key, hist.hour, hist.count, hist.sum_ms, hist.max_ms, hist.last_ms, hist.blob())
     return hist
 
 

@@ -175,14 +175,17 @@ class Ledger:
             key = (self._id("services", obs.result.service),
                    self._id("locations", obs.result.location))
             groups.setdefault(key, []).append((to_ms(obs.result.time), obs))
+        writes = latency.LatencyWrites()
         for key, items in groups.items():
             items.sort(key=itemgetter(0))
             self._minutes.add(key, items)
-            hist = latency.add_samples(self._conn, key, self._hists.get(key), (
+            hist = latency.add_samples(writes, key, self._hists.get(key), (
                 (ts, o.result.latency_ms) for ts, o in items
                 if o.result.ok and o.result.latency_ms is not None))
             if hist is not None:
                 self._hists[key] = hist
+        self._minutes.flush()
+        writes.save(self._conn)
         checks.insert(self._conn, groups.items(), self._keep_successes)
 
     def _id(self, table: str, name: str) -> int:

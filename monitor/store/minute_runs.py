@@ -51,11 +51,12 @@ _RUNS_MANY = """
     JOIN minute_runs AS r ON r.service_id = wanted.sid AND r.location_id = :l
         AND r.start >= wanted.lo AND r.start < :hi
     ORDER BY r.service_id, r.start"""
-_SAVE_TAIL = """
-    INSERT INTO folder_state VALUES (?, ?, ?, ?, ?, ?, ?)
-    ON CONFLICT (service_id, location_id) DO UPDATE SET minute = excluded.minute,
-        worst = excluded.worst, last_ms = excluded.last_ms, last_state = excluded.last_state,
-        interval_ms = excluded.interval_ms"""
+_RUN_COLUMNS = ("service_id", "location_id", "start", "end", "state")
+_TAIL_COLUMNS = ("service_id", "location_id", "minute", "worst", "last_ms", "last_state",
+                 "interval_ms")
+_TAIL_CONFLICT = """ON CONFLICT (service_id, location_id) DO UPDATE SET minute = excluded.minute,
+    worst = excluded.worst, last_ms = excluded.last_ms, last_state = excluded.last_state,
+    interval_ms = excluded.interval_ms"""
 
 
 class MinuteRuns:
@@ -72,6 +73,10 @@ class MinuteRuns:
                 "FROM folder_state")
         }
         self._last_runs: dict[Key, Run | None] = {}
+        # what the commit writes at its end (flush): one statement per kind of row
+        self._new_ends: list[tuple[int, int, int, int]] = []
+        self._new_runs: list[tuple[int, int, int, int, int]] = []
+        self._new_tails: dict[Key, tuple[int, ...]] = {}
 
     # ---- writing (inside the ledger's transaction) --------------------------------------------
 
@@ -98,8 +103,19 @@ class MinuteRuns:
             self._append_runs(key, coalesce(final))
         st = folder.state
         if st is not None and st is not before and st != before:
-            self._conn.execute(_SAVE_TAIL, (
-                *key, st.minute, int(st.worst), st.last_ms, int(st.last_state), st.interval_ms))
+            self._new_tails[key] = (
+                *key, st.minute, int(st.worst), st.last_ms, int(st.last_state), st.interval_ms)
+
+    def flush(self) -> None:
+        """Write what :meth:`add` left for the end of the commit: runs that follow every stored
+        one (extended or new) and the pending tails. (Merges into stored runs, which read
+        them, are written at once.)"""
+        self._conn.update_many("minute_runs", ("end",), ("service_id", "location_id", "start"),
+                               self._new_ends)
+        self._conn.insert_many("minute_runs", _RUN_COLUMNS, self._new_runs)
+        self._conn.insert_many("folder_state", _TAIL_COLUMNS, list(self._new_tails.values()),
+                               _TAIL_CONFLICT)
+        self._new_ends, self._new_runs, self._new_tails = [], [], {}
 
     def _last_run(self, key: Key) -> Run | None:
         if key not in self._last_runs:
@@ -117,21 +133,16 @@ class MinuteRuns:
             self._merge_runs(key, runs)
             return
         if last is not None and last.end == runs[0].start and last.state == runs[0].state:
-            self._conn.execute(
-                "UPDATE minute_runs SET \"end\" = ? WHERE service_id = ? AND location_id = ? "
-                "AND start = ?", (runs[0].end, *key, last.start),
-            )
+            self._new_ends.append((runs[0].end, *key, last.start))
             runs = [Run(last.start, runs[0].end, last.state), *runs[1:]]
-            self._insert_runs(key, runs[1:])
+            self._new_runs.extend((*key, r.start, r.end, int(r.state)) for r in runs[1:])
         else:
-            self._insert_runs(key, runs)
+            self._new_runs.extend((*key, r.start, r.end, int(r.state)) for r in runs)
         self._last_runs[key] = runs[-1]
 
     def _insert_runs(self, key: Key, runs: Iterable[Run]) -> None:
-        self._conn.executemany(
-            "INSERT INTO minute_runs VALUES (?, ?, ?, ?, ?)",
-            ((*key, r.start, r.end, int(r.state)) for r in runs),
-        )
+        self._conn.insert_many("minute_runs", _RUN_COLUMNS,
+                               [(*key, r.start, r.end, int(r.state)) for r in runs])
 
     def _backfill(self, key: Key, items: list[Item], pending: int) -> None:
         """Merge checks older than the pending minute into the stored runs (see ``record``)."""

@@ -59,6 +59,19 @@ class SqliteDatabase(Database):
     def executemany(self, sql: str, rows: Iterable[Sequence[object]]) -> None:
         self.conn.executemany(sql, rows)
 
+    def insert_many(self, table: str, columns: Sequence[str],
+                    rows: Sequence[Sequence[object]], conflict: str = "") -> None:
+        names = ", ".join(f'"{c}"' for c in columns)
+        marks = ", ".join("?" for _ in columns)
+        self.conn.executemany(
+            f"INSERT INTO {table} ({names}) VALUES ({marks}) {conflict}", rows)
+
+    def update_many(self, table: str, columns: Sequence[str], keys: Sequence[str],
+                    rows: Sequence[Sequence[object]]) -> None:
+        sets = ", ".join(f'"{c}" = ?' for c in columns)
+        where = " AND ".join(f'"{k}" = ?' for k in keys)
+        self.conn.executemany(f"UPDATE {table} SET {sets} WHERE {where}", rows)
+
     @property
     def in_transaction(self) -> bool:
         return self.conn.in_transaction
