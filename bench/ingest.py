@@ -46,6 +46,11 @@ subprocess; its CPU time is ``RUSAGE_CHILDREN``'s. Its start-up (interpreter, im
 central's start-up is outside its window: ``ratio`` = ``results_per_cpu_s`` / the import's lines
 per CPU-second net of start-up (the raw figure is printed too).
 
+``--db postgresql://…`` puts the central's ledger in that database (a schema of its own,
+dropped afterwards); the reference import stays on SQLite, the figure of the same run to compare
+with. The CPU time of the PostgreSQL server process that serves the central's ledger is read
+from ``/proc`` and counted in ``results_per_cpu_s``.
+
 Then it checks the central's ledger: the raw failures and successes kept per location are the
 ones generated (nothing lost, nothing twice), and every service's minute runs at every location,
 and folded by quorum, over the backlog's minutes are the import's.
@@ -96,7 +101,10 @@ from prometheus_client import CollectorRegistry
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from monitor.config import Config, ServiceConfig, load_config  # noqa: E402
+import psycopg  # noqa: E402
+from pg import Schemas, backend_cpu_s, database_bytes  # noqa: E402  (bench/pg.py)
+
+from monitor.config import Config, ServiceConfig, db_target, load_config  # noqa: E402
 from monitor.core.checks import CheckResult, ErrorKind  # noqa: E402
 from monitor.core.clock import FakeClock  # noqa: E402
 from monitor.ingest import MAX_LINES  # noqa: E402
@@ -104,6 +112,7 @@ from monitor.metrics.probes import ProbeMetrics  # noqa: E402
 from monitor.run.pusher import Pusher  # noqa: E402
 from monitor.run.scheduler import ProbeScheduler  # noqa: E402
 from monitor.store.ledger import Ledger  # noqa: E402
+from monitor.store.postgres import PostgresDatabase  # noqa: E402
 from monitor.store.spool import AsyncSpool, Spool, result_line  # noqa: E402
 from monitor.store.writer import LedgerWriter  # noqa: E402
 from monitor.times import EPOCH, epoch_minute  # noqa: E402
@@ -273,15 +282,19 @@ async def _recv(conn: Connection) -> Any:
 def central_process(cfg: str, db: str, env: dict[str, str], conn: Connection,
                     profile: str | None, writer_batch: int) -> None:
     logging.basicConfig(level=logging.WARNING)
-    asyncio.run(_central(Path(cfg), Path(db), env, conn, profile, writer_batch))
+    asyncio.run(_central(Path(cfg), db, env, conn, profile, writer_batch))
 
 
-async def _central(cfg: Path, db: Path, env: dict[str, str], conn: Connection,
+async def _central(cfg: Path, db: str, env: dict[str, str], conn: Connection,
                    profile: str | None, writer_batch: int) -> None:
-    """The central ``upwatch run`` as far as pushed results go: its app, ledger and writer."""
+    """The central ``upwatch run`` as far as pushed results go: its app, ledger and writer
+    (``db``: an SQLite file or a PostgreSQL URL, as ``--db`` takes them)."""
     config = load_config(cfg)
     clock = FakeClock(NOW)
-    writer = LedgerWriter(Ledger(db, clock=clock), clock, max_batch=writer_batch)
+    led = Ledger(db_target(db), clock=clock)
+    # the PostgreSQL server process that does this ledger's work, for its CPU time
+    backend = led._conn.conn.info.backend_pid if isinstance(led._conn, PostgresDatabase) else 0
+    writer = LedgerWriter(led, clock, max_batch=writer_batch)
     await writer.start()
     scheduler = ProbeScheduler(_NoChecks(), writer, ProbeMetrics(CollectorRegistry()), clock)
     runtime = Runtime(config, clock, CollectorRegistry(), scheduler, writer,
@@ -302,6 +315,7 @@ async def _central(cfg: Path, db: Path, env: dict[str, str], conn: Connection,
         ledger.reset()
         seen0 = sum(runtime.locations_seen.recorded.values())
         ru0 = resource.getrusage(resource.RUSAGE_SELF)
+        server0 = backend_cpu_s(backend) if backend else 0.0
         c0, t0 = time.process_time(), time.perf_counter()
         if loop_prof is not None:
             loop_prof.enable()
@@ -312,6 +326,7 @@ async def _central(cfg: Path, db: Path, env: dict[str, str], conn: Connection,
             loop_prof.disable()
         c1, t1 = time.process_time(), time.perf_counter()
         ru1 = resource.getrusage(resource.RUSAGE_SELF)
+        server1 = backend_cpu_s(backend) if backend else 0.0
         conn.send({
             "cpu_s": c1 - c0, "wall_s": t1 - t0,
             "user_s": ru1.ru_utime - ru0.ru_utime, "sys_s": ru1.ru_stime - ru0.ru_stime,
@@ -320,6 +335,7 @@ async def _central(cfg: Path, db: Path, env: dict[str, str], conn: Connection,
             "parse_cpu_s": parse.cpu_s, "parse_calls": parse.calls,
             "ledger_cpu_s": ledger.cpu_s, "ledger_calls": ledger.calls,
             "peak_rss_mb": ru1.ru_maxrss / 1024,
+            "server_cpu_s": server1 - server0,
         })
         if profile is not None and loop_prof is not None:
             _print_profile("central: event loop thread", [loop_prof], f"{profile}-loop.prof")
@@ -434,7 +450,7 @@ async def drain(port: int, locations: list[str], tokens: dict[str, str], paths: 
     return out
 
 
-def run_central_and_drain(cfg: Path, db: Path, locations: list[str], paths: list[Path],
+def run_central_and_drain(cfg: Path, db: str | Path, locations: list[str], paths: list[Path],
                           services: int, live: bool, tally: Tally, batch: int,
                           writer_batch: int) -> Drain:
     tokens = {loc: f"{loc}-{secrets.token_urlsafe(24)}" for loc in locations}
@@ -483,16 +499,20 @@ def run_import(cfg: Path, source: Path, db: Path) -> tuple[float, float, str]:
 # ---- the check --------------------------------------------------------------------------------
 
 
-def kept(db: Path) -> dict[tuple[str, bool], int]:
+def kept(db: str | Path) -> dict[tuple[str, bool], int]:
     """Raw checks kept per (location, ok)."""
-    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
-        rows = conn.execute(
-            "SELECT l.name, c.ok, count(*) FROM checks c JOIN locations l ON l.id = c.location_id"
-            " GROUP BY l.name, c.ok").fetchall()
+    sql = ("SELECT l.name, c.ok, count(*) FROM checks c JOIN locations l "
+           "ON l.id = c.location_id GROUP BY l.name, c.ok")
+    if isinstance(db, str):
+        with psycopg.connect(db) as pg:
+            rows = pg.execute(sql).fetchall()
+    else:
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+            rows = conn.execute(sql).fetchall()
     return {(str(name), bool(ok)): int(n) for name, ok, n in rows}
 
 
-def check(central_db: Path, import_db: Path, config: Config, locations: list[str],
+def check(central_db: str | Path, import_db: Path, config: Config, locations: list[str],
           minutes: int, central_tally: Tally, import_tally: Tally) -> tuple[bool, list[str]]:
     """Whether the central's ledger holds what was pushed and agrees with the import's."""
     problems: list[str] = []
@@ -551,6 +571,9 @@ def main() -> None:
                     help="the probers append nothing new while they drain")
     ap.add_argument("--batch", type=int, default=MAX_LINES,
                     help=f"lines per push, at most (default: the prober's, {MAX_LINES:,})")
+    ap.add_argument("--db", default=None, metavar="URL",
+                    help="the central's ledger on this PostgreSQL database (a schema of its "
+                         "own, dropped afterwards); the reference import stays on SQLite")
     ap.add_argument("--writer-batch", type=int, default=MAX_LINES,
                     help=f"the central's LedgerWriter max_batch (default: upwatch run's, "
                          f"{MAX_LINES:,})")
@@ -574,7 +597,8 @@ def main() -> None:
         spool_mb = sum(p.stat().st_size for p in tmp.glob("spool-*.db*")) / 1e6
         pushed = Tally(dict(backlog.ok), dict(backlog.failed))  # + the live lines
 
-        central_db = tmp / "central.db"
+        schemas = Schemas(args.db) if args.db else None
+        central_db: str | Path = schemas.new("central") if schemas else tmp / "central.db"
         run = run_central_and_drain(cfg, central_db, locations, paths, args.services,
                                     not args.no_live, pushed, args.batch, args.writer_batch)
         empty = tmp / "empty.jsonl"
@@ -582,15 +606,20 @@ def main() -> None:
         startup_cpu, startup_wall, _ = run_import(cfg, empty, tmp / "empty.db")
         import_db = tmp / "import.db"
         imp_cpu, imp_wall, imp_summary = run_import(cfg, all_lines, import_db)
-        ok, notes = check(central_db, import_db, config, locations, args.minutes, pushed,
-                          backlog)
-        central_mb = sum(p.stat().st_size for p in tmp.glob("central.db*")) / 1e6
+        try:
+            ok, notes = check(central_db, import_db, config, locations, args.minutes, pushed,
+                              backlog)
+            central_mb = database_bytes(central_db) / 1e6
+        finally:
+            if schemas is not None:
+                schemas.drop()
 
     c = run.central
     results = int(c["recorded"])
     failing = sum(backlog.failed.values()) / max(backlog.total, 1)
     results_per_s = run.backlog / run.drain_s if run.drain_s else 0.0
-    per_cpu = results / c["cpu_s"] if c["cpu_s"] else 0.0
+    server_cpu = c["server_cpu_s"]  # PostgreSQL's process for the ledger (0 on SQLite)
+    per_cpu = results / (c["cpu_s"] + server_cpu) if c["cpu_s"] else 0.0
     import_lines = backlog.total
     imp_net = imp_cpu - startup_cpu
     import_per_cpu = import_lines / imp_net if imp_net > 0 else 0.0
@@ -621,7 +650,9 @@ def main() -> None:
           f"{c['ledger_calls']}, event loop and the rest {rest:.2f}) in {c['wall_s']:.2f} s "
           f"→ {per_cpu:,.0f} results/CPU-s; per result {us(c['cpu_s'])} µs: parsing "
           f"{us(c['parse_cpu_s'])}, ledger {us(c['ledger_cpu_s'])}, the rest {us(rest)}; "
-          f"peak RSS {c['peak_rss_mb']:.0f} MB, ledger {central_mb:.1f} MB")
+          f"peak RSS {c['peak_rss_mb']:.0f} MB, ledger {central_mb:.1f} MB"
+          + (f"; the PostgreSQL server process of its ledger: {server_cpu:.2f} CPU-s more, "
+             f"counted in results/CPU-s" if args.db else ""))
     print(f"probers (this process, sharing the {os.cpu_count()} cores): {run.pusher_cpu_s:.2f} "
           f"CPU-s for the pushers, their spools and the live results")
     print(f"upwatch import (reference): {imp_summary}; {imp_wall:.2f} s wall, {imp_cpu:.2f} "
@@ -646,7 +677,9 @@ def main() -> None:
         "backlog": run.backlog,
         "live": run.live,
         "drain_s": round(run.drain_s, 2),
+        "engine": "postgresql" if args.db else "sqlite",
         "central_cpu_s": round(c["cpu_s"], 2),
+        "server_cpu_s": round(server_cpu, 2),
         "central_wall_s": round(c["wall_s"], 2),
         "results_per_s": round(results_per_s, 1),
         "results_per_cpu_s": round(per_cpu, 1),
