@@ -36,7 +36,8 @@ from monitor.probes.kinds import ServiceProbe
 from monitor.probes.tls import cert_expiry, cert_target
 from monitor.run.central import Central
 from monitor.run.leader import POLL_S, Lead, Leadership, SoleLeader
-from monitor.run.pages import ChildBuild, SitePlan, count_files, run_build
+from monitor.run.pages import SitePlan
+from monitor.run.rebuild import PageBuilder
 from monitor.run.scheduler import ProbeScheduler
 from monitor.store.ledger import Ledger
 from monitor.store.runlock import RunLock
@@ -49,9 +50,6 @@ from monitor.windows.events import MaintenanceAnnouncer
 from monitor.windows.sources import WindowsFn, config_windows, with_declared
 
 log = logging.getLogger("upwatch")
-
-#: A status page rebuild may take at most 1/PAGE_BUDGET_FACTOR of the time between rebuilds.
-PAGE_BUDGET_FACTOR = 10.0
 
 #: The collector's first threshold while running (CPython's default is 700): a check leaves a
 #: few hundred short-lived objects, which should die before a collection scans them.
@@ -121,9 +119,8 @@ class Monitor:
         self._runner: web.AppRunner | None = None
         self.port: int = opts.port
         self._stopping = asyncio.Event()
-        self._page_built = False
-        self._page_interval = opts.page_rebuild_s
-        self._page_lock = asyncio.Lock()  # one page build at a time
+        self.pages = PageBuilder(opts.site, opts.config_path, opts.db_path, self.clock,
+                                 opts.page_rebuild_s)
         self._reload_lock = asyncio.Lock()  # one reload at a time
         self._gc_threshold: tuple[int, int, int] | None = None  # as it was before start()
         self._outbox_task: asyncio.Task[None] | None = None
@@ -190,64 +187,12 @@ class Monitor:
 
     @property
     def page_interval(self) -> float:
-        """Seconds between status page rebuilds (stretched when builds are slow)."""
-        return self._page_interval
+        """Seconds between page builds: the plan's, longer while builds take long."""
+        return self.pages.interval
 
     async def rebuild_page(self) -> None:
-        """Build and publish the status page in a child process (``upwatch build-page`` on this
-        monitor's config file and ledger, niced, in its own session), one build at a time.
-
-        Nothing of the build runs on the event loop or the ledger's writer thread: the child
-        reads the ledger through its own connection (WAL: it never blocks a commit). A build
-        that fails or outlives ``SitePlan.timeout_s`` (then it is killed) is logged with what it
-        wrote to stderr; the published page stays as it was, and the next build comes as usual.
-        """
-        site = self.opts.site
-        if site is None:
-            return
-        # The child starts in this process's working directory: relative paths mean the same.
-        async with self._page_lock:
-            # The page is built as of this monitor's clock, not the child's.
-            argv = site.command(self.opts.config_path, self.opts.db_path, site.out_dir,
-                                self.clock.now())
-            started = self.clock.monotonic()
-            try:
-                built = await run_build(argv, timeout_s=site.timeout_s)
-            except OSError as err:
-                built = None
-                log.error("the status page build could not start (%s): %s", argv[0], err)
-            took = self.clock.monotonic() - started
-            if built is not None:
-                await self._page_outcome(built, site.out_dir, took, site.timeout_s)
-            # Keep rebuilding to at most a tenth of the time (one core's worth): thousands of
-            # services take seconds to build, and a build killed at the timeout counts as long.
-            stretched = max(self.opts.page_rebuild_s, PAGE_BUDGET_FACTOR * took)
-            if stretched > self._page_interval + 1:
-                log.warning("the status page took %.1fs to build; rebuilding every %.0fs instead "
-                            "of every %.0fs", took, stretched, self.opts.page_rebuild_s)
-            self._page_interval = stretched
-
-    async def _page_outcome(self, built: ChildBuild, out_dir: Path, took: float,
-                            timeout_s: float) -> None:
-        """Log how a build went: its stderr lines (warnings), the first success, a failure."""
-        if built.timed_out:
-            log.error("the status page build took longer than %gs and was killed (pid %d); "
-                      "the page stays as it was", timeout_s, built.pid)
-            return
-        if not built.ok:
-            for line in built.stderr_lines:
-                log.error("status page build: %s", line)
-            log.error("the status page build failed (exit status %s); the page stays as it was",
-                      built.returncode)
-            return
-        for line in built.stderr_lines:
-            log.warning("status page build: %s", line)
-        if not self._page_built:
-            self._page_built = True
-            files = built.files
-            if files is None:
-                files = await asyncio.to_thread(count_files, out_dir)
-            log.info("status page built: %d files in %s in %.1fs", files, out_dir, took)
+        """One status page build (:class:`monitor.run.rebuild.PageBuilder`)."""
+        await self.pages.rebuild()
 
     async def announce_maintenance(self) -> None:
         """Queue notifications for maintenance windows that started or ended (exactly once)."""
@@ -334,7 +279,7 @@ class Monitor:
                              schedule=self.opts.schedule, paused=True)
         await self.lead.start(self._take_role)
         self._every(self.opts.sla_refresh_s, self.refresh_sla, "refreshing the SLA figures")
-        self._every(lambda: self._page_interval, self.rebuild_page, "rebuilding the status page")
+        self._every(lambda: self.pages.interval, self.rebuild_page, "rebuilding the status page")
         self._every(60.0, self.incidents.tick, "resolving recovered incidents",
                     leader_only=True)
         self._every(60.0, self.announce_maintenance, "announcing maintenance start and end",
