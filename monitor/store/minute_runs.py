@@ -43,7 +43,7 @@ _RUNS_FROM = """
 # The runs of the services named in the list parameter :names (the engine's one_of) at one
 # location, each from the run holding :lo on.
 _RUNS_MANY = """
-    WITH wanted(sid, lo) AS (
+    WITH wanted(sid, lo) AS MATERIALIZED (
         SELECT s.id, coalesce((SELECT start FROM minute_runs WHERE service_id = s.id
             AND location_id = :l AND start <= :lo ORDER BY start DESC LIMIT 1), :lo)
         FROM services AS s WHERE {names})
