@@ -24,6 +24,7 @@ failed or never began (dns, connect, tls). Only cancellation propagates.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import ssl
 from datetime import datetime, timedelta
@@ -35,6 +36,7 @@ from monitor.core.checks import CheckResult, ErrorKind
 from monitor.core.clock import Clock
 from monitor.probes.classify import classify
 from monitor.probes.connection import close_stream, open_stream
+from monitor.probes.retry import with_retries
 from monitor.probes.tls import SYSTEM_TRUST, peer_not_after
 from monitor.times import iso_utc
 
@@ -88,17 +90,10 @@ class TlsProbe:
         self._source_address = source_address
 
     async def check(self, service: TlsSpec) -> CheckResult:
-        """Check ``service``, retrying at once up to ``service.retries`` times on failure.
-
-        ``time`` is when the first attempt started; everything else describes the last one.
-        """
-        started = self._clock.now()
-        result = await self._attempt(service, started)
-        for _ in range(max(service.retries, 0)):
-            if result.ok:
-                break
-            result = await self._attempt(service, started)
-        return result
+        """Check ``service``, retrying at once up to ``service.retries`` times on failure
+        (:func:`monitor.probes.retry.with_retries`)."""
+        return await with_retries(functools.partial(self._attempt, service), service.retries,
+                                  self._clock)
 
     async def _attempt(self, service: TlsSpec, started: datetime) -> CheckResult:
         if service.host is None or service.port is None:

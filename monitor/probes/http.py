@@ -18,6 +18,7 @@ the request could be sent: dns, connect and TLS handshake errors.
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 from collections.abc import Mapping, Sequence
@@ -35,6 +36,7 @@ from monitor.core.clock import Clock
 from monitor.probes.addresses import FORBIDDEN, GuardedConnector, Network, own_host
 from monitor.probes.classify import classify
 from monitor.probes.matching import REGEX_TIME_LIMIT_S, PatternTooSlow, matches, quote, shorten
+from monitor.probes.retry import with_retries
 
 __all__ = [
     "DEFAULT_USER_AGENT",
@@ -205,17 +207,10 @@ class HttpProbe:
         return req
 
     async def check(self, service: ServiceSpec) -> CheckResult:
-        """Check ``service``, retrying at once up to ``service.retries`` times on failure.
-
-        ``time`` is when the first attempt started; everything else describes the last one.
-        """
-        started = self._clock.now()
-        result = await self._attempt(service, started)
-        for _ in range(max(service.retries, 0)):
-            if result.ok:
-                break
-            result = await self._attempt(service, started)
-        return result
+        """Check ``service``, retrying at once up to ``service.retries`` times on failure
+        (:func:`monitor.probes.retry.with_retries`)."""
+        return await with_retries(functools.partial(self._attempt, service), service.retries,
+                                  self._clock)
 
     async def _attempt(self, service: ServiceSpec, started: datetime) -> CheckResult:
         req = self._request(service)

@@ -23,6 +23,7 @@ was made (dns, connect). Only cancellation propagates.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -34,6 +35,7 @@ from monitor.core.clock import Clock
 from monitor.probes.classify import classify, format_seconds
 from monitor.probes.connection import close_stream, open_stream
 from monitor.probes.matching import REGEX_TIME_LIMIT_S, PatternTooSlow, matches, quote, shorten
+from monitor.probes.retry import with_retries
 
 __all__ = ["BANNER_MAX_BYTES", "TcpExpectSpec", "TcpProbe", "TcpSpec"]
 
@@ -85,17 +87,10 @@ class TcpProbe:
         self._source_address = source_address
 
     async def check(self, service: TcpSpec) -> CheckResult:
-        """Check ``service``, retrying at once up to ``service.retries`` times on failure.
-
-        ``time`` is when the first attempt started; everything else describes the last one.
-        """
-        started = self._clock.now()
-        result = await self._attempt(service, started)
-        for _ in range(max(service.retries, 0)):
-            if result.ok:
-                break
-            result = await self._attempt(service, started)
-        return result
+        """Check ``service``, retrying at once up to ``service.retries`` times on failure
+        (:func:`monitor.probes.retry.with_retries`)."""
+        return await with_retries(functools.partial(self._attempt, service), service.retries,
+                                  self._clock)
 
     async def _attempt(self, service: TcpSpec, started: datetime) -> CheckResult:
         if service.host is None or service.port is None:
