@@ -20,12 +20,33 @@ import asyncio
 import contextlib
 import socket
 import ssl
+from datetime import timedelta
 from ipaddress import ip_address
+from typing import Protocol
 
 from aiohttp import ThreadedResolver
 from aiohttp.abc import AbstractResolver
 
-__all__ = ["CLOSE_GRACE_S", "close_stream", "open_stream"]
+__all__ = ["CLOSE_GRACE_S", "EndpointSpec", "close_stream", "open_stream"]
+
+
+class EndpointSpec(Protocol):
+    """What the tcp and tls probes read of any service they check (each adds its own keys)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def host(self) -> str | None: ...  # None only for services of other kinds
+
+    @property
+    def port(self) -> int | None: ...
+
+    @property
+    def timeout(self) -> timedelta: ...
+
+    @property
+    def retries(self) -> int: ...
 
 #: How long closing a connection may take (a TLS close waits for the peer's close_notify)
 #: before it is aborted; never counted in a check's latency.

@@ -35,7 +35,7 @@ from aiohttp.abc import AbstractResolver
 from monitor.core.checks import CheckResult, ErrorKind
 from monitor.core.clock import Clock
 from monitor.probes.classify import classify
-from monitor.probes.connection import close_stream, open_stream
+from monitor.probes.connection import EndpointSpec, close_stream, open_stream
 from monitor.probes.retry import with_retries
 from monitor.probes.tls import SYSTEM_TRUST, peer_not_after
 from monitor.times import iso_utc
@@ -50,26 +50,11 @@ class TlsExpectSpec(Protocol):
     def cert_valid_for(self) -> timedelta: ...
 
 
-class TlsSpec(Protocol):
+class TlsSpec(EndpointSpec, Protocol):
     """What the probe reads of a service (``monitor.config.ServiceConfig`` satisfies it)."""
 
     @property
-    def name(self) -> str: ...
-
-    @property
-    def host(self) -> str | None: ...  # None only for services of other kinds
-
-    @property
-    def port(self) -> int | None: ...
-
-    @property
     def server_name(self) -> str | None: ...
-
-    @property
-    def timeout(self) -> timedelta: ...
-
-    @property
-    def retries(self) -> int: ...
 
     @property
     def expect(self) -> TlsExpectSpec: ...

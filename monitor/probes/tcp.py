@@ -33,7 +33,7 @@ from aiohttp.abc import AbstractResolver
 from monitor.core.checks import CheckResult, ErrorKind
 from monitor.core.clock import Clock
 from monitor.probes.classify import classify, format_seconds
-from monitor.probes.connection import close_stream, open_stream
+from monitor.probes.connection import EndpointSpec, close_stream, open_stream
 from monitor.probes.matching import REGEX_TIME_LIMIT_S, PatternTooSlow, matches, quote, shorten
 from monitor.probes.retry import with_retries
 
@@ -50,26 +50,11 @@ class TcpExpectSpec(Protocol):
     def banner(self) -> str | None: ...
 
 
-class TcpSpec(Protocol):
+class TcpSpec(EndpointSpec, Protocol):
     """What the probe reads of a service (``monitor.config.ServiceConfig`` satisfies it)."""
 
     @property
-    def name(self) -> str: ...
-
-    @property
-    def host(self) -> str | None: ...  # None only for services of other kinds
-
-    @property
-    def port(self) -> int | None: ...
-
-    @property
     def send(self) -> str | None: ...
-
-    @property
-    def timeout(self) -> timedelta: ...
-
-    @property
-    def retries(self) -> int: ...
 
     @property
     def expect(self) -> TcpExpectSpec: ...
