@@ -88,10 +88,10 @@ ERRORS = [
      ["probes.yaml: services[0].url: required but missing"]),
     ("unknown_kind",
      'services:\n  - {name: web, kind: udp, url: "http://x/"}\n',
-     ['probes.yaml: services[0].kind: unknown kind "udp" (kinds: http, tcp, tls)']),
+     ['probes.yaml: services[0].kind: unknown kind "udp" (kinds: http, tcp, tls, dns, push)']),
     ("kind_not_text",
      "services:\n  - {name: mail, kind: [tcp], host: x, port: 25}\n",
-     ['probes.yaml: services[0].kind: unknown kind ["tcp"] (kinds: http, tcp, tls)']),
+     ['probes.yaml: services[0].kind: unknown kind ["tcp"] (kinds: http, tcp, tls, dns, push)']),
     ("url_on_tcp",
      TCP % ', url: "http://x/"',
      ['probes.yaml: services[0].url: only for kind http (service "mail" is kind tcp: give host '
@@ -131,8 +131,8 @@ ERRORS = [
      HTTP % ", host: 127.0.0.1, port: 80",
      ['probes.yaml: services[0].host: only for kinds tcp and tls (service "web" is kind http: '
       "give url)",
-      'probes.yaml: services[0].port: only for kinds tcp and tls (service "web" is kind http: '
-      "give url)"]),
+      'probes.yaml: services[0].port: only for kinds tcp, tls and dns (service "web" is kind '
+      "http: give url)"]),
     ("send_on_tls",
      TLS % r', send: "HELO\r\n"',
      ['probes.yaml: services[0].send: only for kind tcp (service "cert" is kind tls)']),
@@ -150,20 +150,20 @@ ERRORS = [
      ['probes.yaml: services[0].expect.banner: only for kind tcp (service "cert" is kind tls)']),
     ("cert_valid_for_on_tcp",
      TCP % ", expect: {cert_valid_for: 7d}",
-     ['probes.yaml: services[0].expect.cert_valid_for: only for kind tls (service "mail" is '
-      "kind tcp)"]),
-    ("cert_valid_for_on_http",
-     HTTP % ", expect: {cert_valid_for: 7d}",
-     ['probes.yaml: services[0].expect.cert_valid_for: only for kind tls (service "web" is '
-      "kind http)"]),
+     ['probes.yaml: services[0].expect.cert_valid_for: only for kinds http and tls (service '
+      '"mail" is kind tcp)']),
+    ("cert_valid_for_on_dns",
+     "services:\n  - {name: ns, kind: dns, query: example.test, expect: {cert_valid_for: 7d}}\n",
+     ['probes.yaml: services[0].expect.cert_valid_for: only for kinds http and tls (service '
+      '"ns" is kind dns)']),
     ("cert_valid_for_not_a_duration",
      TLS % ", expect: {cert_valid_for: two weeks}",
      ['probes.yaml: services[0].expect.cert_valid_for: expected a duration like "30s", "5m" or '
       '"1h", got "two weeks"']),
     ("banner_not_a_regex",
      TCP % ", expect: {banner: '(220'}",
-     ["probes.yaml: services[0].expect.banner: invalid regular expression: missing ), "
-      "unterminated subpattern at position 0"]),
+     ["probes.yaml: services[0].expect.banner: invalid regular expression: missing ) at "
+      "position 4"]),
     ("every_http_expect_key_on_tcp",
      TCP % ", expect: {status: 200, body_contains: ok, body_regex: ok, max_latency: 1s}",
      ['probes.yaml: services[0].expect.status: only for kind http (service "mail" is kind tcp)',
@@ -181,7 +181,7 @@ ERRORS = [
     ("unknown_expect_key_of_http_unchanged",
      HTTP % ", expect: {staus: 200}",
      ["probes.yaml: services[0].expect.staus: unknown key (allowed: body_contains, body_regex, "
-      "max_latency, status)"]),
+      "cert_valid_for, headers, json, max_latency, status)"]),
     ("kind_problems_beside_other_problems",
      TCP % ", method: GET, interval: 0s, retries: 9",
      ['probes.yaml: services[0].method: only for kind http (service "mail" is kind tcp)',

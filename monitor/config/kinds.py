@@ -1,13 +1,19 @@
-"""Which keys each kind of service takes: ``http`` (the default), ``tcp`` and ``tls``.
+"""Which keys each kind of service takes: ``http`` (the default), ``tcp``, ``tls``, ``dns`` and
+``push``.
 
-A service's ``kind`` says what a check is: an HTTP(S) request to ``url``, a TCP connection to
-``host`` and ``port`` (``send``, ``expect.banner``), or a verified TLS handshake with ``host``
-and ``port`` (``server_name``, ``expect.cert_valid_for``). Every other key (``name``,
-``interval``, ``timeout``, ``retries``, ``expect.max_latency``, ``sla``, ``locations`` …) is
-common to all kinds. A key of another kind is refused where it is written, naming the service
-and its kind, e.g. ``services[2].method: only for kind http (service "mail" is kind tcp)``;
-when it came from ``defaults:`` the line is at ``defaults.method``, once per service of
-another kind.
+A service's ``kind`` says what a check is: an HTTP(S) request to ``url`` (``expect.json``,
+``expect.headers``), a TCP connection to ``host`` and ``port`` (``send``, ``expect.banner``), a
+verified TLS handshake with ``host`` and ``port`` (``server_name``, ``expect.cert_valid_for``),
+a DNS query for ``query`` of type ``record`` (``server``, ``port``, ``expect.rcode``,
+``expect.answers``, ``expect.answers_contain``), or, for ``push``, whether the service's own
+pings came in time (``period`` or ``schedule`` and ``timezone``, ``grace``). Every other key
+(``name``, ``interval``, ``timeout``, ``retries``, ``expect.max_latency``, ``sla`` …) is
+common to all kinds; a push service is judged where its pings arrive, so it takes no
+``locations`` or ``quorum``.
+
+A key of another kind is refused where it is written, naming the service and its kind, e.g.
+``services[2].method: only for kind http (service "mail" is kind tcp)``; when it came from
+``defaults:`` the line is at ``defaults.method``, once per service of another kind.
 
 :class:`~monitor.config.service.ServiceConfig` calls these checks from its validators; they
 read the service's ``kind`` and ``name`` from the fields validated before (``kind`` comes
@@ -19,36 +25,55 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import timedelta
-from typing import Any, Literal, get_args
+from typing import Any, Literal, Protocol, TypeVar, cast, get_args
 
 from pydantic import ValidationError, ValidationInfo
 from pydantic_core import InitErrorDetails
 
 from monitor.config.durations import invalid, show
 
-__all__ = ["DEFAULT_CERT_VALID_FOR", "DEFAULT_TLS_PORT", "EXPECT_KEYS", "KINDS", "SERVICE_KEYS",
-           "Kind", "check_expect_keys", "check_kind", "refuse_foreign", "require"]
+__all__ = ["DEFAULT_CERT_VALID_FOR", "DEFAULT_DNS_PORT", "DEFAULT_GRACE", "DEFAULT_TLS_PORT",
+           "EXPECT_KEYS", "KINDS", "SERVICE_KEYS",
+           "Kind", "check_expect_keys", "check_kind", "check_push", "refuse_foreign",
+           "require"]
 
-Kind = Literal["http", "tcp", "tls"]
+_T = TypeVar("_T")
+
+Kind = Literal["http", "tcp", "tls", "dns", "push"]
 KINDS: tuple[Kind, ...] = get_args(Kind)
+_PROBED: tuple[Kind, ...] = ("http", "tcp", "tls", "dns")  # from locations: all but push
 
 #: Service keys of some kinds only (every other key is common to all kinds).
 SERVICE_KEYS: Mapping[str, tuple[Kind, ...]] = {
     "url": ("http",), "method": ("http",), "headers": ("http",), "body": ("http",),
     "tls_verify": ("http",), "follow_redirects": ("http",), "max_redirects": ("http",),
     "max_body_bytes": ("http",),
-    "host": ("tcp", "tls"), "port": ("tcp", "tls"), "send": ("tcp",), "server_name": ("tls",),
+    "host": ("tcp", "tls"), "port": ("tcp", "tls", "dns"), "send": ("tcp",),
+    "server_name": ("tls",),
+    "query": ("dns",), "record": ("dns",), "server": ("dns",),
+    "period": ("push",), "grace": ("push",), "schedule": ("push",), "timezone": ("push",),
+    "locations": _PROBED, "quorum": _PROBED,
 }
 #: The keys of ``expect``, and the kinds that take each.
 EXPECT_KEYS: Mapping[str, tuple[Kind, ...]] = {
     "status": ("http",), "body_contains": ("http",), "body_regex": ("http",),
-    "banner": ("tcp",), "cert_valid_for": ("tls",), "max_latency": KINDS,
+    "json": ("http",), "headers": ("http",),
+    "banner": ("tcp",), "cert_valid_for": ("http", "tls"),
+    "rcode": ("dns",), "answers": ("dns",), "answers_contain": ("dns",),
+    "max_latency": KINDS,
 }
 #: What a key of another kind is given instead, in the message that refuses it.
 _INSTEAD = {("url", "tcp"): "give host and port", ("url", "tls"): "give host and port",
-            ("host", "http"): "give url", ("port", "http"): "give url"}
+            ("host", "http"): "give url", ("port", "http"): "give url",
+            ("url", "dns"): "give query", ("host", "dns"): "give query, and server to ask one",
+            ("url", "push"): "it is pinged at its own URL: upwatch push-url NAME",
+            ("locations", "push"): "it is judged where its pings arrive",
+            ("quorum", "push"): "it is judged where its pings arrive"}
 
 DEFAULT_TLS_PORT = 443
+DEFAULT_DNS_PORT = 53
+#: How long after its deadline a push service's ping may still come before it is down.
+DEFAULT_GRACE = timedelta(minutes=5)
 DEFAULT_CERT_VALID_FOR = timedelta(days=14)
 
 
@@ -90,15 +115,17 @@ def refuse_foreign(value: Any, info: ValidationInfo) -> Any:
 
 
 def require(value: Any, info: ValidationInfo) -> Any:
-    """``url`` (http) and ``host`` and ``port`` (tcp, tls) are required by the kinds that take
-    them; a tls service's port defaults to 443."""
+    """``url`` (http), ``host`` and ``port`` (tcp, tls) and ``query`` (dns) are required by the
+    kinds that take them; a tls service's port defaults to 443, a dns service's to 53."""
     kind = _kind(info)
     key = info.field_name
     if value is not None or kind is None or key is None or kind not in SERVICE_KEYS[key]:
         return value
     if key == "port" and kind == "tls":
         return DEFAULT_TLS_PORT
-    if kind == "http":
+    if key == "port" and kind == "dns":
+        return DEFAULT_DNS_PORT
+    if kind in ("http", "dns"):
         raise invalid("required but missing")
     raise invalid(f"required but missing (a {kind} service connects to host and port)")
 
@@ -123,3 +150,22 @@ def check_expect_keys(value: Any, info: ValidationInfo) -> Any:
     if errors:
         raise ValidationError.from_exception_data("expect", errors)
     return value
+
+
+class _PushFields(Protocol):
+    kind: str
+    period: timedelta | None
+    schedule: str | None
+
+
+def check_push(service: _T) -> _T:
+    """A push service is due on a ``period`` or a ``schedule``: one of them, not both."""
+    fields = cast(_PushFields, service)
+    if fields.kind != "push":
+        return service
+    if fields.period is None and fields.schedule is None:
+        raise invalid("a push service needs period (it pings at least this often, like 1h) or "
+                      'schedule (a cron expression, like "0 3 * * *")', "period")
+    if fields.period is not None and fields.schedule is not None:
+        raise invalid("give period or schedule, not both", "schedule")
+    return service

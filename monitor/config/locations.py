@@ -4,7 +4,8 @@ probes.yaml may declare ``locations`` (each a :class:`LocationConfig`: a name, a
 and the environment variable holding that location's push token), a top-level ``quorum`` and
 ``central_url``, the URL probers push their results to. A service may name the ``locations``
 that probe it (default: all) and its own ``quorum`` (default: the top-level one, else a
-majority of its locations). Without ``locations`` there is one implicit location, the
+majority of its locations). A push service is judged by the central alone (its ``location``),
+where its pings arrive. Without ``locations`` there is one implicit location, the
 top-level ``location`` (``local``), so a single-location file means what it always did.
 
 :func:`place` resolves all of that once, when :class:`~monitor.config.model.Config` is
@@ -125,6 +126,10 @@ def place(location: str, locations: Sequence[LocationConfig], quorum: int | None
     probes: dict[str, list[ServiceConfig]] = {name: [] for name in names}
     too_high: list[tuple[str, int, tuple[str, ...]]] = []  # the top-level quorum's
     for i, service in enumerate(services):
+        if service.kind == "push":  # judged where its pings arrive: by the central, alone
+            probed_from[service.name], quorums[service.name] = (location,), 1
+            probes.setdefault(location, []).append(service)
+            continue
         where = names if service.locations is None else service.locations
         unknown = [(j, name) for j, name in enumerate(where) if name not in declared]
         problems += [(("services", i, "locations", j),

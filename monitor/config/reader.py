@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from monitor.config.durations import show
 from monitor.config.incident import CHANNEL_KINDS
+from monitor.config.kinds import KINDS, SERVICE_KEYS
 from monitor.config.model import Config, Loc, cross_problems
 from monitor.config.service import ServiceConfig
 from monitor.errors import UpwatchError
@@ -282,7 +283,11 @@ class _Reader:
             message = ctx["message"]
         elif error["type"] == "extra_forbidden":
             model = _model_at(loc[:-1])
-            keys = getattr(model, "yaml_keys", None) or list(model.model_fields) if model else []
+            keys = getattr(model, "yaml_keys", None) or [
+                f.alias or name for name, f in model.model_fields.items()] if model else []
+            if model is ServiceConfig:  # the keys of the service's own kind
+                kind = self._kind_at(loc[:-1])
+                keys = [k for k in keys if kind not in KINDS or kind in SERVICE_KEYS.get(k, KINDS)]
             message = _unknown_key(keys)
         else:
             message = _GENERIC.get(error["type"], error["msg"]).format(show(error["input"]))
@@ -291,6 +296,15 @@ class _Reader:
         if base[:1] != ("defaults",) and self._remap(loc + at)[:1] == ("defaults",):
             message += " (set in defaults)"
         return [self._line(base + at, message, remapped=True)]
+
+    def _kind_at(self, loc: Loc) -> object:
+        """The ``kind`` written for the service at ``loc`` (``("services", i)``), if any."""
+        services = self.raw.get("services")
+        index = loc[1] if len(loc) == 2 and loc[0] == "services" else None
+        if not isinstance(services, list) or not isinstance(index, int) or not (
+                0 <= index < len(services)) or not isinstance(services[index], dict):
+            return None
+        return services[index].get("kind", "http")
 
     def _remap(self, loc: Loc) -> Loc:
         """A model path → the path in the YAML the user wrote."""

@@ -15,6 +15,7 @@ from ipaddress import ip_address
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
+import regex
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -24,6 +25,12 @@ from pydantic import (
     model_validator,
 )
 
+from monitor.config.assertions import (
+    HeaderExpectation,
+    JsonAssertion,
+    parse_header_expectations,
+    parse_json_assertions,
+)
 from monitor.config.durations import (
     POSITIVE,
     Duration,
@@ -37,13 +44,17 @@ from monitor.config.durations import (
 from monitor.config.fields import MODEL_CONFIG, Text, TimeZone
 from monitor.config.kinds import (
     DEFAULT_CERT_VALID_FOR,
+    DEFAULT_GRACE,
     SERVICE_KEYS,
     Kind,
     check_expect_keys,
     check_kind,
+    check_push,
     refuse_foreign,
     require,
 )
+from monitor.config.lookups import RecordType, check_answers, check_rcode, check_record
+from monitor.config.schedule import check_schedule
 from monitor.config.sla import SlaConfig
 
 __all__ = ["LANGUAGES", "METHODS", "ExpectConfig", "FrozenHeaders", "Int", "Name", "Quorum",
@@ -237,25 +248,35 @@ def _statuses(value: object) -> object:
 
 
 def _regex(value: str | None) -> str | None:
+    """A pattern the probes' engine (``regex``, :mod:`monitor.probes.matching`) compiles."""
     if value is not None:
         try:
-            re.compile(value)
-        except re.error as err:
+            regex.compile(value)
+        except regex.error as err:
             raise invalid(f"invalid regular expression: {err}") from None
     return value
 
 
 class ExpectConfig(BaseModel):
-    """What a good answer looks like. ``status``, ``body_contains`` and ``body_regex`` are for
-    http services, ``banner`` for tcp, ``cert_valid_for`` for tls (:mod:`~.kinds`)."""
+    """What a good answer looks like. ``status``, ``body_contains``, ``body_regex``, ``json``
+    and ``headers`` are for http services, ``banner`` for tcp, ``cert_valid_for`` for tls and
+    https, ``rcode``, ``answers`` and ``answers_contain`` for dns (:mod:`~.kinds`)."""
 
     model_config = MODEL_CONFIG
     status: Annotated[tuple[StatusRange, ...], BeforeValidator(_statuses)] = (
         StatusRange(lo=200, hi=399),)
     body_contains: str | None = None
     body_regex: Annotated[str | None, AfterValidator(_regex)] = None
+    #: ``expect.json`` (``json`` would hide pydantic's method of that name)
+    json_assertions: Annotated[tuple[JsonAssertion, ...], BeforeValidator(parse_json_assertions),
+                               Field(alias="json")] = ()
+    headers: Annotated[tuple[HeaderExpectation, ...],
+                       BeforeValidator(parse_header_expectations)] = ()
     banner: Annotated[str | None, AfterValidator(_regex)] = None
     cert_valid_for: Duration = DEFAULT_CERT_VALID_FOR
+    rcode: Annotated[str, BeforeValidator(check_rcode)] = "NOERROR"
+    answers: Annotated[tuple[str, ...] | None, BeforeValidator(check_answers)] = None
+    answers_contain: Annotated[tuple[str, ...], BeforeValidator(check_answers)] = ()
     max_latency: Annotated[Duration | None, POSITIVE] = None
 
     def status_ok(self, code: int) -> bool:
@@ -282,6 +303,13 @@ class ServiceConfig(BaseModel):
                     Field(validate_default=True)] = None
     server_name: Host | None = None
     send: Annotated[str | None, AfterValidator(_not_empty)] = None
+    query: Annotated[Host | None, Field(validate_default=True)] = None
+    record: Annotated[RecordType, BeforeValidator(check_record)] = "A"
+    server: Host | None = None
+    period: Annotated[Duration | None, at_least(timedelta(seconds=1))] = None
+    grace: Annotated[Duration, at_least(timedelta(0))] = DEFAULT_GRACE
+    schedule: Annotated[str | None, BeforeValidator(check_schedule)] = None
+    timezone: TimeZone = "UTC"
     method: Annotated[str, BeforeValidator(_method)] = "GET"
     headers: Annotated[Mapping[str, str], BeforeValidator(_headers),
                        AfterValidator(FrozenHeaders)] = Field(default_factory=FrozenHeaders)
@@ -302,7 +330,7 @@ class ServiceConfig(BaseModel):
     quorum: Quorum | None = None
 
     _foreign = field_validator(*SERVICE_KEYS, mode="before")(refuse_foreign)
-    _required = field_validator("url", "host", "port", mode="after")(require)
+    _required = field_validator("url", "host", "port", "query", mode="after")(require)
     _expect_keys = field_validator("expect", mode="before")(check_expect_keys)
 
     @model_validator(mode="before")
@@ -314,6 +342,8 @@ class ServiceConfig(BaseModel):
         data = dict(data)
         if "title" not in data:  # a missing or bad name is reported once, as the name's
             data["title"] = data["name"] if isinstance(data.get("name"), str) else "-"
+        if data.get("kind") == "push":
+            data.setdefault("retries", 0)  # a push check reads what came: nothing to retry
         if "timeout" not in data and "interval" in data:
             try:
                 interval = data["interval"]
@@ -323,6 +353,8 @@ class ServiceConfig(BaseModel):
             if interval >= timedelta(seconds=1):
                 data["timeout"] = min(interval, timedelta(seconds=10))
         return data
+
+    _push = model_validator(mode="after")(check_push)
 
     @model_validator(mode="after")
     def _timeout_within_interval(self) -> ServiceConfig:
@@ -338,14 +370,25 @@ class ServiceConfig(BaseModel):
     @property
     def target(self) -> str:
         """What a check reaches, for people: the url, or ``tcp://host:port``,
-        ``tls://host:port`` (with the server name when it is not the host)."""
+        ``tls://host:port`` (with the server name when it is not the host), ``dns:query A``
+        (``@server:port`` when it asks one), ``push every 1h (grace 5m)``."""
         if self.kind == "http":
             return self.url or ""
-        host = f"[{self.host}]" if self.host and ":" in self.host else self.host
-        where = f"{self.kind}://{host}:{self.port}"
+        if self.kind == "dns":
+            asked = "" if self.server is None else f" @{_bracketed(self.server)}:{self.port}"
+            return f"dns:{self.query} {self.record}{asked}"
+        if self.kind == "push":
+            when = (f"on {self.schedule} {self.timezone}" if self.schedule is not None
+                    else f"every {format_duration(self.period or timedelta(0))}")
+            return f"push {when} (grace {format_duration(self.grace)})"
+        where = f"{self.kind}://{_bracketed(self.host or '')}:{self.port}"
         if self.kind == "tls" and self.server_name not in (None, self.host):
             where += f" (server name {self.server_name})"
         return where
+
+
+def _bracketed(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 class SiteConfig(BaseModel):

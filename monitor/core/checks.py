@@ -25,6 +25,9 @@ class ErrorKind(StrEnum):
     TOO_LARGE = "too_large"  # the body exceeded the read limit
     PROTOCOL = "protocol"  # not HTTP, malformed HTTP, too many redirects, connection cut
     CERT_EXPIRING = "cert_expiring"  # a valid certificate that expires within cert_valid_for
+    DNS_ANSWER = "dns_answer"  # a DNS answer with another response code or other records
+    MISSED_PING = "missed_ping"  # a push service's ping did not come by its deadline
+    JOB_FAILED = "job_failed"  # a push service reported a failure (/fail, a non-zero status)
 
 
 #: Kinds a check that passed may carry: it is degraded, not down (it still counts as up).
@@ -42,6 +45,11 @@ class State(IntEnum):
     @property
     def label(self) -> str:
         return self.name.lower()
+
+
+class NoResultYet(Exception):
+    """A probe with nothing to judge yet (a push service before its first ping): no check is
+    recorded, and its minutes stay *nodata*."""
 
 
 @dataclass(frozen=True, slots=True)
