@@ -18,6 +18,8 @@ from datetime import timedelta
 import trustme
 from aiohttp.abc import AbstractResolver, ResolveResult
 
+from monitor.config.assertions import HeaderExpectation, JsonAssertion
+
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
@@ -35,6 +37,8 @@ class Expect:
     status: tuple[Range, ...] = (Range(200, 399),)
     body_contains: str | None = None
     body_regex: str | None = None
+    json_assertions: tuple[JsonAssertion, ...] = ()
+    headers: tuple[HeaderExpectation, ...] = ()
 
     def status_ok(self, code: int) -> bool:
         return any(r.lo <= code <= r.hi for r in self.status)

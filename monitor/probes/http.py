@@ -4,9 +4,10 @@ A check never raises for a target's misbehaviour; every failure becomes a
 :class:`~monitor.core.checks.CheckResult` with an :class:`~monitor.core.checks.ErrorKind` chosen by
 :func:`monitor.probes.classify.classify`. Only cancellation propagates.
 
-Verdict order for an answer: status (``http_status``, body not read), then the body size
-(``too_large``), then ``body_contains`` and ``body_regex`` (``content``). The body is kept in
-memory only when an assertion reads it; otherwise it is counted and dropped as it arrives.
+Verdict order for an answer: status (``http_status``, body not read), then ``expect.headers``
+(``content``, body not read), then the body size (``too_large``), then ``body_contains``,
+``body_regex`` and ``expect.json`` (``content``; :mod:`monitor.probes.assertions`). The body is
+kept in memory only when an assertion reads it; otherwise it is counted and dropped as it arrives.
 ``body_regex`` runs in a worker thread with the ``regex`` engine and a time limit
 (:data:`REGEX_TIME_LIMIT_S`, :mod:`monitor.probes.matching`), so a pattern that backtracks
 without end fails its own check (``content``) instead of stalling every other probe.
@@ -34,6 +35,12 @@ from monitor import __version__
 from monitor.core.checks import CheckResult, ErrorKind
 from monitor.core.clock import Clock
 from monitor.probes.addresses import FORBIDDEN, GuardedConnector, Network, own_host
+from monitor.probes.assertions import (
+    HeaderSpec,
+    JsonAssertionSpec,
+    headers_failure,
+    json_failure,
+)
 from monitor.probes.classify import classify
 from monitor.probes.matching import REGEX_TIME_LIMIT_S, PatternTooSlow, matches, quote, shorten
 from monitor.probes.retry import with_retries
@@ -79,6 +86,12 @@ class ExpectSpec(Protocol):
 
     @property
     def body_regex(self) -> str | None: ...
+
+    @property
+    def json_assertions(self) -> Sequence[JsonAssertionSpec]: ...  # expect.json
+
+    @property
+    def headers(self) -> Sequence[HeaderSpec]: ...
 
     def status_ok(self, code: int) -> bool: ...
 
@@ -266,17 +279,21 @@ async def _judge(
         return ErrorKind.HTTP_STATUS, (
             f"status {resp.status} not in expected {_describe(expect.status)}"
         )
+    failure = await headers_failure(resp.headers, expect.headers)
+    if failure is not None:
+        return failure
     if service.method.upper() == "HEAD":
         return None, ""
-    keep = expect.body_contains is not None or expect.body_regex is not None
-    body = await _read_capped(resp, service.max_body_bytes, keep=keep)
+    assertions: Sequence[JsonAssertionSpec] = expect.json_assertions
+    texts = expect.body_contains is not None or expect.body_regex is not None
+    body = await _read_capped(resp, service.max_body_bytes, keep=texts or bool(assertions))
     if body is None:
         resp.close()  # drop the connection instead of draining the rest
         return ErrorKind.TOO_LARGE, f"body larger than {service.max_body_bytes} bytes"
-    mismatch = await _content_mismatch(body, expect) if keep else None
+    mismatch = await _content_mismatch(body, expect) if texts else None
     if mismatch is not None:
         return ErrorKind.CONTENT, mismatch
-    return None, ""
+    return await json_failure(body, assertions) or (None, "")
 
 
 async def _read_capped(resp: aiohttp.ClientResponse, cap: int, *, keep: bool) -> bytes | None:
