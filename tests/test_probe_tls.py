@@ -6,7 +6,7 @@ import asyncio
 import ssl
 import threading
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +15,12 @@ import trustme
 from aiohttp import web
 from cryptography import x509
 
+from monitor.core.checks import ErrorKind, State
 from monitor.core.clock import FakeClock
 from monitor.probes import tls
 from monitor.probes.tls import cert_expiry, tls_target
 from monitor.run.runner import Monitor, RunOptions
+from monitor.times import iso_utc
 
 
 @pytest.mark.parametrize(
@@ -136,3 +138,45 @@ async def test_the_system_trust_context_is_built_once_off_the_loop(
     assert len(built_in) == 1 and built_in[0] is not threading.main_thread()
     shared = await tls.SYSTEM_TRUST.get()
     assert shared.verify_mode == ssl.CERT_REQUIRED and shared.check_hostname
+
+
+async def test_an_https_services_checks_are_degraded_while_its_certificate_expires_soon(
+    tmp_path: Path, ca: trustme.CA, tls_server: tuple[int, datetime],
+    aiohttp_server: Any,
+) -> None:
+    """expect.cert_valid_for on an https service: the hourly certificate check finds its
+    notAfter, and every good answer until the next one is cert_expiring (degraded)."""
+    port, not_after = tls_server
+    async def ok(_: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_get("/", ok)
+    plain = await aiohttp_server(app)
+    cfg = tmp_path / "probes.yaml"
+    cfg.write_text(
+        "services:\n"
+        f"  - {{name: secure, url: 'https://127.0.0.1:{port}/', expect: {{cert_valid_for: 7d}}}}\n"
+        f"  - {{name: web, url: 'http://127.0.0.1:{plain.port}/', interval: 60s}}\n")
+    clock = FakeClock(not_after - timedelta(days=3))
+    monitor = Monitor(RunOptions(config_path=cfg, db_path=tmp_path / "u.db", port=0,
+                                 schedule=False), clock=clock)
+    monitor.tls_context = trusting(ca)
+    await monitor.start()
+    try:
+        await monitor.check_certificates()
+        assert monitor.probe.cert_not_after == {"secure": not_after}
+        web_service = monitor.config.service("web")
+        degraded = monitor.config.service("secure").model_copy(
+            update={"url": f"http://127.0.0.1:{plain.port}/", "name": "secure"})
+        # the https answer itself needs the test CA in the session: judge a good answer by hand
+        result = await monitor.probe.check(degraded)
+        assert result.ok and result.error is ErrorKind.CERT_EXPIRING
+        assert result.detail == (f"certificate expires in 3d ({iso_utc(not_after)}), within "
+                                 "cert_valid_for 7d")
+        assert result.state(None) is State.DEGRADED
+        assert (await monitor.probe.check(web_service)).error is None  # no certificate known
+        clock.set(not_after - timedelta(days=8))  # renewed, or still far: a plain success
+        assert (await monitor.probe.check(degraded)).error is None
+    finally:
+        await monitor.stop()

@@ -19,6 +19,7 @@ from monitor.cli.common import EXIT_CONFIG, EXIT_DB, DatabaseError, UsageError, 
 from monitor.cli.incidents import add_incident_parsers
 from monitor.cli.migrate import add_migrate_parser
 from monitor.cli.notify import add_notify_parsers
+from monitor.cli.push import add_push_parser
 from monitor.cli.report import add_page_parser
 from monitor.cli.report import add_parsers as add_report_parsers
 from monitor.cli.run import add_demo_parser
@@ -45,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_page_parser(sub)
     add_demo_parser(sub)
     add_migrate_parser(sub)
+    add_push_parser(sub)
     return parser
 
 

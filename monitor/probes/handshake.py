@@ -119,17 +119,24 @@ class TlsProbe:
         """How long a verified certificate has left, against ``cert_valid_for``."""
         if not_after is None:  # a verifying handshake always has one
             return ErrorKind.TLS, "the server presented no certificate"
-        left = not_after - self._clock.now()
-        if left <= timedelta(0):
-            return ErrorKind.TLS, f"certificate expired {iso_utc(not_after)} (by upwatch's clock)"
-        if left < valid_for:
-            return ErrorKind.CERT_EXPIRING, (
-                f"certificate expires in {format_span(left)} ({iso_utc(not_after)}), within "
-                f"cert_valid_for {format_span(valid_for)}")
-        return None, ""
+        return judge_expiry(not_after, valid_for, self._clock.now())
 
     def _since(self, t0: float) -> float:
         return max(self._clock.monotonic() - t0, 0.0) * 1000.0
+
+
+def judge_expiry(not_after: datetime, valid_for: timedelta,
+                 now: datetime) -> tuple[ErrorKind | None, str]:
+    """A verified certificate's ``notAfter`` against ``cert_valid_for`` at ``now``: expired is
+    ``tls``, within ``valid_for`` is ``cert_expiring`` (degraded), else nothing to say."""
+    left = not_after - now
+    if left <= timedelta(0):
+        return ErrorKind.TLS, f"certificate expired {iso_utc(not_after)} (by upwatch's clock)"
+    if left < valid_for:
+        return ErrorKind.CERT_EXPIRING, (
+            f"certificate expires in {format_span(left)} ({iso_utc(not_after)}), within "
+            f"cert_valid_for {format_span(valid_for)}")
+    return None, ""
 
 
 def format_span(span: timedelta) -> str:

@@ -4,7 +4,8 @@ check services with.
 :class:`ServiceProbe` holds one probe per kind and hands each service to its own:
 ``http`` → :class:`~monitor.probes.http.HttpProbe` (through the injected session),
 ``tcp`` → :class:`~monitor.probes.tcp.TcpProbe`, ``tls`` →
-:class:`~monitor.probes.handshake.TlsProbe`. All return a
+:class:`~monitor.probes.handshake.TlsProbe`, ``push`` → :class:`~monitor.probes.push.PushProbe`
+(which reads the pings ``upwatch run`` took instead of the network). All return a
 :class:`~monitor.core.checks.CheckResult`, so the scheduler, the ledger, the page and
 ``/metrics`` take them alike.
 """
@@ -12,29 +13,32 @@ check services with.
 from __future__ import annotations
 
 import ssl
+from dataclasses import replace
+from datetime import datetime
 from typing import Protocol
 
 import aiohttp
 from aiohttp.abc import AbstractResolver
 
-from monitor.core.checks import CheckResult
+from monitor.core.checks import CheckResult, ErrorKind
 from monitor.core.clock import Clock
-from monitor.probes.handshake import TlsExpectSpec, TlsProbe, TlsSpec
+from monitor.probes.handshake import TlsExpectSpec, TlsProbe, TlsSpec, judge_expiry
 from monitor.probes.http import ExpectSpec, HttpProbe
 from monitor.probes.http import ServiceSpec as HttpSpec
+from monitor.probes.push import PushProbe, PushSpec
 from monitor.probes.tcp import TcpExpectSpec, TcpProbe, TcpSpec
 
 __all__ = ["PROBED_KINDS", "AnyExpectSpec", "AnyServiceSpec", "ServiceProbe"]
 
 #: The kinds :class:`ServiceProbe` checks (``monitor.config`` validates the same set).
-PROBED_KINDS = ("http", "tcp", "tls")
+PROBED_KINDS = ("http", "tcp", "tls", "push")
 
 
 class AnyExpectSpec(ExpectSpec, TcpExpectSpec, TlsExpectSpec, Protocol):
     """A service's ``expect`` as every kind's probe reads it."""
 
 
-class AnyServiceSpec(HttpSpec, TcpSpec, TlsSpec, Protocol):
+class AnyServiceSpec(HttpSpec, TcpSpec, TlsSpec, PushSpec, Protocol):
     """A service as every kind's probe reads it (``monitor.config.ServiceConfig``)."""
 
     @property
@@ -60,6 +64,12 @@ class ServiceProbe:
         self.tcp = TcpProbe(clock, location, resolver=resolver, source_address=source_address)
         self.tls = TlsProbe(clock, location, context=tls_context, resolver=resolver,
                             source_address=source_address)
+        #: reads the pings ``upwatch run`` took (:mod:`monitor.run.pings`): set its ``states``
+        self.push = PushProbe(clock, location)
+        #: The ``notAfter`` of https services' certificates, by service, from ``upwatch run``'s
+        #: hourly certificate check: a good answer is degraded (``cert_expiring``) while its
+        #: certificate expires within ``expect.cert_valid_for``, as a tls service's check is.
+        self.cert_not_after: dict[str, datetime] = {}
 
     @property
     def tls_context(self) -> ssl.SSLContext | None:
@@ -72,9 +82,20 @@ class ServiceProbe:
     async def check(self, service: AnyServiceSpec) -> CheckResult:
         """One check of ``service`` (its probe's retries included)."""
         if service.kind == "http":
-            return await self.http.check(service)
+            return self._with_expiry(service, await self.http.check(service))
         if service.kind == "tcp":
             return await self.tcp.check(service)
         if service.kind == "tls":
             return await self.tls.check(service)
+        if service.kind == "push":
+            return await self.push.check(service)
         raise ValueError(f"service {service.name}: no probe for kind {service.kind!r}")
+
+    def _with_expiry(self, service: AnyServiceSpec, result: CheckResult) -> CheckResult:
+        not_after = self.cert_not_after.get(service.name)
+        if not_after is None or not result.ok or result.error is not None:
+            return result
+        error, detail = judge_expiry(not_after, service.expect.cert_valid_for, result.time)
+        if error is not ErrorKind.CERT_EXPIRING:  # expired: the request itself fails as tls
+            return result
+        return replace(result, error=error, detail=detail)

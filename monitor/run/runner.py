@@ -22,12 +22,13 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from monitor.config import Config, ConfigError, load_config
+from monitor.config import Config, ConfigError, ServiceConfig, UnknownService, load_config
 from monitor.core.clock import Clock, SystemClock
 from monitor.incidents.desk import IncidentDesk
 from monitor.incidents.detection import policy_from_config
 from monitor.ingest import MAX_LINES
 from monitor.metrics.probes import ProbeMetrics
+from monitor.metrics.push import PushCollector
 from monitor.metrics.sla import SlaCollector
 from monitor.notify.channels import channels_from_config
 from monitor.notify.outbox import Outbox
@@ -37,6 +38,7 @@ from monitor.probes.tls import cert_expiry, cert_target
 from monitor.run.central import Central
 from monitor.run.leader import POLL_S, Lead, Leadership, SoleLeader
 from monitor.run.pages import SitePlan
+from monitor.run.pings import PingBook
 from monitor.run.rebuild import PageBuilder
 from monitor.run.scheduler import ProbeScheduler
 from monitor.store.ledger import Ledger
@@ -125,6 +127,7 @@ class Monitor:
         self._gc_threshold: tuple[int, int, int] | None = None  # as it was before start()
         self._outbox_task: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._checking: dict[str, asyncio.Task[None]] = {}  # push services checked after a ping
 
     def _release_lock(self) -> None:
         if self._lock is not None:
@@ -166,10 +169,32 @@ class Monitor:
                                admin_tokens=admin_tokens, incidents=self.incidents,
                                location_tokens=load_location_tokens(self.config, os.environ))
         self.runtime.extra_health = self._health  # the leader election reports into it
+        # push services: their pings arrive at /ping/<token>; a check reads them
+        self.pings = PingBook(self.writer, self.clock, self._push_service, self._check_soon)
+        self.probe.push.states = self.pings.state
+        self.runtime.pings = self.pings
+        PushCollector(self.registry, self.pings.last_pings)
         # A window declared or cancelled through the API shows in /metrics and /healthz at once.
         self.runtime.on_windows_changed = self.refresh_sla
         self.central = Central(self.config, self.clock, self.registry, self.runtime,
                                self.metrics, self.incidents, self.outbox, self.leading)
+
+    def _push_service(self, name: str) -> ServiceConfig | None:
+        try:
+            service = self.config.service(name)
+        except UnknownService:
+            return None
+        return service if service.kind == "push" else None
+
+    def _check_soon(self, name: str) -> None:
+        """A push service's ping changed its verdict: check it now (on the leader)."""
+        async def check() -> None:
+            await self.scheduler.run_check(name)
+
+        if self.lead.leading and self.scheduler.running and name not in self._checking:
+            task = asyncio.create_task(check(), name=f"checking {name} after a ping")
+            self._checking[name] = task
+            task.add_done_callback(lambda _: self._checking.pop(name, None))
 
     @property
     def tls_context(self) -> ssl.SSLContext | None:
@@ -200,7 +225,8 @@ class Monitor:
 
     async def check_certificates(self) -> None:
         """probe_ssl_earliest_cert_expiry for every verified https service and every tls
-        service (hourly).
+        service (hourly); an https service's checks are degraded while it is within
+        ``expect.cert_valid_for`` (:attr:`ServiceProbe.cert_not_after`).
 
         Twenty handshakes at a time by twenty workers, not a task per service: at start-up
         20,000 tasks made at once held the event loop for most of a second."""
@@ -223,6 +249,10 @@ class Monitor:
                     expiry = None
                 self.metrics.observe_cert_expiry(
                     svc.name, None if expiry is None else expiry.timestamp())
+                if svc.kind == "http" and expiry is not None:  # its checks judge it
+                    self.probe.cert_not_after[svc.name] = expiry
+                else:
+                    self.probe.cert_not_after.pop(svc.name, None)
 
         await asyncio.gather(*(worker() for _ in range(20)))
 
@@ -263,6 +293,7 @@ class Monitor:
 
     async def start(self) -> None:
         await self.writer.start()
+        await self.pings.track(s.name for s in self.config.services if s.kind == "push")
         await self.incidents.resume()
         self._runner = web.AppRunner(make_app(self.runtime), access_log=None)
         await self._runner.setup()
@@ -291,6 +322,9 @@ class Monitor:
                 self._every(POLL_S, lambda: self.central.replay_recorded(self.writer),
                             "feeding the detector what other replicas recorded",
                             leader_only=True)
+        if isinstance(self.lead, Leadership):  # pings a standby replica took
+            self._every(POLL_S, self.pings.refresh, "reading the pings other replicas took",
+                        leader_only=True)
         self._every(self.opts.cert_check_s, self.check_certificates,
                     "checking TLS certificates", leader_only=True)
         self._outbox_task = asyncio.create_task(self.outbox.run(), name="notification outbox")
@@ -364,6 +398,9 @@ class Monitor:
         self.runtime.config = new
         self.incidents.reconfigure(new)  # new services may be named and are counted
         self.central.reconfigure(new)
+        self._tasks.append(asyncio.create_task(
+            self.pings.track(s.name for s in new.services if s.kind == "push"),
+            name="ping tokens after reload"))
         log.info("reloaded %s: %s", self.opts.config_path, summary)
         self._tasks.append(asyncio.create_task(self._refresh_once(), name="SLA after reload"))
 
@@ -387,10 +424,11 @@ class Monitor:
         self._stopping.set()
         await self.scheduler.stop(grace=self.opts.shutdown_grace_s)
         await self.lead.stop()  # a standby leads within one poll, while this one flushes
-        for task in self._tasks:
+        for task in [*self._tasks, *self._checking.values()]:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*self._tasks, *self._checking.values(), return_exceptions=True)
         await self.incidents.drain()
+        await self.pings.close()
         self.outbox.close()
         if self._outbox_task is not None:
             await self._outbox_task

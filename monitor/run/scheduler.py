@@ -31,7 +31,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.config import ServiceConfig
-from monitor.core.checks import CheckResult, Observation, State
+from monitor.core.checks import CheckResult, NoResultYet, Observation, State
 from monitor.core.clock import Clock
 from monitor.metrics.probes import ProbeMetrics
 
@@ -209,6 +209,8 @@ class ProbeScheduler:
                     result = await self._checker.check(svc)
                 except asyncio.CancelledError:
                     raise
+                except NoResultYet:  # a push service before its first ping
+                    return None
                 except Exception:
                     log.exception("service %s: the probe itself crashed; check skipped", name)
                     self._metrics.probe_errors.labels(name).inc()

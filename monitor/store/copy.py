@@ -37,18 +37,20 @@ _IDENTITY: dict[str, tuple[str, ...]] = {
 }
 #: Every table, in the order they are copied (parents first).
 ALL_TABLES = ("services", "locations", *REPLACED, "meta", "windows", "window_services",
-              "incidents", "incident_services", "incident_updates", "outbox")
+              "incidents", "incident_services", "incident_updates", "outbox", "push_services")
 #: Columns that follow the source on a row the destination already has.
 _FOLLOW: dict[str, tuple[str, ...]] = {
     "incidents": ("status", "resolved_at_ms", "impact", "severity"),
     "outbox": ("attempts", "next_at_ms", "last_error", "sent_at_ms", "dropped"),
     "meta": ("value",),
+    "push_services": ("token", "last_ping_ms", "last_success_ms", "last_start_ms",
+                      "last_fail_ms", "exit_status", "run_ms"),
 }
 _KEYS: dict[str, tuple[str, ...]] = {
     "services": ("id",), "locations": ("id",), "meta": ("key",), "windows": ("id",),
     "window_services": ("window_id", "position"), "incidents": ("id",),
     "incident_services": ("incident_id", "service"), "incident_updates": ("id",),
-    "outbox": ("id",),
+    "outbox": ("id",), "push_services": ("service",),
 }
 #: ``meta`` keys that belong to one database, not to the ledger it holds.
 _OWN_META = ("generation",)

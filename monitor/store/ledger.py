@@ -8,7 +8,8 @@ check results (:mod:`monitor.store.checks`: failures for ``retention_days``, the
 ``keep_successes`` successes per service) and hourly latency statistics
 (:mod:`monitor.store.latency`); :meth:`Ledger.prune` drops old raw checks. The other methods
 are thin: declared windows (:mod:`monitor.store.windows`), incidents and the notification
-outbox (:mod:`monitor.store.incidents`).
+outbox (:mod:`monitor.store.incidents`), push services' tokens and pings
+(:mod:`monitor.store.pings`).
 
 Threads: a ledger has ONE connection (SQLite's opened with ``check_same_thread=False``) and every
 public method holds the ledger's lock, so calls from several threads are serialized; a read
@@ -33,9 +34,10 @@ from monitor.core.checks import Observation, State
 from monitor.core.clock import Clock, SystemClock
 from monitor.core.incidents import Impact, Incident, IncidentStatus, IncidentUpdate
 from monitor.core.minutes import FolderState, Run
+from monitor.core.pings import PingState
 from monitor.core.quorum import fold_plan
 from monitor.core.windows import WindowKind
-from monitor.store import checks, latency, schema
+from monitor.store import checks, latency, pings, schema
 from monitor.store import incidents as incident_store
 from monitor.store import windows as ledger_windows
 from monitor.store.checks import StoredCheck
@@ -414,3 +416,19 @@ class Ledger:
                              error: str | None = None) -> None:
         with self._lock:
             incident_store.mark_dropped(self._conn, item_id, reason=reason, error=error)
+
+    def push_states(self, services: Sequence[str] = (), now: datetime | None = None
+                    ) -> dict[str, tuple[str, PingState]]:
+        """Token and ping state of every push service; ``services`` without a token get one."""
+        with self._lock:
+            if services:
+                pings.ensure_tokens(self._conn, services, now or self._clock.now())
+            return pings.push_states(self._conn)
+
+    def save_pings(self, states: Sequence[tuple[str, str, PingState]], now: datetime) -> None:
+        with self._lock:
+            pings.save_states(self._conn, states, now)
+
+    def renew_ping_token(self, service: str, now: datetime) -> str:
+        with self._lock:
+            return pings.set_token(self._conn, service, now)

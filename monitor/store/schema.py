@@ -185,9 +185,25 @@ _V5_INCIDENTS = (
     "CREATE INDEX outbox_due ON outbox (next_at_ms) WHERE sent_at_ms IS NULL AND dropped IS NULL",
 )
 
+# Push (heartbeat) services (monitor.store.pings): each one's secret ping token, and what is
+# kept of its pings (monitor.core.pings.PingState), one row per service.
+_V6_PUSH = (
+    """CREATE TABLE push_services (
+        service TEXT PRIMARY KEY,
+        token TEXT NOT NULL UNIQUE,
+        created_ms INTEGER NOT NULL,
+        last_ping_ms INTEGER,
+        last_success_ms INTEGER,
+        last_start_ms INTEGER,
+        last_fail_ms INTEGER,
+        exit_status INTEGER,
+        run_ms REAL
+    )""",
+)
+
 #: Migration ``n`` (1-based) takes a database from version ``n - 1`` to ``n``.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
-    _V1_CORE, _V2_LATENCY, _V3_META, _V4_WINDOWS, _V5_INCIDENTS)
+    _V1_CORE, _V2_LATENCY, _V3_META, _V4_WINDOWS, _V5_INCIDENTS, _V6_PUSH)
 LATEST = len(MIGRATIONS)
 
 

@@ -32,6 +32,7 @@ from monitor.store.writer import LedgerWriter
 from monitor.times import iso_utc
 from monitor.web.admin import ADMIN_PREFIX, AdminTokens, admin_app
 from monitor.web.incidents import add_incident_routes
+from monitor.web.pings import PingTaker, add_ping_routes
 from monitor.web.results import LocationSeen, add_results_route
 from monitor.web.site import site_file
 
@@ -68,6 +69,8 @@ class Runtime:
     #: Called with the results another location pushed, once committed (their metrics).
     on_pushed: Callable[[Sequence[Observation]], None] | None = None
     incidents: IncidentDesk | None = None
+    #: Where push services' pings go (``monitor.run.pings.PingBook``); None: no /ping routes.
+    pings: PingTaker | None = None
     started_at: datetime | None = None
     extra_health: dict[str, Any] = field(default_factory=dict)
     #: Awaited after a window is declared or cancelled through the admin API: ``upwatch run``
@@ -173,6 +176,8 @@ def make_app(runtime: Runtime) -> web.Application:
         add_incident_routes(admin, runtime.incidents)
     add_results_route(admin, runtime)
     app.add_subapp(ADMIN_PREFIX, admin)
+    if runtime.pings is not None:
+        add_ping_routes(app, runtime.pings)
     app.router.add_get("/", site)
     app.router.add_get("/{path:.+}", site)  # last: every route above takes precedence
     return app
