@@ -98,6 +98,9 @@ class ServiceData:
     history: tuple[Month, ...]  # the MONTHS months before it, newest first
     #: With several locations: each location's state now, in probes.yaml's order ((), else).
     locations: tuple[LocationNow, ...] = ()
+    kind: str = "http"
+    last: StoredCheck | None = None  # its latest check, for the page's words on it
+    last_ping: datetime | None = None  # a push service's latest ping
 
 
 @dataclass(frozen=True)
@@ -369,6 +372,9 @@ def gather(
     month_memo: dict[tuple[object, ...], Uptime] = {}
 
     services = []
+    pings = ({name: state.last_ping for name, (_, state) in ledger.push_states().items()
+              if state.last_ping is not None}
+             if any(s.kind == "push" for s in config.services) else {})
     heard: dict[str, datetime] = {}  # each location's latest check of any service
     for svc in config.services:
         runs = all_runs.get(svc.name, [])
@@ -390,7 +396,8 @@ def gather(
             last_checked=None if check is None else check.time,
             in_maintenance=any(_is_active(w, now) and w.applies_to(svc.name) for w in shown),
             days=tuple(days.uptimes(svc, runs, ends)), month=months[0],
-            history=tuple(months[1:]), locations=where,
+            history=tuple(months[1:]), locations=where, kind=svc.kind, last=check,
+            last_ping=pings.get(svc.name),
         ))
     incidents = tuple(page_incident(i) for i in ledger.incidents(since=now - DAYS * _DAY)
                       if i.detected_at <= now)

@@ -151,6 +151,14 @@ class Formatter:
         h = rest // 60
         return self._join(self._unit(d, "day"), self._unit(h, "hour") if h else "")
 
+    def millis(self, ms: float) -> str:
+        """A response time: ``87 ms`` under a second, ``1.2 secs`` (one decimal) above."""
+        if ms < 1000:
+            return self._unit(max(int(ms), 0), "millisecond")
+        seconds = _truncate(ms / 1000, 1)
+        return self._unit(seconds.normalize() if seconds == seconds.to_integral() else seconds,
+                          "second")
+
     def _unit(self, value: int | Decimal, unit: str) -> str:
         return format_unit(value, f"duration-{unit}", length="short", locale=self.locale)
 

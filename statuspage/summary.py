@@ -164,6 +164,8 @@ def _figures(s: ServiceData) -> dict[str, Any]:
         "in_maintenance": s.in_maintenance,
         "since": iso_utc(s.since),
         "last_checked": iso_utc(s.last_checked),
+        "kind": s.kind,
+        **({"last_ping": iso_utc(s.last_ping)} if s.kind == "push" else {}),
         "month": month,
         "month_to_date": s.month.to_date,
         "time_zone": s.sla_timezone,

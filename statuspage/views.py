@@ -19,7 +19,7 @@ incidents' impacts say (:func:`page_banner`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from functools import lru_cache
 from typing import Literal
@@ -34,6 +34,7 @@ from monitor.times import iso_utc
 from statuspage.data import Day, PageData, ServiceData
 from statuspage.i18n import LANGUAGE_NAMES, LANGUAGES, Formatter, formatter
 from statuspage.incident_views import IMPACT_BANNER, IncidentView, incident_view
+from statuspage.notes import last_result
 
 __all__ = [
     "BANNER_ORDER", "BannerKind", "Chrome", "IndexView", "Segment", "bar_segments", "chrome",
@@ -116,6 +117,8 @@ class ServiceView:
     bar: tuple[Segment, ...]
     #: With several locations, when one does not see it up: "Down from Madrid; up from …".
     where: str | None = None
+    #: Its last check in its kind's words: "Last ping 3 mins ago" (:mod:`statuspage.notes`).
+    note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -282,7 +285,8 @@ def _bar_label(days: tuple[Day, ...], places: int, f: Formatter) -> str:
             % {"days": f.integer(len(days)), "percent": pct})
 
 
-def _service(s: ServiceData, today: date, f: Formatter, tz: ZoneInfo) -> ServiceView:
+def _service(s: ServiceData, now: datetime, f: Formatter, tz: ZoneInfo) -> ServiceView:
+    today = now.astimezone(tz).date()
     places = percent_places(s.target)
     state, label = _state(s, f)
     u = s.month.uptime
@@ -297,6 +301,7 @@ def _service(s: ServiceData, today: date, f: Formatter, tz: ZoneInfo) -> Service
         verdict_label=result_label, budget=_budget(u, f),
         bar_label=_bar_label(s.days, places, f), bar=bar_segments(s.days, places, today, f),
         where=_where(s, f),
+        note=None if state == "maintenance" else last_result(s.kind, s.last, s.last_ping, now, f),
     )
 
 
@@ -382,10 +387,9 @@ def index_view(data: PageData, lang: str) -> IndexView:
     """The view model of ``index.html`` in ``lang``."""
     f = formatter(lang)
     tz = ZoneInfo(data.site.timezone)
-    today = data.now.astimezone(tz).date()
     groups: dict[str, list[ServiceView]] = {}
     for s in data.services:
-        groups.setdefault(s.group, []).append(_service(s, today, f, tz))
+        groups.setdefault(s.group, []).append(_service(s, data.now, f, tz))
     kind = page_banner(data)
     outages = tuple(
         OutageView(s.name, s.title, None if s.since is None else

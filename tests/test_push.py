@@ -19,6 +19,7 @@ from monitor.config import parse_config
 from monitor.core.checks import ErrorKind
 from monitor.core.clock import FakeClock
 from monitor.core.pings import PingKind, PingState, after_ping, due_run, judge
+from monitor.run.pages import SitePlan
 from monitor.run.runner import Monitor, RunOptions
 from monitor.store.ledger import Ledger
 
@@ -201,7 +202,7 @@ async def monitor(tmp_path: Path) -> AsyncIterator[tuple[Monitor, FakeClock]]:
     cfg.write_text(CONFIG)
     clock = FakeClock(NOW)
     mon = Monitor(RunOptions(config_path=cfg, db_path=tmp_path / "upwatch.db", port=0,
-                             schedule=False), clock=clock)
+                             site=SitePlan(tmp_path / "site"), schedule=False), clock=clock)
     await mon.start()
     try:
         yield mon, clock
@@ -259,6 +260,20 @@ async def test_pings_drive_a_push_service_up_down_and_up(
         last = await mon.writer.read(lambda ledger: ledger.last_check("backup"))
         assert last is not None and last.error is ErrorKind.JOB_FAILED
         assert last.detail.endswith("(exit status 42)")
+        # the page follows: the failure in words, the other service never pinged
+        clock.advance(61)
+        await mon.rebuild_page()
+        async with session.get(f"{base}/") as resp:
+            page = await resp.text()
+        async with session.get(f"{base}/status.json") as resp:
+            summary = await resp.json()
+    backup = page[page.index('id="svc-backup"'):page.index('id="svc-nightly"')]
+    assert "The job reported a failure" in backup and "Down" in backup
+    assert "No ping yet" in page[page.index('id="svc-nightly"'):]
+    figures = {s["id"]: s for s in summary["upwatch"]["services"]}
+    assert figures["backup"]["kind"] == "push" and figures["backup"]["state"] == "down"
+    assert figures["backup"]["last_ping"] == "2026-11-02T13:06:32Z"
+    assert figures["nightly"]["last_ping"] is None
 
 
 async def test_bad_pings_get_a_json_4xx_and_change_nothing(

@@ -13,7 +13,7 @@ reads the leaf's ``notAfter``, closes, and judges how long the certificate has l
   the check is *degraded* (:data:`monitor.core.checks.DEGRADING`), still up for the SLA, its
   detail saying when (``certificate expires in 1d 23h (2026-10-03T10:00:00Z), within
   cert_valid_for 14d``);
-- otherwise up.
+- otherwise up, the detail saying until when (``certificate valid until 2027-01-05T00:00:00Z``).
 
 "Within" is measured on the injected clock; that the certificate has not expired yet is
 OpenSSL's verdict, on the system's. ``latency_ms`` is connect plus handshake, from the start of
@@ -128,7 +128,8 @@ class TlsProbe:
 def judge_expiry(not_after: datetime, valid_for: timedelta,
                  now: datetime) -> tuple[ErrorKind | None, str]:
     """A verified certificate's ``notAfter`` against ``cert_valid_for`` at ``now``: expired is
-    ``tls``, within ``valid_for`` is ``cert_expiring`` (degraded), else nothing to say."""
+    ``tls``, within ``valid_for`` is ``cert_expiring`` (degraded), else no error, the detail
+    saying until when (the page tells visitors how long it has left from it)."""
     left = not_after - now
     if left <= timedelta(0):
         return ErrorKind.TLS, f"certificate expired {iso_utc(not_after)} (by upwatch's clock)"
@@ -136,7 +137,7 @@ def judge_expiry(not_after: datetime, valid_for: timedelta,
         return ErrorKind.CERT_EXPIRING, (
             f"certificate expires in {format_span(left)} ({iso_utc(not_after)}), within "
             f"cert_valid_for {format_span(valid_for)}")
-    return None, ""
+    return None, f"certificate valid until {iso_utc(not_after)}"
 
 
 def format_span(span: timedelta) -> str:
