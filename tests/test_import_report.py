@@ -227,7 +227,8 @@ def test_reimporting_the_same_lines_changes_nothing(
          'line 2: ok: expected true or false, got "yes"'),
         ('{"service": "api", "time": "2026-10-01T00:00:00Z", "ok": false, "error": "boom"}',
          'line 2: error: unknown error kind "boom" (one of: timeout, dns, connect, tls, '
-         "http_status, content, too_large, protocol, cert_expiring)"),
+         "http_status, content, too_large, protocol, cert_expiring, dns_answer, missed_ping, "
+         "job_failed)"),
         ('{"service": "api", "time": "2026-10-01T00:00:00Z", "ok": true, "status": 999}',
          "line 2: status: expected an HTTP status code 100-599, got 999"),
         ('{"service": "api", "time": "2026-10-01T00:00:00Z", "ok": true, "latency": 3}',

@@ -1,10 +1,13 @@
 """Prometheus metrics on an injected registry (never the global default one).
 
 Names follow blackbox_exporter where they overlap (``probe_success``, ``probe_duration_seconds``,
-``probe_http_status_code``, ``probe_ssl_earliest_cert_expiry``, label ``service``); everything
-else is ``upwatch_``. The only label for errors is the small documented set of
-:class:`monitor.core.checks.ErrorKind` values plus ``ok``; a check that passed with a degrading
-kind (``cert_expiring``) is counted under that kind, and is a success (``probe_success`` 1).
+``probe_http_status_code``, ``probe_ssl_earliest_cert_expiry``, ``probe_dns_lookup_time_seconds``,
+label ``service``); everything else is ``upwatch_``. ``probe_dns_lookup_time_seconds`` is a dns
+service's query time only (blackbox_exporter also sets it for the name of any target, and
+reports its dns module's query as ``probe_dns_duration_seconds``). The only label for errors
+is the small documented set of :class:`monitor.core.checks.ErrorKind` values plus ``ok``; a
+check that passed with a degrading kind (``cert_expiring``) is counted under that kind, and is
+a success (``probe_success`` 1).
 
 The per-service series (thousands of services) live in plain dicts behind :class:`ServiceFamily`
 collectors and become samples only when asked: prometheus-client's labelled children cost a
@@ -239,9 +242,9 @@ class ProbeMetrics:
     """The probe engine's metrics, updated once per final check result.
 
     ``locations``: the per-check series (``probe_success``, ``probe_duration_seconds``,
-    ``probe_http_status_code``, ``upwatch_checks``) carry a ``location`` label after
-    ``service``, one series per location that probes the service (a config with
-    ``locations:``); without it they are per service, as blackbox_exporter's are.
+    ``probe_http_status_code``, ``probe_dns_lookup_time_seconds``, ``upwatch_checks``) carry a
+    ``location`` label after ``service``, one series per location that probes the service (a
+    config with ``locations:``); without it they are per service, as blackbox_exporter's are.
     """
 
     def __init__(self, registry: CollectorRegistry, *, locations: bool = False) -> None:
@@ -266,6 +269,12 @@ class ProbeMetrics:
             "probe_ssl_earliest_cert_expiry",
             "When the https or tls target's certificate expires, in seconds since the epoch.",
             "gauge",
+        )
+        self.dns_lookup = self._family(
+            "probe_dns_lookup_time_seconds",
+            "How long the last dns check's query took to be answered, in seconds (absent when "
+            "none was sent or it was refused).",
+            "gauge", per_check,
         )
         self.checks = self._family(
             "upwatch_checks", "Final check results by outcome (ok or the failure kind).",
@@ -304,8 +313,15 @@ class ProbeMetrics:
         self.registry.register(family)
         return family
 
-    def observe(self, result: CheckResult) -> None:
+    def observe(self, result: CheckResult, kind: str | None = None) -> None:
+        """One final check of a service of ``kind``: ``dns`` sets (or drops)
+        ``probe_dns_lookup_time_seconds`` too, another kind drops it (a service whose kind
+        changed), None (a caller that does not know the kind) leaves it as it is."""
         key = (result.service, result.location) if self.locations else (result.service,)
+        if kind == "dns" and result.latency_ms is not None:
+            self.dns_lookup.set(key, result.latency_ms / 1000.0)
+        elif kind is not None:
+            self.dns_lookup.discard(key)
         self.success.set(key, 1.0 if result.ok else 0.0)
         if result.latency_ms is not None:
             self.duration.set(key, result.latency_ms / 1000.0)
@@ -325,7 +341,7 @@ class ProbeMetrics:
     def forget(self, service: str) -> None:
         """Drop a removed service's series so it does not linger in scrapes."""
         for family in (self.success, self.duration, self.status_code, self.cert_expiry,
-                       self.checks):
+                       self.dns_lookup, self.checks):
             family.forget(service)
         try:
             self.probe_errors.remove(service)

@@ -4,7 +4,8 @@ check services with.
 :class:`ServiceProbe` holds one probe per kind and hands each service to its own:
 ``http`` → :class:`~monitor.probes.http.HttpProbe` (through the injected session),
 ``tcp`` → :class:`~monitor.probes.tcp.TcpProbe`, ``tls`` →
-:class:`~monitor.probes.handshake.TlsProbe`, ``push`` → :class:`~monitor.probes.push.PushProbe`
+:class:`~monitor.probes.handshake.TlsProbe`, ``dns`` → :class:`~monitor.probes.dns.DnsProbe`,
+``push`` → :class:`~monitor.probes.push.PushProbe`
 (which reads the pings ``upwatch run`` took instead of the network). All return a
 :class:`~monitor.core.checks.CheckResult`, so the scheduler, the ledger, the page and
 ``/metrics`` take them alike.
@@ -22,6 +23,7 @@ from aiohttp.abc import AbstractResolver
 
 from monitor.core.checks import CheckResult, ErrorKind
 from monitor.core.clock import Clock
+from monitor.probes.dns import DnsExpectSpec, DnsProbe, DnsSpec
 from monitor.probes.handshake import TlsExpectSpec, TlsProbe, TlsSpec, judge_expiry
 from monitor.probes.http import ExpectSpec, HttpProbe
 from monitor.probes.http import ServiceSpec as HttpSpec
@@ -31,14 +33,14 @@ from monitor.probes.tcp import TcpExpectSpec, TcpProbe, TcpSpec
 __all__ = ["PROBED_KINDS", "AnyExpectSpec", "AnyServiceSpec", "ServiceProbe"]
 
 #: The kinds :class:`ServiceProbe` checks (``monitor.config`` validates the same set).
-PROBED_KINDS = ("http", "tcp", "tls", "push")
+PROBED_KINDS = ("http", "tcp", "tls", "dns", "push")
 
 
-class AnyExpectSpec(ExpectSpec, TcpExpectSpec, TlsExpectSpec, Protocol):
+class AnyExpectSpec(ExpectSpec, TcpExpectSpec, TlsExpectSpec, DnsExpectSpec, Protocol):
     """A service's ``expect`` as every kind's probe reads it."""
 
 
-class AnyServiceSpec(HttpSpec, TcpSpec, TlsSpec, PushSpec, Protocol):
+class AnyServiceSpec(HttpSpec, TcpSpec, TlsSpec, DnsSpec, PushSpec, Protocol):
     """A service as every kind's probe reads it (``monitor.config.ServiceConfig``)."""
 
     @property
@@ -52,7 +54,8 @@ class ServiceProbe:
     """Checks any service with the probe of its kind.
 
     ``session`` is the HTTP probe's (:func:`monitor.probes.http.make_session`); ``resolver``
-    and ``source_address`` are for the tcp and tls probes what the session's are for HTTP.
+    and ``source_address`` are for the tcp, tls and dns probes what the session's are for HTTP
+    (the dns probe resolves a ``server`` given by name with that resolver).
     ``tls_context`` (settable) replaces the system trust store for tls services.
     """
 
@@ -64,6 +67,7 @@ class ServiceProbe:
         self.tcp = TcpProbe(clock, location, resolver=resolver, source_address=source_address)
         self.tls = TlsProbe(clock, location, context=tls_context, resolver=resolver,
                             source_address=source_address)
+        self.dns = DnsProbe(clock, location, resolver=resolver, source_address=source_address)
         #: reads the pings ``upwatch run`` took (:mod:`monitor.run.pings`): set its ``states``
         self.push = PushProbe(clock, location)
         #: The ``notAfter`` of https services' certificates, by service, from ``upwatch run``'s
@@ -87,6 +91,8 @@ class ServiceProbe:
             return await self.tcp.check(service)
         if service.kind == "tls":
             return await self.tls.check(service)
+        if service.kind == "dns":
+            return await self.dns.check(service)
         if service.kind == "push":
             return await self.push.check(service)
         raise ValueError(f"service {service.name}: no probe for kind {service.kind!r}")

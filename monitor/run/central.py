@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 
 from prometheus_client import CollectorRegistry
 
-from monitor.config import Config, UnknownService
+from monitor.config import Config, ServiceConfig, UnknownService
 from monitor.core.checks import CheckResult, Observation, State
 from monitor.core.clock import Clock
 from monitor.core.minutes import MINUTE_MS
@@ -47,12 +47,14 @@ class Central:
     def observe_pushed(self, observations: Sequence[Observation]) -> None:
         """Results another location pushed (committed): their metrics, and the detector."""
         for obs in observations:
-            self._metrics.observe(obs.result)
+            try:
+                service: ServiceConfig | None = self._config.service(obs.result.service)
+            except UnknownService:  # removed by a reload since the request was checked
+                service = None
+            self._metrics.observe(obs.result, None if service is None else service.kind)
             key = (obs.result.service, obs.result.location)
             self._replayed[key] = max(self._replayed.get(key, 0), to_ms(obs.result.time))
-            try:
-                service = self._config.service(obs.result.service)
-            except UnknownService:  # removed by a reload since the request was checked
+            if service is None:
                 continue
             if self._leading():
                 self.feed.on_result(service, obs.result, obs.state)

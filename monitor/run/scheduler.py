@@ -226,7 +226,7 @@ class ProbeScheduler:
     def _record(self, svc: ServiceConfig, result: CheckResult) -> None:
         state = result.state(svc.expect.max_latency_ms)
         self._sink.submit(Observation(result, state, svc.interval_ms))
-        self._metrics.observe(result)
+        self._metrics.observe(result, svc.kind)
         previous = self._last_state.get(svc.name)
         self._last_state[svc.name] = state
         if previous != state:
