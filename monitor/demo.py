@@ -1,9 +1,12 @@
 """``upwatch demo``: a complete, self-contained upwatch to look at in a minute, offline.
 
 It starts simulated services on loopback (an aiohttp app whose endpoints go down, get slow and
-come back on a fixed schedule), writes a ``probes.yaml`` for them into a demo directory, seeds
-90 days of synthetic history through the ledger (the same ``Ledger.record`` path ``run`` and
-``import`` use), declares a maintenance window, and runs the monitor on it.
+come back on a fixed schedule; the API answers JSON checked with ``expect.json``) and one
+target of every other kind (:mod:`monitor.demo_targets`: a mail relay for tcp, a DNS server,
+a TLS endpoint, a heartbeat job that pings a push service), writes a ``probes.yaml`` for them
+into a demo directory, seeds 90 days of synthetic history through the ledger (the same
+``Ledger.record`` path ``run`` and ``import`` use), declares a maintenance window, and runs the
+monitor on it.
 
 With ``locations`` (``upwatch demo --locations``) there are three probing locations: the
 monitor probes as Frankfurt, and two probers in the same process (Copenhagen from 127.0.0.2,
@@ -28,9 +31,10 @@ from aiohttp import web
 
 from monitor.core.checks import CheckResult, ErrorKind, Observation, State
 from monitor.core.clock import Clock
+from monitor.demo_targets import DemoTargets, Heartbeat, demo_trust
 from monitor.run.pages import SitePlan
 from monitor.run.prober import Prober, ProberOptions
-from monitor.run.runner import RunOptions, serve
+from monitor.run.runner import Monitor, RunOptions, serve
 from monitor.store.ledger import Ledger, LedgerError
 
 log = logging.getLogger("upwatch.demo")
@@ -62,6 +66,35 @@ SERVICES = (
         '{target: 99.5, timezone: Europe/Copenhagen, coverage: {days: mon-fri, '
         'hours: "09:00-17:00", holidays: DK}}',
     ),
+)
+
+
+@dataclass(frozen=True)
+class OtherKind:
+    """A demo service of another kind than http: its YAML (after name, title and group, with
+    ``{mail}``, ``{dns}`` and ``{tls}`` for the targets' ports), its seeded history's outage
+    rate, and the failure kind of its seeded outages."""
+
+    name: str
+    title: str
+    yaml: str
+    outage_rate: float
+    error: ErrorKind
+
+
+OTHER_KINDS = (
+    OtherKind("mail", "Mail relay", "kind: tcp\n    host: 127.0.0.1\n    port: {mail}\n"
+              '    send: "QUIT\\r\\n"\n    expect: {{banner: "^220 "}}\n    interval: 15s\n'
+              "    timeout: 3s",
+              0.03, ErrorKind.CONTENT),
+    OtherKind("dns", "DNS", "kind: dns\n    query: www.example.test\n    server: 127.0.0.1\n"
+              "    port: {dns}\n    expect: {{answers: [192.0.2.10]}}\n    interval: 15s\n"
+              "    timeout: 3s",
+              0.02, ErrorKind.DNS_ANSWER),
+    OtherKind("certificate", "TLS certificate", "kind: tls\n    host: 127.0.0.1\n"
+              "    port: {tls}\n    interval: 60s", 0.005, ErrorKind.TLS),
+    OtherKind("heartbeat", "Billing job", "kind: push\n    period: 1m\n    grace: 30s",
+              0.04, ErrorKind.MISSED_PING),
 )
 
 
@@ -100,6 +133,8 @@ def target_app(clock: Clock) -> web.Application:
             return web.Response(status=503, text="temporarily unavailable")
         if how == "slow":
             await asyncio.sleep(0.8)  # the simulated service is slow: that is the point
+        if name == "api":  # checked with expect.json
+            return web.json_response({"status": "UP", "service": sim.title})
         return web.Response(text=f"{sim.title} ok")
 
     app = web.Application()
@@ -108,7 +143,7 @@ def target_app(clock: Clock) -> web.Application:
 
 
 def write_config(path: Path, target_port: int, listen: str, now: datetime, *,
-                 locations: bool = False) -> None:
+                 locations: bool = False, others: DemoTargets | None = None) -> None:
     start = (now + timedelta(days=2)).replace(hour=1, minute=0, second=0, microsecond=0)
     lines = [
         "# Written by `upwatch demo`: simulated services on loopback.",
@@ -131,9 +166,16 @@ def write_config(path: Path, target_port: int, listen: str, now: datetime, *,
         lines.append(
             f"  - name: {sim.name}\n    title: {sim.title}\n    group: {sim.group}\n"
             f"    url: http://127.0.0.1:{target_port}/{sim.name}\n    interval: 15s\n"
-            f"    timeout: 5s\n    expect: {{status: 200, max_latency: 500ms}}\n"
-            f"    sla: {sim.sla}"
+            f"    timeout: 5s\n    expect: {{status: 200, max_latency: 500ms"
+            + (""", json: ['$.status == "UP"']""" if sim.name == "api" else "")
+            + f"}}\n    sla: {sim.sla}"
         )
+    for other in OTHER_KINDS if others is not None else ():
+        assert others is not None
+        lines.append(
+            f"  - name: {other.name}\n    title: {other.title}\n    group: Backend\n    "
+            + other.yaml.format(mail=others.mail_port, dns=others.dns_port, tls=others.tls_port)
+            + ("\n    locations: [fra]" if locations and other.name == "certificate" else ""))
     lines += [
         "maintenance:",
         "  - services: [checkout]",
@@ -150,7 +192,8 @@ def write_config(path: Path, target_port: int, listen: str, now: datetime, *,
 
 
 def history(sim: Simulated, start: datetime, end: datetime, seed: int,
-            location: str = "local") -> Iterator[Observation]:
+            location: str = "local", error: ErrorKind = ErrorKind.TIMEOUT
+            ) -> Iterator[Observation]:
     """Synthetic checks every HISTORY_STEP_S: mostly up, a few outages, some slow spells.
 
     The outages are the service's own, the same at every location; each location other than
@@ -173,8 +216,9 @@ def history(sim: Simulated, start: datetime, end: datetime, seed: int,
         if location != "local" and t >= blip_until and local.random() < 0.3 * per_step:
             blip_until = t + timedelta(minutes=local.choice([10, 20, 30]))
         if t < down_until or t < blip_until:
-            result = CheckResult(sim.name, t, False, 5000.0, None, ErrorKind.TIMEOUT,
-                                 "no answer within 5s", location=location)
+            result = CheckResult(sim.name, t, False, 5000.0, None, error,
+                                 "no answer within 5s" if error is ErrorKind.TIMEOUT
+                                 else "a simulated failure", location=location)
             state = State.DOWN
         else:
             slow = t < slow_until
@@ -197,6 +241,11 @@ def seed_history(ledger: Ledger, now: datetime, *, days: int = HISTORY_DAYS,
             batch = list(history(sim, start, end, seed, location))
             ledger.record(batch)
             total += len(batch)
+    for other in OTHER_KINDS:  # probed (or pinged) at the central only
+        sim = Simulated(other.name, other.title, "Backend", 0, 0, 0, other.outage_rate, "")
+        batch = list(history(sim, start, end, seed, locations[0], other.error))
+        ledger.record(batch)
+        total += len(batch)
     return total
 
 
@@ -211,12 +260,16 @@ async def run_demo(workdir: Path, host: str, port: int, clock: Clock, *,
     await targets.setup()
     site = web.TCPSite(targets, "127.0.0.1", 0)
     await site.start()
+    others = DemoTargets(clock)
+    heartbeat: Heartbeat | None = None
     try:
+        await others.start()
         target_port = int(targets.addresses[0][1])
         config_path = workdir / "probes.yaml"
         db_path = db if db is not None else workdir / "upwatch.db"
         now = clock.now()
-        write_config(config_path, target_port, f"{host}:{port}", now, locations=locations)
+        write_config(config_path, target_port, f"{host}:{port}", now, locations=locations,
+                     others=others)
         names = tuple(name for name, _, _ in LOCATIONS) if locations else ("local",)
         ledger = Ledger(db_path)
         try:
@@ -239,14 +292,19 @@ async def run_demo(workdir: Path, host: str, port: int, clock: Clock, *,
                 config_path=config_path, location=name, spool_path=workdir / f"spool-{name}.db",
                 port=0, source_address=source), clock, tokens)
                 for name, _, source in LOCATIONS if source is not None]
-        log.info("demo: %s simulated services on 127.0.0.1:%d, %d days of history seeded "
-                 "(%d checks) into %s", len(SERVICES), target_port, HISTORY_DAYS, seeded, shown)
+        log.info("demo: %s simulated services on 127.0.0.1:%d (and a mail relay, a DNS server, "
+                 "a TLS endpoint and a heartbeat job), %d days of history seeded (%d checks) "
+                 "into %s", len(SERVICES), target_port, HISTORY_DAYS, seeded, shown)
         opts = RunOptions(config_path=config_path, db_path=db_path, host=host, port=port,
                           site=SitePlan(workdir / "site"))
 
         started: list[asyncio.Task[None]] = []
 
-        def ready(monitor: object) -> None:
+        def ready(monitor: Monitor) -> None:
+            nonlocal heartbeat
+            monitor.tls_context = demo_trust()  # the tls service's certificate is the demo's
+            heartbeat = Heartbeat(lambda: _ping_url(monitor, f"http://{host}:{port}"))
+            heartbeat.start()
             for prober in probers:  # once the monitor listens: they push to it
                 started.append(asyncio.create_task(prober.start()))
             where = (" Locations: Frankfurt (this monitor), Copenhagen and Madrid (probers "
@@ -266,4 +324,12 @@ async def run_demo(workdir: Path, host: str, port: int, clock: Clock, *,
                 else:
                     log.error("demo: the %s prober did not start: %s", prober.location, outcome)
     finally:
+        if heartbeat is not None:
+            await heartbeat.stop()
+        await others.stop()
         await targets.cleanup()
+
+
+def _ping_url(monitor: Monitor, base: str) -> str | None:
+    token = monitor.pings.token("heartbeat")
+    return None if token is None else f"{base}/ping/{token}"
