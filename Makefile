@@ -78,6 +78,9 @@ test: $(STAMP) system-deps lint
 
 bench: $(STAMP)
 	$(BIN)/python bench/probes.py
+	$(BIN)/python bench/probes.py --kind tcp --banner
+	$(BIN)/python bench/probes.py --kind dns
+	$(BIN)/python bench/ping.py
 	$(BIN)/python bench/metrics.py
 	$(BIN)/python bench/page.py
 	$(BIN)/python bench/page_load.py
