@@ -18,6 +18,7 @@ the service's check is:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -65,16 +66,15 @@ class PingState:
 def after_ping(state: PingState, kind: PingKind, at: datetime,
                exit_status: int | None = None) -> PingState:
     """``state`` after a ping of ``kind`` at ``at``."""
-    state = replace(state, last_ping=at)
     if kind is PingKind.START:
-        return replace(state, last_start=at)
+        return replace(state, last_ping=at, last_start=at)
     if kind is PingKind.FAIL:
-        return replace(state, last_fail=at, exit_status=exit_status)
+        return replace(state, last_ping=at, last_fail=at, exit_status=exit_status)
     started = state.last_start
     run_ms = None
     if started is not None and (state.last_success is None or started > state.last_success):
         run_ms = max((at - started).total_seconds() * 1000.0, 0.0)
-    return replace(state, last_success=at, run_ms=run_ms)
+    return replace(state, last_ping=at, last_success=at, run_ms=run_ms)
 
 
 class PingSpec(Protocol):
@@ -109,29 +109,36 @@ def due_run(schedule: str, timezone: str, before: datetime) -> datetime:
     return next(runs).astimezone(before.tzinfo)
 
 
-def judge(spec: PingSpec, state: PingState, now: datetime) -> Verdict | None:
-    """The check of a push service with ``state`` at ``now``; None before its first verdict."""
+def judge(spec: PingSpec, state: PingState, now: datetime, *,
+          words: bool = True) -> Verdict | None:
+    """The check of a push service with ``state`` at ``now``; None before its first verdict.
+    ``words=False`` leaves the detail empty (comparing verdicts, a ping at a time)."""
     success, fail = state.last_success, state.last_fail
     if success is None and fail is None:
         return None
+
+    def verdict(error: ErrorKind | None, detail: Callable[[], str],
+                run_ms: float | None = None) -> Verdict:
+        return Verdict(error, detail() if words else "", run_ms)
+
     if fail is not None and (success is None or fail >= success):
         status = "" if state.exit_status is None else f" (exit status {state.exit_status})"
-        return Verdict(ErrorKind.JOB_FAILED, f"failure reported at {iso_utc(fail)}{status}")
+        return verdict(ErrorKind.JOB_FAILED, lambda: f"failure reported at {iso_utc(fail)}{status}")
     assert success is not None
     grace = spec.grace
     if spec.schedule is not None:
         due = due_run(spec.schedule, spec.timezone, now - grace)
         if success < due:
-            return Verdict(ErrorKind.MISSED_PING, f"the run due at {iso_utc(due)} did not check "
-                                                  f"in (last ping {iso_utc(success)})")
+            return verdict(ErrorKind.MISSED_PING, lambda: (
+                f"the run due at {iso_utc(due)} did not check in (last ping {iso_utc(success)})"))
     else:
         assert spec.period is not None
         deadline = success + spec.period + grace
         if now > deadline:
-            return Verdict(ErrorKind.MISSED_PING, f"no ping since {iso_utc(success)} (due by "
-                                                  f"{iso_utc(deadline)})")
+            return verdict(ErrorKind.MISSED_PING, lambda: (
+                f"no ping since {iso_utc(success)} (due by {iso_utc(deadline)})"))
     started = state.last_start
     if started is not None and started > success and now > started + grace:
-        return Verdict(ErrorKind.MISSED_PING, f"started at {iso_utc(started)}, no success "
-                                              f"ping since")
-    return Verdict(None, f"last ping {iso_utc(success)}", state.run_ms)
+        return verdict(ErrorKind.MISSED_PING,
+                       lambda: f"started at {iso_utc(started)}, no success ping since")
+    return verdict(None, lambda: f"last ping {iso_utc(success)}", state.run_ms)

@@ -26,7 +26,12 @@ from monitor.core.pings import PingKind, PingSpec, PingState, after_ping, judge
 from monitor.store.ledger import Ledger
 from monitor.store.writer import LedgerWriter
 
-__all__ = ["PingBook"]
+__all__ = ["GATHER_S", "PingBook"]
+
+#: How long a save waits for more pings before it commits: a ping is answered that much later,
+#: and a burst is saved in far fewer commits (bench/ping.py: 9 pings a commit without it;
+#: 2 ms and 5 ms measured alike within the noise).
+GATHER_S = 0.005
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +115,8 @@ class PingBook:
         if spec is None:
             return False
         now = self._clock.now()
-        before, after = judge(spec, old, now), judge(spec, self._states[name], now)
+        before = judge(spec, old, now, words=False)
+        after = judge(spec, self._states[name], now, words=False)
         return (before is None) != (after is None) or (
             before is not None and after is not None and before.error != after.error)
 
@@ -128,9 +134,11 @@ class PingBook:
         await asyncio.shield(saved)
 
     async def _save_all(self) -> None:
-        """Save what is dirty, again while more came during the save; one commit each time."""
+        """Save what is dirty, again while more came during the save; one commit each time.
+        Each save first waits :data:`GATHER_S` for the pings arriving with this one."""
         try:
             while self._dirty and self._saved is not None:
+                await asyncio.sleep(GATHER_S)
                 names, self._dirty = list(self._dirty), {}
                 saved, self._saved = self._saved, None
                 rows = [(n, self._token_of[n], self._states[n]) for n in names]

@@ -22,7 +22,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from monitor.config import Config, ConfigError, ServiceConfig, UnknownService, load_config
+from monitor.config import Config, ConfigError, ServiceConfig, load_config
 from monitor.core.clock import Clock, SystemClock
 from monitor.incidents.desk import IncidentDesk
 from monitor.incidents.detection import policy_from_config
@@ -169,7 +169,9 @@ class Monitor:
                                admin_tokens=admin_tokens, incidents=self.incidents,
                                location_tokens=load_location_tokens(self.config, os.environ))
         self.runtime.extra_health = self._health  # the leader election reports into it
-        # push services: their pings arrive at /ping/<token>; a check reads them
+        # push services: their pings arrive at /ping/<token>; a check reads them (looked up
+        # by name for every ping: a dict, not Config.service's pydantic attribute lookup)
+        self._push_services = {s.name: s for s in self.config.services if s.kind == "push"}
         self.pings = PingBook(self.writer, self.clock, self._push_service, self._check_soon)
         self.probe.push.states = self.pings.state
         self.runtime.pings = self.pings
@@ -180,11 +182,7 @@ class Monitor:
                                self.metrics, self.incidents, self.outbox, self.leading)
 
     def _push_service(self, name: str) -> ServiceConfig | None:
-        try:
-            service = self.config.service(name)
-        except UnknownService:
-            return None
-        return service if service.kind == "push" else None
+        return self._push_services.get(name)
 
     def _check_soon(self, name: str) -> None:
         """A push service's ping changed its verdict: check it now (on the leader)."""
@@ -395,6 +393,7 @@ class Monitor:
     def _apply(self, new: Config) -> None:
         summary = self.scheduler.apply(new.probes_here(new.location))
         self.config = new
+        self._push_services = {s.name: s for s in new.services if s.kind == "push"}
         self.runtime.config = new
         self.incidents.reconfigure(new)  # new services may be named and are counted
         self.central.reconfigure(new)
