@@ -359,3 +359,26 @@ services:
 """)
     assert [s.name for s in config.probes_here("fra")] == ["web", "job"]
     assert [s.name for s in config.probes_here("cph")] == ["web"]
+
+
+def test_upwatch_probe_judges_a_push_service_on_the_pings_stored(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = tmp_path / "probes.yaml"
+    cfg.write_text(CONFIG)
+    db = tmp_path / "upwatch.db"
+    args = ["probe", "--config", str(cfg), "--db", str(db), "backup"]
+    assert cli.main(args) == 1
+    assert capsys.readouterr().out == "backup: NO DATA (no ping yet)  push every 1h (grace 5m)\n"
+    ledger = Ledger(db)
+    try:
+        token = ledger.push_states(["backup"], NOW)["backup"][0]
+        now = datetime.now(UTC)
+        ledger.save_pings([("backup", token, pinged_at(now - timedelta(minutes=2)))], now)
+    finally:
+        ledger.close()
+    assert cli.main(args) == 0
+    assert capsys.readouterr().out.startswith("backup: UP  push every 1h (grace 5m)")
+
+
+def pinged_at(when: datetime) -> PingState:
+    return after_ping(PingState(), PingKind.SUCCESS, when)

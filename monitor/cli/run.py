@@ -16,8 +16,10 @@ from monitor.cli.common import (
     add_common_options,
     config_path,
     db_path,
+    open_ledger,
 )
 from monitor.config import UnknownService, db_target, load_config
+from monitor.core.pings import PingState
 
 __all__ = ["add_demo_parser", "add_parsers"]
 
@@ -144,6 +146,7 @@ def _run_prober(args: argparse.Namespace, db: str | Path, host: str, port: int) 
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
+    from monitor.core.checks import NoResultYet
     from monitor.core.clock import SystemClock
     from monitor.probes.http import make_session
     from monitor.probes.kinds import ServiceProbe
@@ -154,11 +157,17 @@ def cmd_probe(args: argparse.Namespace) -> int:
     except UnknownService as err:
         raise UsageError(str(err)) from None
 
+    pinged = _pings_of(args, service.name) if service.kind == "push" else None
+
     async def once() -> int:
         async with make_session() as session:
-            result = await ServiceProbe(session, SystemClock(), location=config.location).check(
-                service
-            )
+            probe = ServiceProbe(session, SystemClock(), location=config.location)
+            probe.push.states = lambda name: pinged
+            try:
+                result = await probe.check(service)
+            except NoResultYet:
+                print(f"{service.name}: NO DATA (no ping yet)  {service.target}")
+                return EXIT_FAILED
         state = result.state(service.expect.max_latency_ms)
         latency = "" if result.latency_ms is None else f" in {result.latency_ms:.1f} ms"
         status = "" if result.status is None else f" status {result.status}"
@@ -168,6 +177,16 @@ def cmd_probe(args: argparse.Namespace) -> int:
         return EXIT_OK if result.ok else EXIT_FAILED
 
     return asyncio.run(once())
+
+
+def _pings_of(args: argparse.Namespace, name: str) -> PingState | None:
+    """A push service's pings so far, from the ledger ``upwatch run`` stores them in."""
+    ledger = open_ledger(args)
+    try:
+        found = ledger.read_only(lambda led: led.push_states()).get(name)
+    finally:
+        ledger.close()
+    return None if found is None else found[1]
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
