@@ -382,3 +382,20 @@ def test_upwatch_probe_judges_a_push_service_on_the_pings_stored(
 
 def pinged_at(when: datetime) -> PingState:
     return after_ping(PingState(), PingKind.SUCCESS, when)
+
+
+def test_a_save_of_many_services_is_stored_whole(ledger_target: str | Path) -> None:
+    """More rows than one statement takes, and one service twice (the later row wins)."""
+    ledger = Ledger(ledger_target, clock=FakeClock(NOW))
+    names = [f"job-{i}" for i in range(1_234)]
+    try:
+        tokens = {n: t for n, (t, _) in ledger.push_states(names, NOW).items()}
+        rows = [(n, tokens[n], pinged((i % 60, PingKind.SUCCESS))) for i, n in enumerate(names)]
+        rows.append(("job-0", tokens["job-0"], pinged((90, PingKind.SUCCESS))))
+        ledger.save_pings(rows, NOW)
+        stored = ledger.push_states()
+    finally:
+        ledger.close()
+    assert len(stored) == 1_234
+    assert stored["job-0"][1].last_success == at(90)
+    assert stored["job-61"][1].last_success == at(1)

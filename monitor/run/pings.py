@@ -101,24 +101,16 @@ class PingBook:
         """Take a ping; False for a token no push service has. Returns once it is stored
         (raises :class:`~monitor.store.schema.LedgerError` when it could not be)."""
         name = self._service_of.get(token)
-        if name is None or self._specs(name) is None:
+        spec = None if name is None else self._specs(name)
+        if name is None or spec is None:
             return False
         old = self._states.get(name, PingState())
-        self._states[name] = after_ping(old, kind, self._clock.now(), exit_status)
-        if self._verdict_changed(name, old):
-            self._notify(name)
+        now = self._clock.now()
+        new = self._states[name] = after_ping(old, kind, now, exit_status)
+        if kind is not PingKind.START and _verdict_changed(spec, old, new, now):
+            self._notify(name)  # a start never changes it: its run has grace to end in
         await self._save(name)
         return True
-
-    def _verdict_changed(self, name: str, old: PingState) -> bool:
-        spec = self._specs(name)
-        if spec is None:
-            return False
-        now = self._clock.now()
-        before = judge(spec, old, now, words=False)
-        after = judge(spec, self._states[name], now, words=False)
-        return (before is None) != (after is None) or (
-            before is not None and after is not None and before.error != after.error)
 
     def _notify(self, name: str) -> None:
         if self.on_changed is not None:
@@ -164,6 +156,17 @@ class PingBook:
         """Wait for a save in progress."""
         if self._saving is not None:
             await asyncio.gather(self._saving, return_exceptions=True)
+
+
+def _verdict_changed(spec: PingSpec, old: PingState, new: PingState, now: datetime) -> bool:
+    """Whether a ping (``old`` → ``new``) changes the service's verdict at ``now``; a success
+    after an up verdict never does, and is not judged again (the common ping)."""
+    before = judge(spec, old, now, words=False)
+    if before is not None and before.error is None and new.last_success == now:
+        return False
+    after = judge(spec, new, now, words=False)
+    return (before is None) != (after is None) or (
+        before is not None and after is not None and before.error != after.error)
 
 
 def _save(ledger: Ledger, *, rows: list[tuple[str, str, PingState]], now: datetime) -> None:

@@ -37,13 +37,20 @@ def _with(column: str, moment: str) -> str:
             f"push_services.{moment} THEN excluded.{column} ELSE push_services.{column} END")
 
 
-_SAVE = (
-    "INSERT INTO push_services (service, token, created_ms, last_ping_ms, last_success_ms, "
-    "last_start_ms, last_fail_ms, exit_status, run_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-    "ON CONFLICT (service) DO UPDATE SET "
-    f"exit_status = {_with('exit_status', 'last_fail_ms')}, "
-    f"run_ms = {_with('run_ms', 'last_success_ms')}, "
-    + ", ".join(f"{c} = {_later(c)}" for c in _COLUMNS[:4]))
+_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?)"
+#: Rows per statement: one statement for many rows keeps the writer thread from taking the GIL
+#: back from the event loop once per row (9 parameters a row, far below SQLite's limit).
+_ROWS_PER_STATEMENT = 500
+
+
+def _save_sql(rows: int) -> str:
+    return (
+        "INSERT INTO push_services (service, token, created_ms, last_ping_ms, last_success_ms, "
+        f"last_start_ms, last_fail_ms, exit_status, run_ms) VALUES {', '.join([_ROW] * rows)} "
+        "ON CONFLICT (service) DO UPDATE SET "
+        f"exit_status = {_with('exit_status', 'last_fail_ms')}, "
+        f"run_ms = {_with('run_ms', 'last_success_ms')}, "
+        + ", ".join(f"{c} = {_later(c)}" for c in _COLUMNS[:4]))
 
 
 def _ms(when: datetime | None) -> int | None:
@@ -92,8 +99,10 @@ def save_states(db: Database, states: Sequence[tuple[str, str, PingState]],
                 now: datetime) -> None:
     """Store ``(service, token, state)`` rows in one transaction, keeping the later of each
     field where the stored one is later (another replica's ping)."""
-    with transaction(db, "saving pings"):
-        db.executemany(_SAVE, [
-            (service, token, to_ms(now), _ms(s.last_ping), _ms(s.last_success),
+    rows = [(service, token, to_ms(now), _ms(s.last_ping), _ms(s.last_success),
              _ms(s.last_start), _ms(s.last_fail), s.exit_status, s.run_ms)
-            for service, token, s in states])
+            for service, token, s in dict((row[0], row) for row in states).values()]
+    with transaction(db, "saving pings"):
+        for at in range(0, len(rows), _ROWS_PER_STATEMENT):
+            chunk = rows[at:at + _ROWS_PER_STATEMENT]
+            db.execute(_save_sql(len(chunk)), [v for row in chunk for v in row])
