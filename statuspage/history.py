@@ -1,4 +1,5 @@
-"""The view model of ``history.html``: per service, this month to date and the 12 before it,
+"""The view model of ``history.html``: per service, this month to date and the 12 before it
+(from its first month with data on),
 against the target, with the maintenance and exclusions that removed minutes (and when each
 was declared); and the incidents of the last 90 days with all their updates. Pure, like
 :mod:`statuspage.views`.
@@ -111,7 +112,7 @@ def history_view(data: PageData, lang: str) -> HistoryView:
     services = []
     for s in data.services:
         places = percent_places(s.target)
-        months = (s.month, *s.history)
+        months = _since_first_data(s.month, s.history)
         rows = tuple(_month_row(m, places, f, tz) for m in months)
         notes = tuple(
             (row.label, note)
@@ -121,6 +122,16 @@ def history_view(data: PageData, lang: str) -> HistoryView:
             s.name, s.title, f.percent(s.target, decimals(s.target)), rows, notes))
     incidents = tuple(incident_view(i, data, f) for i in data.incidents)
     return HistoryView(chrome(data, lang, "history", f), tuple(services), incidents)
+
+
+def _since_first_data(month: Month, history: tuple[Month, ...]) -> tuple[Month, ...]:
+    """This month and the months before it back to the first with data: a service that has
+    existed for 90 days shows three or four months, not thirteen of "no data" (each with the
+    maintenance that fell in them). A month has data when a minute of it was eligible."""
+    months = [month, *history]
+    while len(months) > 1 and months[-1].uptime.eligible_minutes == 0:
+        months.pop()
+    return tuple(months)
 
 
 def _capitalized(text: str) -> str:

@@ -267,9 +267,14 @@ def verdict(u: Uptime, f: Formatter) -> tuple[str, str]:
 
 
 def _budget(u: Uptime, f: Formatter) -> str | None:
+    """The error budget left, or overspent. While the month's budget is under a second (a
+    99.99 % target allows 0.006 s a minute: 167 eligible minutes make a second) it is told as
+    "No downtime allowed yet" rather than "0 secs left" beside a met target."""
     if u.eligible_minutes == 0:
         return None
     left = u.budget_remaining_minutes
+    if left >= 0 and u.budget_minutes * 60 < 1:
+        return f.gettext("No downtime allowed yet")
     if left >= 0:
         return f.gettext("%(duration)s of error budget left") % {"duration": f.duration(left)}
     return f.gettext("Error budget overspent by %(duration)s") % {"duration": f.duration(left)}

@@ -27,7 +27,7 @@ from monitor.core.minutes import Run
 from monitor.core.sla import Uptime, period_uptime
 from monitor.core.windows import Window
 from monitor.times import minute_start
-from statuspage.data import Day, ServiceData
+from statuspage.data import Day, Month, ServiceData
 from statuspage.history import history_view
 from statuspage.i18n import formatter
 from statuspage.summary import COMPONENT_STATUSES, INDICATORS, component_status, status_json
@@ -326,7 +326,7 @@ def test_history_rows_and_notes() -> None:
     assert api.rows[0].to_date and not api.rows[1].to_date
     assert (api.rows[0].uptime, api.rows[0].down, api.rows[0].verdict) == ("99.95%", "13", "met")
     assert (api.rows[2].uptime, api.rows[2].verdict) == ("100.00%", "met")
-    assert (api.rows[3].uptime, api.rows[3].verdict_label) == (None, "No data")
+    assert len(api.rows) == 3  # July and before had no data: the history starts in August
     assert api.rows[1].excluded == "60"
     assert api.notes == (
         ("September 2026", "Excluded: Upstream DNS provider outage, 8 Sept 2026, 05:00 CEST – "
@@ -356,3 +356,40 @@ def test_today_counts_up_to_now() -> None:
     today = sample_page().services[0].days[-1]
     assert today.date == NOW.date()
     assert today.uptime.total_minutes == 14 * 60  # local midnight (22:00Z) to 12:00Z
+
+
+def test_history_starts_with_the_first_month_with_data_but_keeps_a_gap() -> None:
+    page = sample_page()
+    api = page.services[0]
+    def empty(month: Month) -> Month:
+        return replace(month, uptime=replace(month.uptime, eligible_minutes=0))
+
+    september, august = api.history[0], api.history[1]
+    gap = replace(api, history=(empty(september), august, *api.history[2:]))
+    (svc,) = history_view(replace(page, services=(gap,)), "en").services
+    assert [r.label for r in svc.rows] == ["October 2026", "September 2026", "August 2026"]
+    late = replace(api, history=(september, empty(august), *api.history[2:]))
+    (svc,) = history_view(replace(page, services=(late,)), "en").services
+    assert [r.label for r in svc.rows] == ["October 2026", "September 2026"]
+    fresh = replace(api, month=empty(api.month), history=tuple(map(empty, api.history)))
+    (svc,) = history_view(replace(page, services=(fresh,)), "en").services
+    assert [r.label for r in svc.rows] == ["October 2026"]  # this month is always there
+
+
+@pytest.mark.parametrize(("eligible", "down", "expected"), [
+    (1, 0, "No downtime allowed yet"),  # 99.9 %: 0.06 s of budget
+    (16, 0, "No downtime allowed yet"),  # 0.96 s
+    (17, 0, "1 sec of error budget left"),  # 1.02 s: a whole second
+    (1, 1, "Error budget overspent by 59 secs"),
+])
+def test_the_budget_reads_right_at_the_start_of_a_month(eligible: int, down: int,
+                                                        expected: str) -> None:
+    page = sample_page()
+    api = page.services[0]
+    target = api.target
+    budget = eligible * (100 - target) / 100
+    uptime = replace(api.month.uptime, eligible_minutes=eligible, down_minutes=down,
+                     budget_minutes=budget, budget_remaining_minutes=budget - down)
+    svc = replace(api, month=replace(api.month, uptime=uptime))
+    (view,) = index_view(replace(page, services=(svc,)), "en").groups[0].services
+    assert view.budget == expected
