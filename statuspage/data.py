@@ -38,6 +38,7 @@ from monitor.core.quorum import minute_state
 from monitor.core.sla import Uptime, month_uptime, period_uptime
 from monitor.core.windows import Window, windows_from_config
 from monitor.incidents.markdown import render
+from monitor.store.latency import LatencyPoint
 from monitor.store.ledger import Ledger, StoredCheck
 from monitor.times import ceil_minute, epoch_minute, minute_start
 
@@ -101,6 +102,9 @@ class ServiceData:
     kind: str = "http"
     last: StoredCheck | None = None  # its latest check, for the page's words on it
     last_ping: datetime | None = None  # a push service's latest ping
+    #: Response times: the last 24 hours by hour, the last 90 UTC days by day (charts.py).
+    latency_hours: tuple[LatencyPoint, ...] = ()
+    latency_days: tuple[LatencyPoint, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -375,6 +379,9 @@ def gather(
     pings = ({name: state.last_ping for name, (_, state) in ledger.push_states().items()
               if state.last_ping is not None}
              if any(s.kind == "push" for s in config.services) else {})
+    now_hour = now_min // 60
+    hourly = ledger.latency_series(now_hour - 23, now_hour + 1)
+    daily = ledger.latency_series((now_hour // 24 - 89) * 24, (now_hour // 24 + 1) * 24, 24)
     heard: dict[str, datetime] = {}  # each location's latest check of any service
     for svc in config.services:
         runs = all_runs.get(svc.name, [])
@@ -398,6 +405,8 @@ def gather(
             days=tuple(days.uptimes(svc, runs, ends)), month=months[0],
             history=tuple(months[1:]), locations=where, kind=svc.kind, last=check,
             last_ping=pings.get(svc.name),
+            latency_hours=tuple(hourly.get(svc.name, ())),
+            latency_days=tuple(daily.get(svc.name, ())),
         ))
     incidents = tuple(page_incident(i) for i in ledger.incidents(since=now - DAYS * _DAY)
                       if i.detected_at <= now)

@@ -2,7 +2,8 @@
 
 :func:`build_site` writes, for a :class:`PageData`: ``index.html`` (the site's language),
 ``index.<lang>.html`` for the other languages, ``history.html`` likewise, ``status.json``,
-``feed.atom``, ``badges/<service>-uptime.svg``, ``badges/<service>-status.svg`` and the
+``feed.atom``, ``badges/<service>-uptime.svg``, ``badges/<service>-status.svg``,
+``services/<service>.json`` (its figures and response times, for widgets) and the
 ``static/`` assets. Jinja2 renders with autoescape on and the ``i18n`` extension.
 
 Publishing is atomic. ``out_dir`` is a *symbolic link* to the current version, a directory
@@ -45,7 +46,7 @@ from statuspage.data import DAYS, PageData, gather
 from statuspage.feed import feed_view
 from statuspage.history import history_view
 from statuspage.i18n import LANGUAGES, translations
-from statuspage.summary import status_json
+from statuspage.summary import service_json, status_json
 from statuspage.views import index_view, page_href
 
 __all__ = ["STATIC_DIR", "TEMPLATE_DIR", "BuildError", "BuildReport", "build_from_ledger",
@@ -139,6 +140,7 @@ def render_files(
     for s in data.services:
         files[f"badges/{s.name}-uptime.svg"] = uptime_badge(s)
         files[f"badges/{s.name}-status.svg"] = status_badge(s)
+        files[f"services/{s.name}.json"] = _json(service_json(data, s))
     return files
 
 
@@ -240,6 +242,7 @@ def _write_and_publish(files: dict[str, str], out_dir: Path, static_dir: Path) -
             version.chmod(0o755)  # mkdtemp makes it private; a web server must read it
             shutil.copytree(static_dir, version / "static")
             (version / "badges").mkdir()
+            (version / "services").mkdir()
             for rel, text in files.items():
                 (version / rel).write_text(text, encoding="utf-8")
             sizes = {p.relative_to(version).as_posix(): p.stat().st_size

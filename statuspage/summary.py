@@ -18,18 +18,20 @@ An incident update's ``body`` is the text as written (Markdown subset), not HTML
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from monitor.core.checks import State
 from monitor.core.sla import report_dict
 from monitor.core.windows import Window
-from monitor.times import iso_utc
+from monitor.store.latency import LatencyPoint
+from monitor.times import EPOCH, iso_utc
 from statuspage.data import IncidentData, PageData, ServiceData
 from statuspage.incident_views import incident_anchor
 from statuspage.views import page_banner
 
-__all__ = ["COMPONENT_STATUSES", "INDICATORS", "component_status", "status_json"]
+__all__ = ["COMPONENT_STATUSES", "INDICATORS", "component_status", "latency_json", "service_json",
+           "status_json"]
 
 COMPONENT_STATUSES = (
     "operational", "under_maintenance", "degraded_performance", "partial_outage", "major_outage",
@@ -153,6 +155,22 @@ def _incident(i: IncidentData, page_id: str, history: str,
     }
 
 
+def latency_json(s: ServiceData) -> dict[str, Any]:
+    """Response times for widgets: ``hours`` (the last 24) and ``days`` (the last 90, UTC), each
+    a list of ``[start, p50_ms, p95_ms, checks]`` for the slots with checks."""
+    def points(found: tuple[LatencyPoint, ...]) -> list[list[Any]]:
+        return [[iso_utc(EPOCH + timedelta(hours=p.hour)), round(p.p50_ms, 1),
+                 round(p.p95_ms, 1), p.count] for p in found]
+    return {"hours": points(s.latency_hours), "days": points(s.latency_days)}
+
+
+def service_json(data: PageData, s: ServiceData) -> dict[str, Any]:
+    """``services/<name>.json``: one service's figures, as status.json has them, with its
+    title and group, for people who build their own widget."""
+    return {"schema": 1, "generated_at": iso_utc(data.now), "title": s.title,
+            "group": s.group or None, **_figures(s)}
+
+
 def _figures(s: ServiceData) -> dict[str, Any]:
     """One service's own figures: state and this month to date, as ``upwatch report`` has them."""
     month = f"{s.month.year:04d}-{s.month.month:02d}"
@@ -166,6 +184,7 @@ def _figures(s: ServiceData) -> dict[str, Any]:
         "last_checked": iso_utc(s.last_checked),
         "kind": s.kind,
         **({"last_ping": iso_utc(s.last_ping)} if s.kind == "push" else {}),
+        "latency": latency_json(s),
         "month": month,
         "month_to_date": s.month.to_date,
         "time_zone": s.sla_timezone,

@@ -30,7 +30,8 @@ from babel.lists import format_list
 from monitor.core.checks import State
 from monitor.core.sla import Uptime
 from monitor.core.windows import Window
-from monitor.times import iso_utc
+from monitor.times import epoch_minute, iso_utc
+from statuspage.charts import Chart, chart
 from statuspage.data import Day, PageData, ServiceData
 from statuspage.i18n import LANGUAGE_NAMES, LANGUAGES, Formatter, formatter
 from statuspage.incident_views import IMPACT_BANNER, IncidentView, incident_view
@@ -119,6 +120,8 @@ class ServiceView:
     where: str | None = None
     #: Its last check in its kind's words: "Last ping 3 mins ago" (:mod:`statuspage.notes`).
     note: str | None = None
+    #: Response-time charts, the last 24 hours and the last 90 days (:mod:`statuspage.charts`).
+    charts: tuple[Chart, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -307,7 +310,16 @@ def _service(s: ServiceData, now: datetime, f: Formatter, tz: ZoneInfo) -> Servi
         bar_label=_bar_label(s.days, places, f), bar=bar_segments(s.days, places, today, f),
         where=_where(s, f),
         note=None if state == "maintenance" else last_result(s.kind, s.last, s.last_ping, now, f),
+        charts=_charts(s, now, f),
     )
+
+
+def _charts(s: ServiceData, now: datetime, f: Formatter) -> tuple[Chart, ...]:
+    now_hour = epoch_minute(now) // 60
+    made = (chart(f.gettext("Last 24 hours"), s.latency_hours, now_hour - 23, 1, 24, f),
+            chart(f.gettext("Last 90 days"), s.latency_days, (now_hour // 24 - 89) * 24, 24, 90,
+                  f))
+    return tuple(c for c in made if c is not None)
 
 
 def _where(s: ServiceData, f: Formatter) -> str | None:

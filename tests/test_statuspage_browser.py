@@ -113,3 +113,26 @@ def test_dark_mode_changes_the_colours(browser: Browser, site: Path) -> None:
         backgrounds.append(page.evaluate("getComputedStyle(document.body).backgroundColor"))
         page.close()
     assert backgrounds == ["rgb(255, 255, 255)", "rgb(13, 17, 23)"]
+
+
+@pytest.mark.parametrize(("width", "scheme"), [(360, "light"), (1280, "dark"), (360, "dark"),
+                                               (1280, "light")])
+def test_the_response_time_charts_open_without_javascript_and_pass_axe(
+        browser: Browser, site: Path, width: int, scheme: Scheme) -> None:
+    """The charts are in a <details>: opened by a click (no script of the page's), drawn
+    within the window, named for screen readers, and no serious axe finding."""
+    page, _ = _open(browser, (site / "index.html").as_uri(), width, scheme)
+    try:
+        api = page.locator("#svc-api-0")
+        api.locator("details.latency summary").click()
+        charts = api.locator("svg.latency-chart")
+        assert charts.count() == 2
+        for i in range(2):
+            box = charts.nth(i).bounding_box()
+            assert box is not None and 0 < box["width"] <= min(width, 300) and box["height"] > 0
+            assert charts.nth(i).get_attribute("aria-label", timeout=1000) is not None
+        assert api.locator("figcaption").first.inner_text().startswith("Last 24 hours: Median")
+        assert _serious(page) == []
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+    finally:
+        page.close()

@@ -32,6 +32,7 @@ from monitor.core.minutes import Run
 from monitor.core.sla import Uptime, period_uptime
 from monitor.core.windows import Window
 from monitor.incidents.markdown import render
+from monitor.store.latency import LatencyPoint
 from monitor.times import epoch_minute
 from statuspage.data import (
     DAYS,
@@ -119,6 +120,13 @@ def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> date
     return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
+NOW_HOUR = NOW_MIN // 60
+#: The API's response times: the last 24 hours but two quiet ones, and 60 of the last 90 days.
+API_HOURS = tuple(LatencyPoint(NOW_HOUR - 23 + i, 60, 80.0 + 5 * (i % 6), 190.0 + 20 * (i % 4))
+                  for i in range(24) if i not in (10, 11))
+API_DAYS = tuple(LatencyPoint((NOW_HOUR // 24 - 59 + i) * 24, 1440, 85.0 + (i % 7), 240.0 + i)
+                 for i in range(60))
+
 SEPT_EXCLUSION = Window(
     id="cfg-x0", kind="exclusion", services=("api",), start=utc(2026, 9, 8, 3, 0),
     end=utc(2026, 9, 8, 4, 0), title="Upstream DNS provider outage",
@@ -182,8 +190,9 @@ def sample_page(site: SiteInfo | None = None, *, incidents: bool = True) -> Page
     docs_runs = [Run(first, NOW_MIN + 1, State.UP)]
     batch_runs = [Run(first, NOW_MIN - 180, State.UP)]
     services = (
-        service("api", "API", "Core", 99.9, api_runs, state=State.UP,
-                since=utc(2026, 10, 17, 6, 30), windows=(SEPT_EXCLUSION,)),
+        replace(service("api", "API", "Core", 99.9, api_runs, state=State.UP,
+                        since=utc(2026, 10, 17, 6, 30), windows=(SEPT_EXCLUSION,)),
+                latency_hours=API_HOURS, latency_days=API_DAYS),
         service("web", "Website", "Core", 99.9, web_runs, state=State.DOWN,
                 since=utc(2026, 10, 20, 11, 55)),
         service("docs", "Docs", "", 99.99, docs_runs, state=State.UP,

@@ -10,7 +10,10 @@ Each (service, location) has one open hour, kept whole in ``latency_open`` (hist
 blob) so a restart mid-hour loses nothing; when a later hour starts, the open one is reduced to
 one compact ``latency_hours`` row. The bucket layout is part of that on-disk format: changing it
 needs a schema migration. Only :class:`monitor.store.ledger.Ledger` calls the functions over a
-connection here, to write: upwatch does not read the statistics back, they are for SQL.
+connection here. :func:`read_series` reads them back for the status page's response-time
+charts: per service and slot of ``per`` hours, the checks counted and their p50 and p95, each
+the hours' (and locations') values weighted by their counts (a mean of percentiles, not the
+percentile of the slot: close for a steady service, and cheap, since the ledger keeps no more).
 """
 
 from __future__ import annotations
@@ -22,6 +25,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from monitor.store.database import Database
+
+__all__ = ["BUCKETS", "EDGES", "HOUR_MS", "HourHistogram", "LatencyPoint", "LatencyWrites",
+           "add_samples", "bucket_of", "bucket_value", "load_open", "read_series"]
 
 HOUR_MS = 3_600_000
 BASE_MS = 0.1
@@ -162,3 +168,43 @@ def _row(hist: HourHistogram) -> tuple[int, ...]:
 
 def _dms(ms: float) -> int:
     return round(ms * 10)
+
+
+@dataclass(frozen=True, slots=True)
+class LatencyPoint:
+    """One slot of a service's response times: from epoch hour ``hour``, ``count`` checks."""
+
+    hour: int
+    count: int
+    p50_ms: float
+    p95_ms: float
+
+
+def read_series(conn: Database, lo_hour: int, hi_hour: int,
+                per: int = 1) -> dict[str, list[LatencyPoint]]:
+    """Each service's points in ``[lo_hour, hi_hour)``, one per ``per`` hours that has checks,
+    in time order; the open hours (``latency_open``) included."""
+    sums: dict[tuple[str, int], list[float]] = {}
+    rows = conn.execute(
+        "SELECT s.name, h.hour / ? AS slot, SUM(h.count), SUM(h.count * h.p50_dms), "
+        "SUM(h.count * h.p95_dms) FROM latency_hours h JOIN services s ON s.id = h.service_id "
+        "WHERE h.hour >= ? AND h.hour < ? GROUP BY s.name, slot",
+        (per, lo_hour, hi_hour))
+    for name, slot, count, p50, p95 in rows:
+        sums[name, int(slot)] = [int(count), float(p50) / 10, float(p95) / 10]
+    for name, hour, count, sum_ms, max_ms, last_ms, blob in conn.execute(
+            "SELECT s.name, o.hour, o.count, o.sum_ms, o.max_ms, o.last_ms, o.buckets "
+            "FROM latency_open o JOIN services s ON s.id = o.service_id "
+            "WHERE o.hour >= ? AND o.hour < ? AND o.count > 0", (lo_hour, hi_hour)):
+        hist = HourHistogram.restore(int(hour), int(count), float(sum_ms), float(max_ms),
+                                     int(last_ms), bytes(blob))
+        found = sums.setdefault((name, int(hour) // per), [0, 0.0, 0.0])
+        found[0] += hist.count
+        found[1] += hist.count * hist.percentile(0.50)
+        found[2] += hist.count * hist.percentile(0.95)
+    series: dict[str, list[LatencyPoint]] = {}
+    for (name, slot), (count, p50, p95) in sorted(sums.items()):
+        if count:
+            series.setdefault(name, []).append(
+                LatencyPoint(slot * per, int(count), p50 / count, p95 / count))
+    return series

@@ -43,7 +43,7 @@ from monitor.store import windows as ledger_windows
 from monitor.store.checks import StoredCheck
 from monitor.store.connect import open_database
 from monitor.store.incidents import OutboxItem, OutboxRow
-from monitor.store.latency import HourHistogram
+from monitor.store.latency import HourHistogram, LatencyPoint
 from monitor.store.minute_runs import Item, Key, MinuteRuns
 from monitor.store.schema import LedgerError, to_ms
 from monitor.store.windows import DeclaredWindow
@@ -416,6 +416,12 @@ class Ledger:
                              error: str | None = None) -> None:
         with self._lock:
             incident_store.mark_dropped(self._conn, item_id, reason=reason, error=error)
+
+    def latency_series(self, lo_hour: int, hi_hour: int,
+                       per: int = 1) -> dict[str, list[LatencyPoint]]:
+        """Response times per service (:func:`monitor.store.latency.read_series`)."""
+        with self._lock:
+            return latency.read_series(self._conn, lo_hour, hi_hour, per)
 
     def push_states(self, services: Sequence[str] = (), now: datetime | None = None
                     ) -> dict[str, tuple[str, PingState]]:

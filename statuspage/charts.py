@@ -1,0 +1,95 @@
+"""Response-time charts: inline SVG from the ledger's hourly latency, no JavaScript.
+
+A chart spans a fixed window (the last 24 hours by hour, the last 90 days by UTC day) and
+draws two lines: the median (p50, solid) and the 95th percentile (p95, dashed), each point a
+slot with checks; a slot without checks breaks the line rather than bridging it. Colours come
+from the page's CSS (``currentColor`` and the ``.p50``/``.p95`` classes), so dark mode follows.
+The SVG is an image with a title for screen readers, and the figure's caption says the same
+in words: the median's range and the highest p95 (:func:`summary`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from markupsafe import Markup, escape
+
+from monitor.store.latency import LatencyPoint
+from statuspage.i18n import Formatter
+
+__all__ = ["WIDTH", "HEIGHT", "Chart", "chart", "summary"]
+
+WIDTH, HEIGHT = 300, 64
+_PAD = 2  # room for the stroke at the edges
+
+
+@dataclass(frozen=True)
+class Chart:
+    """One chart for the template: its heading, the SVG and the words that say it."""
+
+    title: str
+    svg: Markup
+    summary: str
+
+
+def summary(points: Sequence[LatencyPoint], f: Formatter) -> str:
+    """``Median 87 ms (40 ms – 120 ms); 95th percentile up to 300 ms``."""
+    medians = sorted(p.p50_ms for p in points)
+    middle = medians[len(medians) // 2]
+    return f.gettext("Median %(median)s (%(low)s – %(high)s); 95th percentile up to "
+                     "%(p95)s") % {
+        "median": f.millis(middle), "low": f.millis(medians[0]), "high": f.millis(medians[-1]),
+        "p95": f.millis(max(p.p95_ms for p in points))}
+
+
+def _lines(points: Sequence[LatencyPoint], first: int, per: int, slots: int, top: float,
+           value: str) -> list[str]:
+    """Polyline point lists for one series, broken where a slot has no checks."""
+    runs: list[list[str]] = []
+    last = None
+    step = (WIDTH - 2 * _PAD) / max(slots - 1, 1)
+    for p in points:
+        slot = (p.hour - first) // per
+        if not 0 <= slot < slots:
+            continue
+        y = HEIGHT - _PAD - (HEIGHT - 2 * _PAD) * min(getattr(p, value) / top, 1.0)
+        xy = f"{_PAD + slot * step:.1f},{y:.1f}"
+        if last is None or slot != last + 1:
+            runs.append([])
+        runs[-1].append(xy)
+        last = slot
+    return [" ".join(run) for run in runs]
+
+
+def _series(points: Sequence[LatencyPoint], first: int, per: int, slots: int, top: float,
+            value: str, css: str) -> str:
+    out = []
+    for line in _lines(points, first, per, slots, top, value):
+        if " " in line:
+            out.append(f'<polyline class="{css}" points="{line}"/>')
+        else:  # a slot alone: a dot, so it is not lost
+            x, y = line.split(",")
+            out.append(f'<circle class="{css}" cx="{x}" cy="{y}" r="1.5"/>')
+    return "".join(out)
+
+
+def chart(title: str, points: Sequence[LatencyPoint], first: int, per: int, slots: int,
+          f: Formatter) -> Chart | None:
+    """The chart of ``points`` over ``slots`` slots of ``per`` hours from epoch hour
+    ``first``; None when no slot has checks."""
+    shown = [p for p in points if first <= p.hour < first + per * slots]
+    if not shown:
+        return None
+    words = summary(shown, f)
+    top = max(p.p95_ms for p in shown) * 1.1 or 1.0
+    svg = (
+        f'<svg class="latency-chart" viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" '
+        f'height="{HEIGHT}" role="img" aria-label="{escape(title)}: {escape(words)}" '
+        'preserveAspectRatio="none">'
+        f'<title>{escape(title)}: {escape(words)}</title>'
+        f'<line class="axis" x1="0" y1="{HEIGHT - 0.5}" x2="{WIDTH}" y2="{HEIGHT - 0.5}"/>'
+        + _series(shown, first, per, slots, top, "p95_ms", "p95")
+        + _series(shown, first, per, slots, top, "p50_ms", "p50")
+        + "</svg>")
+    return Chart(title, Markup(svg), words)
