@@ -34,8 +34,8 @@ from monitor.notify.channels import channels_from_config
 from monitor.notify.outbox import Outbox
 from monitor.probes.http import make_session
 from monitor.probes.kinds import ServiceProbe
-from monitor.probes.tls import cert_expiry, cert_target
 from monitor.run.central import Central
+from monitor.run.certs import check_certificates
 from monitor.run.leader import POLL_S, Lead, Leadership, SoleLeader
 from monitor.run.pages import SitePlan
 from monitor.run.pings import PingBook
@@ -222,37 +222,8 @@ class Monitor:
         await self.maintenance_events.tick()
 
     async def check_certificates(self) -> None:
-        """probe_ssl_earliest_cert_expiry for every verified https service and every tls
-        service (hourly); an https service's checks are degraded while it is within
-        ``expect.cert_valid_for`` (:attr:`ServiceProbe.cert_not_after`).
-
-        Twenty handshakes at a time by twenty workers, not a task per service: at start-up
-        20,000 tasks made at once held the event loop for most of a second."""
-        pending = iter(self.config.services)
-
-        async def worker() -> None:
-            for n, svc in enumerate(pending, 1):
-                target = cert_target(svc)
-                if target is None:
-                    self.metrics.observe_cert_expiry(svc.name, None)
-                    if n % 200 == 0:
-                        await asyncio.sleep(0)  # many http services: let checks run between
-                    continue
-                host, port, server_name = target
-                try:
-                    async with asyncio.timeout(svc.timeout.total_seconds()):
-                        expiry = await cert_expiry(host, port, context=self.tls_context,
-                                                   server_name=server_name)
-                except TimeoutError:
-                    expiry = None
-                self.metrics.observe_cert_expiry(
-                    svc.name, None if expiry is None else expiry.timestamp())
-                if svc.kind == "http" and expiry is not None:  # its checks judge it
-                    self.probe.cert_not_after[svc.name] = expiry
-                else:
-                    self.probe.cert_not_after.pop(svc.name, None)
-
-        await asyncio.gather(*(worker() for _ in range(20)))
+        """The hourly certificate check (:func:`monitor.run.certs.check_certificates`)."""
+        await check_certificates(self.config.services, self.probe, self.metrics)
 
     async def refresh_sla(self) -> None:
         """Recompute the month-to-date SLA figures /metrics serves (one ledger read), and the
