@@ -54,7 +54,7 @@ def _lines(points: Sequence[LatencyPoint], first: int, per: int, slots: int, top
         if not 0 <= slot < slots:
             continue
         y = HEIGHT - _PAD - (HEIGHT - 2 * _PAD) * min(getattr(p, value) / top, 1.0)
-        xy = f"{_PAD + slot * step:.1f},{y:.1f}"
+        xy = f"{_PAD + slot * step:.0f},{y:.0f}"  # whole units: a 300×64 box needs no more
         if last is None or slot != last + 1:
             runs.append([])
         runs[-1].append(xy)

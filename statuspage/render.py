@@ -145,9 +145,11 @@ def render_files(
 
 
 def _json(doc: object) -> str:
-    """JSON with ``<``, ``>`` and ``&`` written as escapes, so that no user text in it can be
-    mistaken for markup should a client paste it into a page."""
-    text = json.dumps(doc, indent=2, ensure_ascii=False)
+    """Compact JSON with ``<``, ``>`` and ``&`` written as escapes, so that no user text in it
+    can be mistaken for markup should a client paste it into a page. Not indented: widgets
+    fetch it every minute, and indented, each response-time point took four lines (status.json
+    for 200 services: 2.5 MB instead of 0.3)."""
+    text = json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026") + "\n"
 
 
