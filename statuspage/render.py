@@ -3,7 +3,8 @@
 :func:`build_site` writes, for a :class:`PageData`: ``index.html`` (the site's language),
 ``index.<lang>.html`` for the other languages, ``history.html`` likewise, ``status.json``,
 ``feed.atom``, ``badges/<service>-uptime.svg``, ``badges/<service>-status.svg``,
-``services/<service>.json`` (its figures and response times, for widgets) and the
+``services/<service>.json`` (its figures and response times, for widgets),
+``embed/<service>.html`` (its state and month in one line, for an iframe) and the
 ``static/`` assets. Jinja2 renders with autoescape on and the ``i18n`` extension.
 
 Publishing is atomic. ``out_dir`` is a *symbolic link* to the current version, a directory
@@ -131,6 +132,11 @@ def render_files(
         iv = index_view(data, lang)
         files[page_href("index", lang, default)] = env.get_template("index.html").render(
             c=iv.chrome, v=iv, more=True, **common)
+        if lang == default:  # one line per service for an iframe, in the site's language
+            embed = env.get_template("embed.html")
+            for group in iv.groups:
+                for sv in group.services:
+                    files[f"embed/{sv.id}.html"] = embed.render(c=iv.chrome, s=sv, **common)
         hv = history_view(data, lang)
         files[page_href("history", lang, default)] = env.get_template("history.html").render(
             c=hv.chrome, v=hv, more=False, **common)
@@ -245,6 +251,7 @@ def _write_and_publish(files: dict[str, str], out_dir: Path, static_dir: Path) -
             shutil.copytree(static_dir, version / "static")
             (version / "badges").mkdir()
             (version / "services").mkdir()
+            (version / "embed").mkdir()
             for rel, text in files.items():
                 (version / rel).write_text(text, encoding="utf-8")
             sizes = {p.relative_to(version).as_posix(): p.stat().st_size

@@ -136,3 +136,18 @@ def test_the_response_time_charts_open_without_javascript_and_pass_axe(
         assert page.evaluate("document.documentElement.scrollWidth") <= width
     finally:
         page.close()
+
+
+@pytest.mark.parametrize(("width", "scheme"), [(360, "light"), (360, "dark"), (1280, "dark")])
+def test_the_embed_is_one_accessible_line(browser: Browser, site: Path, width: int,
+                                          scheme: Scheme) -> None:
+    page, requests = _open(browser, (site / "embed" / "web-0.html").as_uri(), width, scheme)
+    try:
+        text = page.locator(".embed-line").inner_text()
+        assert text.startswith("Website") and "Down" in text and "target 99.9%" in text
+        assert page.locator("a[target=_top]").get_attribute("href") == "../index.html#svc-web-0"
+        assert _serious(page) == []
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        assert all(url.startswith("file://") for url in requests), requests
+    finally:
+        page.close()
