@@ -62,6 +62,9 @@ class SiteInfo:
     url: str | None
     language: str
     timezone: str
+    #: Branding files to copy into the site, by key (logo, favicon, custom_css): their paths.
+    files: tuple[tuple[str, str], ...] = ()
+    accent_color: str | None = None
 
 
 @dataclass(frozen=True)
@@ -412,7 +415,9 @@ def gather(
                       if i.detected_at <= now)
     site = config.site
     return PageData(
-        site=SiteInfo(site.title, site.description, site.url, site.language, site.timezone),
+        site=SiteInfo(site.title, site.description, site.url, site.language, site.timezone,
+                      tuple((k, v) for k, v in site.files.items() if v is not None),
+                      site.accent_color),
         now=now, services=tuple(services), maintenance=shown, incidents=incidents,
         silent_locations=_silent(config, heard, now),
     )

@@ -4,7 +4,8 @@
 ``index.<lang>.html`` for the other languages, ``history.html`` likewise, ``status.json``,
 ``feed.atom``, ``badges/<service>-uptime.svg``, ``badges/<service>-status.svg``,
 ``services/<service>.json`` (its figures and response times, for widgets),
-``embed/<service>.html`` (its state and month in one line, for an iframe) and the
+``embed/<service>.html`` (its state and month in one line, for an iframe), the site's
+branding files (``static/brand/``: ``site.logo``, ``favicon``, ``custom_css``) and the
 ``static/`` assets. Jinja2 renders with autoescape on and the ``i18n`` extension.
 
 Publishing is atomic. ``out_dir`` is a *symbolic link* to the current version, a directory
@@ -29,7 +30,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -48,7 +49,7 @@ from statuspage.feed import feed_view
 from statuspage.history import history_view
 from statuspage.i18n import LANGUAGES, translations
 from statuspage.summary import service_json, status_json
-from statuspage.views import index_view, page_href
+from statuspage.views import brand_href, index_view, page_href
 
 __all__ = ["STATIC_DIR", "TEMPLATE_DIR", "BuildError", "BuildReport", "build_from_ledger",
            "build_site", "environment", "publish", "render_files"]
@@ -225,10 +226,12 @@ def build_site(
         raise BuildError(f"{out_dir.parent} does not exist; create it first")
     if not out_dir.parent.is_dir():
         raise BuildError(f"{out_dir.parent} is a file, not a folder")
-    version_tag = _asset_version(static_dir)
+    brand = _brand_files(data)
+    version_tag = _asset_version(static_dir) + "".join(
+        f"-{src.stat().st_mtime_ns % 100_000}" for src in brand.values())
     files = render_files(data, languages, asset_version=version_tag)
     try:
-        return _write_and_publish(files, out_dir, static_dir)
+        return _write_and_publish(files, out_dir, static_dir, brand)
     except OSError as err:  # no permission, a read-only file system, a full disk …
         raise BuildError(f"cannot write in {out_dir.parent} ({_reason(err)}): choose a folder "
                          "this user can write to, on a disk with free space") from err
@@ -242,13 +245,30 @@ def _reason(err: OSError) -> str:
     return err.strerror or str(err)
 
 
-def _write_and_publish(files: dict[str, str], out_dir: Path, static_dir: Path) -> BuildReport:
+def _brand_files(data: PageData) -> dict[str, Path]:
+    """The branding files to copy, by their place in the site; a missing one is a BuildError
+    naming its key (``load_config`` checks them first: this is a file removed since)."""
+    found: dict[str, Path] = {}
+    for key, path in data.site.files:
+        src = Path(path)
+        if not src.is_file():
+            raise BuildError(f"site.{key}: file not found: {path} (restore it, or remove "
+                             f"site.{key} from probes.yaml)")
+        found[brand_href(key, path)] = src
+    return found
+
+
+def _write_and_publish(files: dict[str, str], out_dir: Path, static_dir: Path,
+                       brand: Mapping[str, Path] | None = None) -> BuildReport:
     with _locked(out_dir):
         version = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}{_VERSION_MARK}",
                                         dir=out_dir.parent))
         try:
             version.chmod(0o755)  # mkdtemp makes it private; a web server must read it
             shutil.copytree(static_dir, version / "static")
+            for rel, src in (brand or {}).items():  # site.logo, favicon, custom_css
+                (version / rel).parent.mkdir(exist_ok=True)
+                shutil.copyfile(src, version / rel)
             (version / "badges").mkdir()
             (version / "services").mkdir()
             (version / "embed").mkdir()

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from functools import lru_cache
+from pathlib import PurePath
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -160,6 +161,11 @@ class Chrome:
     languages: tuple[Link, ...]
     index_href: str
     history_href: str
+    #: Branding (site.logo, favicon, custom_css, accent_color): site-relative hrefs.
+    logo_href: str | None = None
+    favicon_href: str | None = None
+    custom_css_href: str | None = None
+    accent_color: str | None = None
 
 
 @dataclass(frozen=True)
@@ -385,7 +391,14 @@ def chrome(data: PageData, lang: str, kind: str, f: Formatter) -> Chrome:
         updated_iso=iso_utc(data.now), languages=links,
         index_href=page_href("index", lang, default),
         history_href=page_href("history", lang, default),
+        **{f"{key}_href": brand_href(key, path) for key, path in data.site.files},
+        accent_color=data.site.accent_color,
     )
+
+
+def brand_href(key: str, path: str) -> str:
+    """Where a branding file is in the site: ``static/brand/<key><its ending>``."""
+    return f"static/brand/{key}{PurePath(path).suffix.lower()}"
 
 
 def _legend(f: Formatter) -> tuple[tuple[str, str], ...]:

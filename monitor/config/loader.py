@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from monitor.config.branding import resolve_site_files
 from monitor.config.model import Config
 from monitor.config.reader import ConfigError, parse_config
 
@@ -38,7 +39,8 @@ def default_db_path() -> str | Path:
 
 
 def load_config(path: str | os.PathLike[str]) -> Config:
-    """Read and validate a probes.yaml; ConfigError lists every problem."""
+    """Read and validate a probes.yaml; ConfigError lists every problem. The site's branding
+    files are made absolute against the file's folder, and must exist."""
     source = os.fspath(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -49,4 +51,10 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         raise ConfigError([f"{source}: not UTF-8 text"]) from None
     except OSError as err:
         raise ConfigError([f"{source}: cannot read: {err.strerror or err}"]) from None
-    return parse_config(text, source)
+    config = parse_config(text, source)
+    resolved, problems = resolve_site_files(config.site.files, Path(path).resolve().parent)
+    if problems:
+        raise ConfigError([f"{source}: site.{key}: {message}" for key, message in problems])
+    if not resolved:
+        return config
+    return config.model_copy(update={"site": config.site.model_copy(update=resolved)})

@@ -31,6 +31,7 @@ from monitor.config.assertions import (
     parse_header_expectations,
     parse_json_assertions,
 )
+from monitor.config.branding import check_color, file_check
 from monitor.config.durations import (
     POSITIVE,
     Duration,
@@ -400,4 +401,14 @@ class SiteConfig(BaseModel):
     url: Url | None = None
     language: Annotated[Literal["en", "de", "da", "it", "es"], BeforeValidator(_language)] = "en"
     timezone: TimeZone = "UTC"
+    #: Branding (:mod:`monitor.config.branding`): files relative to probes.yaml's folder.
+    logo: Annotated[str | None, AfterValidator(file_check("logo"))] = None
+    favicon: Annotated[str | None, AfterValidator(file_check("favicon"))] = None
+    custom_css: Annotated[str | None, AfterValidator(file_check("custom_css"))] = None
+    accent_color: Annotated[str | None, BeforeValidator(check_color)] = None
+
+    @property
+    def files(self) -> dict[str, str | None]:
+        """The branding files by key (None: not given)."""
+        return {"logo": self.logo, "favicon": self.favicon, "custom_css": self.custom_css}
 
