@@ -4,8 +4,9 @@ A chart spans a fixed window (the last 24 hours by hour, the last 90 days by UTC
 draws two lines: the median (p50, solid) and the 95th percentile (p95, dashed), each point a
 slot with checks; a slot without checks breaks the line rather than bridging it. Colours come
 from the page's CSS (``currentColor`` and the ``.p50``/``.p95`` classes), so dark mode follows.
-The SVG is an image with a title for screen readers, and the figure's caption says the same
-in words: the median's range and the highest p95 (:func:`summary`).
+The figure's caption says it in words, for everyone and for screen readers (the SVG itself is
+hidden from them, so they do not hear it twice): the median's range and the highest p95
+(:func:`summary`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 from monitor.store.latency import LatencyPoint
 from statuspage.i18n import Formatter
@@ -85,9 +86,7 @@ def chart(title: str, points: Sequence[LatencyPoint], first: int, per: int, slot
     top = max(p.p95_ms for p in shown) * 1.1 or 1.0
     svg = (
         f'<svg class="latency-chart" viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" '
-        f'height="{HEIGHT}" role="img" aria-label="{escape(title)}: {escape(words)}" '
-        'preserveAspectRatio="none">'
-        f'<title>{escape(title)}: {escape(words)}</title>'
+        f'height="{HEIGHT}" aria-hidden="true" preserveAspectRatio="none">'
         f'<line class="axis" x1="0" y1="{HEIGHT - 0.5}" x2="{WIDTH}" y2="{HEIGHT - 0.5}"/>'
         + _series(shown, first, per, slots, top, "p95_ms", "p95")
         + _series(shown, first, per, slots, top, "p50_ms", "p50")

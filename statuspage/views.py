@@ -33,7 +33,8 @@ from monitor.core.sla import Uptime
 from monitor.core.windows import Window
 from monitor.times import epoch_minute, iso_utc
 from statuspage.charts import Chart, chart
-from statuspage.data import Day, PageData, ServiceData
+from statuspage.data import Day, IncidentData, PageData, ServiceData
+from statuspage.days import DayDetail, day_details
 from statuspage.i18n import LANGUAGE_NAMES, LANGUAGES, Formatter, formatter
 from statuspage.incident_views import IMPACT_BANNER, IncidentView, incident_view
 from statuspage.notes import last_result
@@ -123,6 +124,8 @@ class ServiceView:
     note: str | None = None
     #: Response-time charts, the last 24 hours and the last 90 days (:mod:`statuspage.charts`).
     charts: tuple[Chart, ...] = ()
+    #: The bar's days with something to tell, newest first (:mod:`statuspage.days`).
+    day_details: tuple[DayDetail, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -299,7 +302,9 @@ def _bar_label(days: tuple[Day, ...], places: int, f: Formatter) -> str:
             % {"days": f.integer(len(days)), "percent": pct})
 
 
-def _service(s: ServiceData, now: datetime, f: Formatter, tz: ZoneInfo) -> ServiceView:
+def _service(s: ServiceData, now: datetime, f: Formatter, tz: ZoneInfo,
+             incidents: tuple[IncidentData, ...] = (), history_href: str = "history.html",
+             ) -> ServiceView:
     today = now.astimezone(tz).date()
     places = percent_places(s.target)
     state, label = _state(s, f)
@@ -317,6 +322,9 @@ def _service(s: ServiceData, now: datetime, f: Formatter, tz: ZoneInfo) -> Servi
         where=_where(s, f),
         note=None if state == "maintenance" else last_result(s.kind, s.last, s.last_ping, now, f),
         charts=_charts(s, now, f),
+        day_details=day_details(s.name, s.days,
+                                [_day_summary(d.uptime, places, f)[1] for d in s.days],
+                                incidents, history_href, f),
     )
 
 
@@ -419,7 +427,8 @@ def index_view(data: PageData, lang: str) -> IndexView:
     tz = ZoneInfo(data.site.timezone)
     groups: dict[str, list[ServiceView]] = {}
     for s in data.services:
-        groups.setdefault(s.group, []).append(_service(s, data.now, f, tz))
+        groups.setdefault(s.group, []).append(_service(
+            s, data.now, f, tz, data.incidents, page_href("history", lang, data.site.language)))
     kind = page_banner(data)
     outages = tuple(
         OutageView(s.name, s.title, None if s.since is None else

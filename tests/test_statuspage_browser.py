@@ -117,7 +117,7 @@ def test_dark_mode_changes_the_colours(browser: Browser, site: Path) -> None:
 
 @pytest.mark.parametrize(("width", "scheme"), [(360, "light"), (1280, "dark"), (360, "dark"),
                                                (1280, "light")])
-def test_the_response_time_charts_open_without_javascript_and_pass_axe(
+def test_the_charts_and_the_days_open_without_javascript_and_pass_axe(
         browser: Browser, site: Path, width: int, scheme: Scheme) -> None:
     """The charts are in a <details>: opened by a click (no script of the page's), drawn
     within the window, named for screen readers, and no serious axe finding."""
@@ -130,8 +130,11 @@ def test_the_response_time_charts_open_without_javascript_and_pass_axe(
         for i in range(2):
             box = charts.nth(i).bounding_box()
             assert box is not None and 0 < box["width"] <= min(width, 300) and box["height"] > 0
-            assert charts.nth(i).get_attribute("aria-label", timeout=1000) is not None
+            assert charts.nth(i).get_attribute("aria-hidden", timeout=1000) == "true"
         assert api.locator("figcaption").first.inner_text().startswith("Last 24 hours: Median")
+        api.locator("details.days summary").click()  # the bar's days in words, opened too
+        assert api.locator("details.days li").count() == 4  # (its incidents name "api")
+        assert api.locator("details.days li").first.is_visible()
         assert _serious(page) == []
         assert page.evaluate("document.documentElement.scrollWidth") <= width
     finally:

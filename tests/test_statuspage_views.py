@@ -393,3 +393,23 @@ def test_the_budget_reads_right_at_the_start_of_a_month(eligible: int, down: int
     svc = replace(api, month=replace(api.month, uptime=uptime))
     (view,) = index_view(replace(page, services=(svc,)), "en").groups[0].services
     assert view.budget == expected
+
+
+def test_the_days_with_something_to_tell_are_listed_newest_first() -> None:
+    view = index_view(sample_page(), "en")
+    api, web, batch = view.groups[0].services
+    assert [(d.label, d.summary) for d in api.day_details] == [
+        ("17 Oct 2026", "100.00% up, 30 minutes degraded"),
+        ("15 Oct 2026", "99.93% up, 1 minute down"),
+        ("10 Oct 2026", "99.16% up, 12 minutes down"),
+        ("8 Sept 2026", "100.00% up"),
+    ]
+    assert [(i.title, i.href) for i in api.day_details[2].incidents] == [
+        ("API outage", "history.html#incident-1")]
+    assert api.day_details[3].windows == (
+        "Excluded “Upstream DNS provider outage”: 60 minutes",)
+    assert batch.day_details[0].windows == ("Maintenance “Queue migration”: 60 minutes",)
+    (docs,) = view.groups[1].services
+    assert docs.day_details == ()  # nothing happened: no list at all
+    german = index_view(sample_page(), "de").groups[0].services[0].day_details[3]
+    assert german.windows == ("Ausgenommen „Upstream DNS provider outage“: 60 Minuten",)
