@@ -31,16 +31,15 @@ from zoneinfo import ZoneInfo
 from monitor.config import Config, ServiceConfig
 from monitor.core.checks import State, check_state
 from monitor.core.coverage import covered_ranges, month_bounds
-from monitor.core.incidents import Incident, IncidentStatus
 from monitor.core.intervals import Ranges
 from monitor.core.minutes import Run
 from monitor.core.quorum import minute_state
 from monitor.core.sla import Uptime, month_uptime, period_uptime
 from monitor.core.windows import Window, windows_from_config
-from monitor.incidents.markdown import render
 from monitor.store.latency import LatencyPoint
 from monitor.store.ledger import Ledger, StoredCheck
 from monitor.times import ceil_minute, epoch_minute, minute_start
+from statuspage.incident_data import IncidentData, UpdateData, page_incident
 
 __all__ = [
     "DAYS", "MONTHS", "UPCOMING", "Day", "IncidentData", "Month", "PageData", "ServiceData",
@@ -120,35 +119,6 @@ class LocationNow:
 
 
 @dataclass(frozen=True)
-class UpdateData:
-    id: int
-    at: datetime
-    status: str  # investigating | identified | monitoring | resolved
-    body: str  # as written (the Markdown subset)
-    html: str  # ``body`` rendered by monitor.incidents.markdown: escaped, safe to place as is
-
-
-@dataclass(frozen=True)
-class IncidentData:
-    id: int
-    title: str
-    impact: str  # none | minor | major | critical
-    status: str
-    services: tuple[str, ...]
-    started_at: datetime  # detected (or opened by a person)
-    resolved_at: datetime | None  # None while it is open
-    updates: tuple[UpdateData, ...]  # newest first, as status pages show them
-
-    @property
-    def open(self) -> bool:
-        return self.resolved_at is None
-
-    @property
-    def updated_at(self) -> datetime:
-        return self.updates[0].at if self.updates else self.started_at
-
-
-@dataclass(frozen=True)
 class PageData:
     site: SiteInfo
     now: datetime
@@ -162,17 +132,6 @@ class PageData:
     @property
     def open_incidents(self) -> tuple[IncidentData, ...]:
         return tuple(i for i in self.incidents if i.open)
-
-
-def page_incident(inc: Incident) -> IncidentData:
-    """An incident as the page shows it: updates newest first, bodies rendered to safe HTML."""
-    return IncidentData(
-        id=inc.id, title=inc.title, impact=inc.impact.value, status=inc.status.value,
-        services=inc.services, started_at=inc.detected_at,
-        resolved_at=inc.resolved_at if inc.status == IncidentStatus.RESOLVED else None,
-        updates=tuple(UpdateData(u.id, u.at, u.status.value, u.body, render(u.body))
-                      for u in sorted(inc.updates, key=lambda u: (u.at, u.id), reverse=True)),
-    )
 
 
 def current_state(check: StoredCheck | None, svc: ServiceConfig, now: datetime) -> State:
