@@ -40,6 +40,7 @@ class Entry:
     categories: tuple[str, ...]
     summary: str
     content: str = ""  # HTML as text (the template escapes it once more, as type="html" wants)
+    about: tuple[str, ...] = ()  # the services it concerns (a service's own feed keeps these)
 
 
 @dataclass(frozen=True)
@@ -107,8 +108,10 @@ def _incident_summary(v: IncidentView, f: Formatter) -> str:
     return text
 
 
-def feed_view(data: PageData, lang: str | None = None) -> FeedView:
-    """The feed in ``lang`` (default: the site's language), newest entries first."""
+def feed_view(data: PageData, lang: str | None = None, service: str | None = None
+              ) -> FeedView:
+    """The feed in ``lang`` (default: the site's language), newest entries first; with
+    ``service``, that service's own (``feeds/<service>.atom``): the entries about it."""
     lang = lang or data.site.language
     f = formatter(lang)
     tz = ZoneInfo(data.site.timezone)
@@ -140,7 +143,7 @@ def feed_view(data: PageData, lang: str | None = None) -> FeedView:
                 id=f"urn:uuid:{uuid.uuid5(ns, f'outage/{s.name}/{day.date.isoformat()}')}",
                 title=f.gettext("%(service)s: %(minutes)s down on %(date)s") % values,
                 published=iso_utc(first), updated=iso_utc(last), href=f"{index}#svc-{s.name}",
-                categories=("outage", s.name),
+                categories=("outage", s.name), about=(s.name,),
                 summary=f.gettext("%(service)s was down for %(minutes)s on %(date)s, between "
                                   "%(start)s and %(end)s %(zone)s; uptime that day: "
                                   "%(percent)s.") % values,
@@ -157,6 +160,7 @@ def feed_view(data: PageData, lang: str | None = None) -> FeedView:
             title=f.gettext("Maintenance: %(title)s") % {"title": w.title},
             published=iso_utc(stamp), updated=iso_utc(stamp), href=index,
             categories=("maintenance", *sorted(w.services)), summary=summary,
+            about=tuple(w.services),
         )))
     history = f"{base}history.html" if lang == data.site.language else \
         f"{base}history.{lang}.html"
@@ -168,13 +172,21 @@ def feed_view(data: PageData, lang: str | None = None) -> FeedView:
             published=iso_utc(inc.started_at), updated=iso_utc(inc.updated_at),
             href=f"{history}#{v.anchor}", categories=("incident", inc.impact, *inc.services),
             summary=_incident_summary(v, f), content=_incident_content(v),
+            about=tuple(inc.services),
         )))
+    if service is not None:
+        entries = [(at, e) for at, e in entries if service in e.about]
     entries.sort(key=lambda p: (p[0], p[1].id), reverse=True)
     kept = [e for _, e in entries[:MAX_ENTRIES]]
+    title = f"{data.site.title}: " + f.gettext("outages and maintenance")
+    feed_id, self_path, html = "feed", "feed.atom", index
+    if service is not None:
+        title = f"{titles.get(service, service)} – {title}"
+        feed_id, self_path = f"feed/{service}", f"feeds/{service}.atom"
+        html = f"{index}#svc-{service}"
     return FeedView(
-        lang=lang, id=f"urn:uuid:{uuid.uuid5(ns, 'feed')}",
-        title=f"{data.site.title}: " + f.gettext("outages and maintenance"),
+        lang=lang, id=f"urn:uuid:{uuid.uuid5(ns, feed_id)}", title=title,
         updated=iso_utc(entries[0][0] if entries else data.now), author=data.site.title,
-        html_href=index, self_href=f"{base}feed.atom" if data.site.url else None,
+        html_href=html, self_href=f"{base}{self_path}" if data.site.url else None,
         entries=tuple(kept),
     )

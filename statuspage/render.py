@@ -4,7 +4,8 @@
 ``index.<lang>.html`` for the other languages, ``history.html`` likewise, ``status.json``,
 ``feed.atom``, ``badges/<service>-uptime.svg``, ``badges/<service>-status.svg``,
 ``services/<service>.json`` (its figures and response times, for widgets),
-``embed/<service>.html`` (its state and month in one line, for an iframe), the site's
+``embed/<service>.html`` (its state and month in one line, for an iframe),
+``feeds/<service>.atom`` (the feed's entries about that service), the site's
 branding files (``static/brand/``: ``site.logo``, ``favicon``, ``custom_css``) and the
 ``static/`` assets. Jinja2 renders with autoescape on and the ``i18n`` extension.
 
@@ -141,13 +142,14 @@ def render_files(
         hv = history_view(data, lang)
         files[page_href("history", lang, default)] = env.get_template("history.html").render(
             c=hv.chrome, v=hv, more=False, **common)
-    files["feed.atom"] = environment(default).get_template("feed.xml").render(
-        f=feed_view(data))
+    feed = environment(default).get_template("feed.xml")
+    files["feed.atom"] = feed.render(f=feed_view(data))
     files["status.json"] = _json(status_json(data))
     for s in data.services:
         files[f"badges/{s.name}-uptime.svg"] = uptime_badge(s)
         files[f"badges/{s.name}-status.svg"] = status_badge(s)
         files[f"services/{s.name}.json"] = _json(service_json(data, s))
+        files[f"feeds/{s.name}.atom"] = feed.render(f=feed_view(data, service=s.name))
     return files
 
 
@@ -272,6 +274,7 @@ def _write_and_publish(files: dict[str, str], out_dir: Path, static_dir: Path,
             (version / "badges").mkdir()
             (version / "services").mkdir()
             (version / "embed").mkdir()
+            (version / "feeds").mkdir()
             for rel, text in files.items():
                 (version / rel).write_text(text, encoding="utf-8")
             sizes = {p.relative_to(version).as_posix(): p.stat().st_size

@@ -197,6 +197,27 @@ def test_atom_feed(files: dict[str, str]) -> None:
     assert len({e.id for e in feed.entries}) == len(feed.entries)
 
 
+def test_each_service_has_a_feed_of_its_own(files: dict[str, str]) -> None:
+    whole = feedparser.parse(files["feed.atom"])
+    api = feedparser.parse(files["feeds/api.atom"])
+    assert not api.bozo, api.get("bozo_exception")
+    assert api.feed.title == "API – Example status: outages and maintenance"
+    assert api.feed.link == "https://status.example.com/index.html#svc-api"
+    assert [e.title for e in api.entries] == [
+        "Maintenance: Database upgrade",  # of the website and the API
+        "Incident: Slow API responses",
+        "API: 1 minute down on 15 Oct 2026",
+        "Incident: API outage",
+        "API: 12 minutes down on 10 Oct 2026",
+    ]
+    assert {e.id for e in api.entries} <= {e.id for e in whole.entries}  # the same entries
+    assert api.feed.id != whole.feed.id
+    docs = feedparser.parse(files["feeds/docs.atom"])
+    assert docs.entries == [] and not docs.bozo  # nothing happened: a valid, empty feed
+    assert '<a href="feeds/api.atom" type="application/atom+xml">Atom feed' in files[
+        "index.html"]
+
+
 def test_feed_ids_are_stable_from_build_to_build() -> None:
     first = feedparser.parse(render_files(sample_page())["feed.atom"])
     later = replace(sample_page(), now=NOW + timedelta(minutes=3))
@@ -231,7 +252,8 @@ def test_index_for_twenty_services_is_small() -> None:
     page = replace(base, services=services)
     assert len(page.services) == 20
     size = len(render_files(page, ("en",))["index.html"].encode())
-    assert size < 50_000, size
+    # 50 KB until each service got its charts, its days in words and its own feed link
+    assert size < 56_000, size
 
 
 def test_unknown_language_is_refused(tmp_path: Path) -> None:
