@@ -27,7 +27,7 @@ from typing import Protocol
 from aiohttp import ThreadedResolver
 from aiohttp.abc import AbstractResolver
 
-__all__ = ["CLOSE_GRACE_S", "EndpointSpec", "close_stream", "open_stream"]
+__all__ = ["CLOSE_GRACE_S", "EndpointSpec", "addresses", "close_stream", "open_stream"]
 
 
 class EndpointSpec(Protocol):
@@ -63,7 +63,7 @@ async def open_stream(
     """A connection to ``host``:``port``, TLS over it with ``ssl_context`` (verifying
     ``server_name``, ``host`` unless given); from ``source_address`` when given."""
     last: OSError | None = None
-    for address in await _addresses(host, port, resolver):
+    for address in await addresses(host, port, resolver):
         try:
             return await asyncio.open_connection(
                 address, port, ssl=ssl_context,
@@ -73,11 +73,11 @@ async def open_stream(
             raise  # the handshake failed: another address of the same host would say the same
         except OSError as err:
             last = err
-    assert last is not None  # _addresses returns at least one
+    assert last is not None  # addresses returns at least one
     raise last
 
 
-async def _addresses(host: str, port: int, resolver: AbstractResolver | None) -> list[str]:
+async def addresses(host: str, port: int, resolver: AbstractResolver | None) -> list[str]:
     """The addresses to try, in the resolver's order; an IP address is its own."""
     bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
     try:

@@ -55,7 +55,6 @@ import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
 import dns.resolver
-from aiohttp import ThreadedResolver
 from aiohttp.abc import AbstractResolver
 from dns.rdtypes.mxbase import MXBase
 from dns.rdtypes.nsbase import NSBase
@@ -64,6 +63,7 @@ from dns.rdtypes.txtbase import TXTBase
 from monitor.core.checks import CheckResult, ErrorKind
 from monitor.core.clock import Clock
 from monitor.probes.classify import classify
+from monitor.probes.connection import addresses
 from monitor.probes.matching import quote
 from monitor.probes.retry import with_retries
 
@@ -200,14 +200,14 @@ class DnsProbe:
         question = dns.message.make_query(service.query, service.record, use_edns=0,
                                           payload=EDNS_PAYLOAD)
         last: OSError | None = None
-        for address in await self._addresses(server, port):
+        for address in await addresses(server, port, self._resolver):
             try:
                 reply = await self._exchange(question, address, port, attempt)
             except OSError as err:
                 last = err
                 continue
             return _answer(reply, service.record)
-        assert last is not None  # _addresses returns at least one
+        assert last is not None  # addresses returns at least one
         raise last
 
     async def _exchange(self, question: dns.message.Message, address: str, port: int,
@@ -223,19 +223,6 @@ class DnsProbe:
                 question, address, port=port, source=self._source_address, udp_sock=udp,
                 backend=backend)
         return reply
-
-    async def _addresses(self, host: str, port: int) -> list[str]:
-        """The server's addresses, in the resolver's order; an IP address is its own."""
-        bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
-        try:
-            return [str(ip_address(bare))]
-        except ValueError:
-            pass
-        found = await (self._resolver or ThreadedResolver()).resolve(
-            bare, port, family=socket.AF_UNSPEC)
-        if not found:
-            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-        return list(dict.fromkeys(result["host"] for result in found))
 
     async def _ask_system(self, query: str, service: DnsSpec, attempt: _Attempt) -> _Answer:
         """Ask the system's resolver; its exceptions for an rcode become that rcode."""
