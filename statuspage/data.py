@@ -29,6 +29,7 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from monitor.config import Config, ServiceConfig
+from monitor.config.subscriptions import subscribe_url
 from monitor.core.checks import State, check_state
 from monitor.core.coverage import covered_ranges, month_bounds
 from monitor.core.intervals import Ranges
@@ -43,7 +44,8 @@ from statuspage.incident_data import IncidentData, UpdateData, page_incident
 
 __all__ = [
     "DAYS", "MONTHS", "UPCOMING", "Day", "IncidentData", "Month", "PageData", "ServiceData",
-    "SiteInfo", "UpdateData", "current_state", "gather", "page_incident", "page_windows",
+    "SiteInfo", "SubscribeInfo", "UpdateData", "current_state", "gather", "page_incident",
+    "page_windows",
 ]
 
 DAYS = 90  # days in the bar, today included
@@ -64,6 +66,17 @@ class SiteInfo:
     #: Branding files to copy into the site, by key (logo, favicon, custom_css): their paths.
     files: tuple[tuple[str, str], ...] = ()
     accent_color: str | None = None
+    #: Visitors may subscribe (probes.yaml's ``subscriptions:``); None: no subscribe page.
+    subscribe: SubscribeInfo | None = None
+
+
+@dataclass(frozen=True)
+class SubscribeInfo:
+    """The subscribe form: where it posts, and whether it takes an address, a webhook URL."""
+
+    url: str
+    email: bool
+    webhooks: bool
 
 
 @dataclass(frozen=True)
@@ -376,10 +389,17 @@ def gather(
     return PageData(
         site=SiteInfo(site.title, site.description, site.url, site.language, site.timezone,
                       tuple((k, v) for k, v in site.files.items() if v is not None),
-                      site.accent_color),
+                      site.accent_color, _subscribe_info(config)),
         now=now, services=tuple(services), maintenance=shown, incidents=incidents,
         silent_locations=_silent(config, heard, now),
     )
+
+
+def _subscribe_info(config: Config) -> SubscribeInfo | None:
+    url, cfg = subscribe_url(config.site), config.subscriptions
+    if cfg is None or url is None:
+        return None
+    return SubscribeInfo(url, cfg.email is not None, cfg.webhooks)
 
 
 def _quorum_now(

@@ -49,6 +49,7 @@ from statuspage.data import DAYS, PageData, gather
 from statuspage.feed import feed_view
 from statuspage.history import history_view
 from statuspage.i18n import LANGUAGES, translations
+from statuspage.subscribe import subscribe_view
 from statuspage.summary import service_json, status_json
 from statuspage.views import brand_href, index_view, page_href
 
@@ -142,6 +143,10 @@ def render_files(
         hv = history_view(data, lang)
         files[page_href("history", lang, default)] = env.get_template("history.html").render(
             c=hv.chrome, v=hv, more=False, **common)
+        sub = subscribe_view(data, lang)  # with subscriptions: in probes.yaml
+        if sub is not None:
+            files[page_href("subscribe", lang, default)] = env.get_template(
+                "subscribe.html").render(c=sub.chrome, v=sub, more=False, **common)
     feed = environment(default).get_template("feed.xml")
     files["feed.atom"] = feed.render(f=feed_view(data))
     files["status.json"] = _json(status_json(data))

@@ -169,6 +169,8 @@ class Chrome:
     favicon_href: str | None = None
     custom_css_href: str | None = None
     accent_color: str | None = None
+    #: The subscribe page in this language (None: the site takes no subscriptions).
+    subscribe_href: str | None = None
 
 
 @dataclass(frozen=True)
@@ -401,6 +403,8 @@ def chrome(data: PageData, lang: str, kind: str, f: Formatter) -> Chrome:
         history_href=page_href("history", lang, default),
         **{f"{key}_href": brand_href(key, path) for key, path in data.site.files},
         accent_color=data.site.accent_color,
+        subscribe_href=(page_href("subscribe", lang, default)
+                        if data.site.subscribe is not None else None),
     )
 
 

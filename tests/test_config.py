@@ -33,6 +33,7 @@ from monitor.config import (
     parse_config,
     parse_duration,
 )
+from monitor.config.subscriptions import SubscriptionsConfig
 
 SHIPPED = Path(__file__).resolve().parent.parent / "probes.yaml"
 DOCS = SHIPPED.parent / "docs" / "configuration.md"
@@ -75,7 +76,8 @@ ERRORS = [
     ("unknown_top_level_key",
      one() + "servics: []\n",
      ["probes.yaml: servics: unknown key (allowed: central_url, defaults, exclusions, incident, "
-      "location, locations, maintenance, notifications, quorum, services, site)"]),
+      "location, locations, maintenance, notifications, quorum, services, site, "
+      "subscriptions)"]),
     ("duplicate_name",
      FOUR.replace("name: cdn", "name: web"),
      ['probes.yaml: services[3].name: duplicate service name "web" (also services[1])']),
@@ -376,14 +378,15 @@ def test_shipped_examples_load_when_uncommented() -> None:
 
 @pytest.mark.parametrize("keys", [
     ("site", "location", "locations", "quorum", "central_url", "defaults", "services",
-     "maintenance", "exclusions", "windows", "incident", "notifications"),
-    tuple(SiteConfig.model_fields), tuple(ServiceConfig.model_fields),
+     "maintenance", "exclusions", "windows", "incident", "notifications", "subscriptions"),
+    tuple(SiteConfig.model_fields), tuple(SubscriptionsConfig.model_fields),
+    tuple(ServiceConfig.model_fields),
     tuple(f.alias or k for k, f in ExpectConfig.model_fields.items()),  # expect.json
     tuple(SlaConfig.model_fields), Coverage.yaml_keys,
     CoverageRule.yaml_keys, tuple(MaintenancePolicy.model_fields),
     tuple(MaintenanceWindowConfig.model_fields), tuple(ExclusionConfig.model_fields),
-], ids=["top_level", "site", "service", "expect", "sla", "coverage", "coverage_rule",
-        "maintenance_policy", "maintenance_window", "exclusion"])
+], ids=["top_level", "site", "subscriptions", "service", "expect", "sla", "coverage",
+        "coverage_rule", "maintenance_policy", "maintenance_window", "exclusion"])
 def test_every_key_is_documented(keys: tuple[str, ...]) -> None:
     text = DOCS.read_text(encoding="utf-8")
     assert [k for k in keys if f"| `{k}`" not in text and f"`{k}`, `" not in text] == []

@@ -411,12 +411,13 @@ def test_every_migration_path_ends_in_one_schema_and_a_current_file_opens_unchan
 
 def test_a_newer_database_is_refused(db: Path) -> None:
     conn = sqlite3.connect(db)
-    conn.execute("PRAGMA user_version = 7")
+    conn.execute(f"PRAGMA user_version = {LATEST + 1}")
     conn.close()
     with pytest.raises(LedgerError) as err:
         Ledger(db)
     assert str(err.value) == (
-        f"upwatch.db has schema version 7, this upwatch knows up to {LATEST}: upgrade upwatch"
+        f"upwatch.db has schema version {LATEST + 1}, this upwatch knows up to {LATEST}: "
+        "upgrade upwatch"
     )
 
 

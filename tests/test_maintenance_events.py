@@ -118,9 +118,11 @@ class Recorder:
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, str]] = []
+        self.got: list[Event] = []
 
     async def send(self, event: Event, idempotency_key: str) -> None:
         self.sent.append((event.id, idempotency_key))
+        self.got.append(event)
 
 
 CONFIG = """\
@@ -221,3 +223,22 @@ async def test_a_window_cancelled_midway_ends_at_its_cancellation(
     end = next(i["payload"] for i in outbox_rows(tmp_path / "upwatch.db")
                if i["event_id"] == f"maintenance:{w.id}:end")
     assert '"cancelled": true' in end and '"end": "2026-10-03T01:40:00Z"' in end
+
+
+async def test_a_window_declared_ahead_is_announced_as_scheduled_once(setup: Setup) -> None:
+    announcer = setup.announcer()
+    await announcer.tick()
+    await run_minutes(setup, announcer, 10)  # 01:10
+    setup.ledger.add_window(kind="maintenance", services=["api"], start=at(20, 0),
+                            end=at(21, 0), title="Storage move", declared_at=setup.clock.now(),
+                            declared_by="api:ops")
+    setup.ledger.add_window(kind="maintenance", services=["api"], start=at(1, 0),
+                            end=at(1, 30), title="Already on", declared_at=setup.clock.now(),
+                            declared_by="api:ops")  # began before it was declared: no notice
+    assert await run_minutes(setup, announcer, 2) == 2  # the notice, and "Already on" starting
+    await run_minutes(setup, setup.announcer(), 2)  # a restart: not again
+    scheduled = [e for e, _ in setup.channel.sent if e.endswith(":scheduled")]
+    assert scheduled == ["maintenance:1:scheduled"]
+    (event,) = [e for e in setup.channel.got if e.id == "maintenance:1:scheduled"]
+    assert event.title == "Maintenance scheduled: Storage move"
+    assert "planned from 2026-" in event.text and event.services == ("api",)

@@ -26,6 +26,7 @@ from playwright.sync_api import Browser, Page, sync_playwright  # noqa: E402
 from test_statuspage_sample import sample_page  # noqa: E402
 
 from statuspage import build_site  # noqa: E402
+from statuspage.data import SubscribeInfo  # noqa: E402
 
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
@@ -36,7 +37,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = sample_page()
     services = tuple(replace(s, name=f"{s.name}-{i}") for i in range(5) for s in base.services)
     out = tmp_path_factory.mktemp("browser") / "site"
-    build_site(replace(base, services=services), out)
+    subscribe = SubscribeInfo("https://status.example.com/subscribe", email=True, webhooks=True)
+    build_site(replace(base, services=services, site=replace(base.site, subscribe=subscribe)),
+               out)
     return out
 
 
@@ -154,3 +157,40 @@ def test_the_embed_is_one_accessible_line(browser: Browser, site: Path, width: i
         assert all(url.startswith("file://") for url in requests), requests
     finally:
         page.close()
+
+
+@pytest.mark.parametrize(("width", "scheme"), [(360, "light"), (1280, "light"), (360, "dark"),
+                                               (1280, "dark")])
+@pytest.mark.parametrize("show", ["form", "sent", "invalid", "confirm", "unsubscribed"])
+def test_the_subscribe_page_shows_one_state_and_passes_axe(
+        browser: Browser, site: Path, tmp_path: Path, width: int, scheme: Scheme,
+        show: str) -> None:
+    """subscribe.html as ``upwatch run`` answers with it: the state it fills in shows, the
+    rest stays hidden, without JavaScript; every state passes axe at both widths."""
+    built = (site / "subscribe.html").read_text(encoding="utf-8")
+    assert 'href="subscribe.html"' in (site / "index.html").read_text(encoding="utf-8")
+    answer = site / f"subscribe-{show}.html"  # beside the page, so its links resolve
+    answer.write_text(built.replace('data-show="form"', f'data-show="{show}"').replace(
+        "<!--upwatch:problems-->", "<ul><li>email: not an email address</li></ul>"),
+        encoding="utf-8")
+    page, requests = _open(browser, answer.as_uri(), width, scheme)  # the page has no script
+    try:
+        form = page.locator("#subscribe-form")
+        assert form.is_visible() == (show in ("form", "invalid"))
+        if show == "form":
+            assert page.locator("#sub-email").is_visible()
+            assert page.locator("input[name=service]").count() == len(
+                page.locator("fieldset label").all())
+        else:
+            state = page.locator(f"#{show}")
+            assert state.is_visible() and state.inner_text().strip()
+            others = page.locator(".notice:visible, form.act:visible")
+            assert others.count() == 1
+        page.screenshot(path=str(tmp_path / f"subscribe-{show}-{width}-{scheme}.png"),
+                        full_page=True)
+        assert _serious(page) == []
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        assert all(url.startswith("file://") for url in requests), requests
+    finally:
+        page.close()
+        answer.unlink()

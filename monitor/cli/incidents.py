@@ -29,6 +29,7 @@ from monitor.incidents.detection import policy_from_config
 from monitor.notify import Channel, ChannelSetupError
 from monitor.notify.channels import channels_from_config
 from monitor.notify.outbox import DirectLedger, Outbox
+from monitor.notify.subscribers import queueing
 from monitor.probes.http import make_session
 
 __all__ = ["add_incident_parsers", "run_incident_command"]
@@ -75,7 +76,8 @@ def run_incident_command(args: argparse.Namespace, *, clock: Clock | None = None
                          environ: Mapping[str, str] | None = None,
                          channels: Sequence[Channel] = ()) -> int:
     """Run ``upwatch incident …``; returns the exit code. Notifications are queued for
-    ``channels`` (default: those configured) and delivered later by ``upwatch run``'s outbox."""
+    ``channels`` (default: those configured) and the page's subscribers, and delivered later by
+    ``upwatch run``'s outbox."""
     env = os.environ if environ is None else environ
     clk = clock or SystemClock()
     config = load_config(config_path(args))
@@ -89,8 +91,10 @@ def run_incident_command(args: argparse.Namespace, *, clock: Clock | None = None
                 chans = list(channels) or channels_from_config(config, session, clk, env)
             except ChannelSetupError as err:
                 raise UsageError(str(err)) from None
+            subscribers = queueing(config, access, clk)
+            outbox = Outbox(access, chans, clk, subscribers=subscribers)
             desk = IncidentDesk(access, clk, policy_from_config(config), config,
-                                Outbox(access, chans, clk) if chans else None)
+                                outbox if outbox.delivers else None)
             return await _run(args, desk, env)
 
     try:

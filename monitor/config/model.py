@@ -30,6 +30,7 @@ from monitor.config.locations import (
     unknown_location_problem,
 )
 from monitor.config.service import Name, Quorum, ServiceConfig, SiteConfig, Url
+from monitor.config.subscriptions import SubscriptionsConfig, subscription_problems
 from monitor.config.windows import ExclusionConfig, MaintenancePolicy, MaintenanceWindowConfig
 from monitor.errors import UpwatchError
 
@@ -84,6 +85,7 @@ class Config(BaseModel):
     exclusions: tuple[ExclusionConfig, ...] = ()
     incident: IncidentConfig = IncidentConfig()
     notifications: Channels = ()
+    subscriptions: SubscriptionsConfig | None = None
     _by_name: dict[str, ServiceConfig] = PrivateAttr(default_factory=dict)
     _placement: Placement | None = PrivateAttr(default=None)
 
@@ -98,6 +100,7 @@ class Config(BaseModel):
         problems = cross_problems(names, refs)
         placement, misplaced = place(self.location, self.locations, self.quorum, self.services)
         problems += misplaced
+        problems += subscription_problems(self.subscriptions, self.site, self.notifications)
         if problems:
             raise PydanticCustomError("upwatch_cross", "{message}", {
                 "message": "; ".join(msg for _, msg in problems), "problems": problems})

@@ -179,7 +179,7 @@ else:  # pragma: no cover - PyYAML without libyaml
 
 
 _TOP_KEYS = ("site", "location", "locations", "quorum", "central_url", "defaults", "services",
-             "maintenance", "exclusions", "incident", "notifications")
+             "maintenance", "exclusions", "incident", "notifications", "subscriptions")
 _LISTS = ("services", "maintenance", "exclusions", "notifications", "locations")
 _SERVICE_ONLY = ("name", "title", "url")
 _POLICY_KEYS = ("min_notice", "max_duration")

@@ -399,6 +399,9 @@ class SiteConfig(BaseModel):
     title: Text = "Service status"
     description: str = ""
     url: Url | None = None
+    #: Where the page's subscribe form posts (``upwatch run``'s /subscribe); default
+    #: ``url`` + "subscribe" (:func:`monitor.config.subscriptions.subscribe_url`).
+    subscribe_url: Url | None = None
     language: Annotated[Literal["en", "de", "da", "it", "es"], BeforeValidator(_language)] = "en"
     timezone: TimeZone = "UTC"
     #: Branding (:mod:`monitor.config.branding`): files relative to probes.yaml's folder.

@@ -175,8 +175,10 @@ class IncidentDesk:
         return found
 
     def _notify(self, led: Ledger, event: Event, now: datetime) -> None:
-        if self._outbox is not None and self._outbox.channels:
-            led.enqueue_notifications(self._outbox.rows_for(event, self._windows(led, now)), now)
+        if self._outbox is not None and self._outbox.delivers:
+            rows = self._outbox.rows_in(led, event, self._windows(led, now))
+            if rows:
+                led.enqueue_notifications(rows, now)
 
     def _record_sync(self, events: list[DetectionEvent], now: datetime, led: Ledger) -> None:
         for ev in events:

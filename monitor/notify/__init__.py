@@ -32,7 +32,9 @@ __all__ = [
     "event_from_json",
 ]
 
-EventKind = Literal["state", "incident", "maintenance", "location", "test"]
+EventKind = Literal["state", "incident", "maintenance", "location", "test", "subscription"]
+#: What a configured channel can take; ``subscription`` (a subscriber's confirmation request)
+#: only ever goes to that subscriber (:mod:`monitor.notify.subscribers`).
 EVENT_KINDS: tuple[EventKind, ...] = ("state", "incident", "maintenance", "location", "test")
 
 

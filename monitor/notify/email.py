@@ -69,11 +69,20 @@ class EmailChannel:
         self.events, self._timeout = events, timeout
         self._ssl = ssl_context
 
+    @property
+    def sender(self) -> str:
+        return self._sender
+
     async def send(self, event: Event, idempotency_key: str) -> None:
         msg = build_message(event, self._sender, self._to, idempotency_key, self._clock)
-        await asyncio.to_thread(self._deliver, msg)
+        await self.send_message(msg, self._to)
 
-    def _deliver(self, msg: EmailMessage) -> None:
+    async def send_message(self, msg: EmailMessage, to: Sequence[str]) -> None:
+        """Send ``msg`` to ``to`` through this channel's server (status page subscribers' mail
+        goes this way)."""
+        await asyncio.to_thread(self._deliver, msg, tuple(to))
+
+    def _deliver(self, msg: EmailMessage, to: Sequence[str]) -> None:
         try:
             with smtplib.SMTP(self._host, self._port, timeout=self._timeout) as smtp:
                 if self._starttls:
@@ -81,7 +90,7 @@ class EmailChannel:
                 if self._username is not None and self._password is not None:
                     smtp.login(self._username, self._password)
                 refused = smtp.send_message(msg, from_addr=parseaddr(self._sender)[1],
-                                            to_addrs=[parseaddr(a)[1] for a in self._to])
+                                            to_addrs=[parseaddr(a)[1] for a in to])
         except smtplib.SMTPNotSupportedError as err:
             raise DeliveryError(str(err).rstrip("."), permanent=True) from None
         except smtplib.SMTPAuthenticationError as err:

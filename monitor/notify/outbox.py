@@ -13,6 +13,10 @@ ledger, so they survive restarts. Every ledger call goes
 through a :class:`LedgerAccess` (``LedgerWriter`` in ``upwatch run``): nothing here blocks the
 event loop or the probers.
 
+Status page subscribers (:mod:`monitor.notify.subscribers`) are channels too, one per
+subscriber (``subscriber:<ref>``): :meth:`Outbox.rows_in` adds a row for each one following an
+event, and :meth:`Outbox.publish_to` queues a subscriber's confirmation request.
+
 A ``state`` or ``incident`` event at a time when every one of its services is inside a
 maintenance window (counted as :func:`monitor.core.windows.effective_range` counts it) is
 stored as dropped with the window named, and never sent.
@@ -32,6 +36,7 @@ from typing import Protocol, TypeVar
 from monitor.core.clock import Clock
 from monitor.core.windows import Window, effective_range
 from monitor.notify import Channel, DeliveryError, Event, event_from_json
+from monitor.notify.subscribers import Subscribers
 from monitor.store.incidents import OutboxItem, OutboxRow
 from monitor.store.ledger import Ledger
 
@@ -117,6 +122,13 @@ def _failed(item_id: int, next_at: datetime, error: str, ledger: Ledger) -> None
     ledger.notification_failed(item_id, next_at=next_at, error=error)
 
 
+def _silenced(event: Event, windows: Sequence[Window]) -> str | None:
+    """Why ``event`` is stored as never to be sent (a maintenance window), if it is."""
+    silenced = maintenance_window_for(event, windows)
+    return None if silenced is None else (
+        f'during maintenance "{silenced.title}" ({silenced.id})')
+
+
 class Outbox:
     """Publishes events to the outbox and delivers them to their channels."""
 
@@ -126,8 +138,10 @@ class Outbox:
                  give_up_after: timedelta = timedelta(days=1),
                  batch: int = 50, idle_poll: float = 60.0,
                  lease: timedelta = CLAIM_LEASE,
-                 active: Callable[[], bool] = lambda: True) -> None:
+                 active: Callable[[], bool] = lambda: True,
+                 subscribers: Subscribers | None = None) -> None:
         self._ledger, self._clock = ledger, clock
+        self._subscribers = subscribers
         self._lease, self._active = lease, active
         self._channels = {c.name: c for c in channels}
         self._first, self._cap, self._give_up = first_retry, max_retry, give_up_after
@@ -142,20 +156,47 @@ class Outbox:
 
     def rows_for(self, event: Event, windows: Sequence[Window] = ()) -> list[OutboxRow]:
         """The outbox rows ``event`` makes: one per channel that takes its kind."""
-        silenced = maintenance_window_for(event, windows)
-        dropped = None if silenced is None else (
-            f'during maintenance "{silenced.title}" ({silenced.id})')
+        dropped = _silenced(event, windows)
         payload = event.dumps()
         return [OutboxRow(event.id, c.name, event.kind, payload, dropped)
                 for c in self._channels.values() if event.kind in c.events]
 
-    async def publish(self, event: Event, windows: Sequence[Window] = ()) -> int:
-        """Store ``event`` for each subscribed channel; returns how many rows were new."""
+    @property
+    def delivers(self) -> bool:
+        """Whether any event can make a row: a channel is configured, or subscribers are."""
+        return bool(self._channels) or self._subscribers is not None
+
+    def rows_in(self, led: Ledger, event: Event, windows: Sequence[Window] = ()
+                ) -> list[OutboxRow]:
+        """:meth:`rows_for`, and a row per status page subscriber following ``event`` (read in
+        the ledger's thread, in the transaction that stores the rows)."""
         rows = self.rows_for(event, windows)
-        if not rows:
+        if self._subscribers is not None:
+            rows += Subscribers.rows_for(led, event, _silenced(event, windows))
+        return rows
+
+    async def publish(self, event: Event, windows: Sequence[Window] = ()) -> int:
+        """Store ``event`` for each subscribed channel, and for each status page subscriber
+        following it; returns how many rows were new."""
+        if not self.delivers:
             return 0
         now = self._clock.now()
-        added = await self._ledger.write(lambda led: led.enqueue_notifications(rows, now))
+
+        def enqueue(led: Ledger) -> int:
+            rows = self.rows_in(led, event, windows)
+            return led.enqueue_notifications(rows, now) if rows else 0
+
+        return await self._store(enqueue)
+
+    async def publish_to(self, event: Event, channel: str) -> int:
+        """Store ``event`` for ``channel`` alone (a subscriber's confirmation request)."""
+        row = OutboxRow(event.id, channel, event.kind, event.dumps())
+        now = self._clock.now()
+        return await self._store(lambda led: led.enqueue_notifications([row], now))
+
+    async def _store(self, enqueue: Callable[[Ledger], int]) -> int:
+        """Run ``enqueue`` in the ledger's thread; wake the loop when it added rows."""
+        added = await self._ledger.write(enqueue)
         if added:
             self._wake.set()
         return added
@@ -202,7 +243,9 @@ class Outbox:
         return Pass(sent, retried, dropped)
 
     async def _attempt(self, item: OutboxItem) -> DeliveryError | None:
-        channel = self._channels.get(item.channel)
+        channel: Channel | None = self._channels.get(item.channel)
+        if channel is None and self._subscribers is not None:
+            channel = self._subscribers.channel(item.channel)
         if channel is None:
             return DeliveryError(f'no channel named "{item.channel}" is configured any more',
                                  permanent=True)

@@ -23,6 +23,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from monitor.config import Config, ConfigError, ServiceConfig, load_config
+from monitor.config.service import LANGUAGES
 from monitor.core.clock import Clock, SystemClock
 from monitor.incidents.desk import IncidentDesk
 from monitor.incidents.detection import policy_from_config
@@ -41,6 +42,7 @@ from monitor.run.pages import SitePlan
 from monitor.run.pings import PingBook
 from monitor.run.rebuild import PageBuilder
 from monitor.run.scheduler import ProbeScheduler
+from monitor.run.subscriptions import subscription_parts
 from monitor.store.ledger import Ledger
 from monitor.store.runlock import RunLock
 from monitor.store.writer import LedgerWriter
@@ -153,7 +155,10 @@ class Monitor:
         except BaseException:
             self._session.detach()  # nothing was opened through it: closed without a word
             raise
-        self.outbox = Outbox(self.writer, channels, self.clock, active=self.leading)
+        self.subscriptions = subscription_parts(self.config, self.writer, self.clock, channels)
+        subscribers = None if self.subscriptions is None else self.subscriptions.subscribers
+        self.outbox = Outbox(self.writer, channels, self.clock, active=self.leading,
+                             subscribers=subscribers)
         self.incidents = IncidentDesk(self.writer, self.clock, policy_from_config(self.config),
                                       self.config, self.outbox)
         self.maintenance_events = MaintenanceAnnouncer(
@@ -169,6 +174,10 @@ class Monitor:
                                admin_tokens=admin_tokens, incidents=self.incidents,
                                location_tokens=load_location_tokens(self.config, os.environ))
         self.runtime.extra_health = self._health  # the leader election reports into it
+        if self.subscriptions is not None:
+            self.runtime.signups = self.subscriptions.desk(self.outbox)
+            self.runtime.subscribe_site = self.subscriptions.site(self.runtime.site_dir,
+                                                                  LANGUAGES)
         # push services: their pings arrive at /ping/<token>; a check reads them (looked up
         # by name for every ping: a dict, not Config.service's pydantic attribute lookup)
         self._push_services = {s.name: s for s in self.config.services if s.kind == "push"}
@@ -406,6 +415,8 @@ class Monitor:
         if self._runner is not None:
             await self._runner.cleanup()
         await self._session.close()
+        if self.subscriptions is not None:
+            await self.subscriptions.close()
         self._release_lock()
         if self._gc_threshold is not None:
             gc.unfreeze()

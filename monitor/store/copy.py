@@ -27,7 +27,9 @@ from monitor.store.schema import migrate, transaction
 __all__ = ["ALL_TABLES", "Progress", "copy_ledger"]
 
 #: Tables copied whole over what the destination held (children after their parents).
-REPLACED = ("minute_runs", "folder_state", "checks", "latency_hours", "latency_open")
+#: (``subscribers`` too: one who unsubscribed from the source since must not stay subscribed.)
+REPLACED = ("minute_runs", "folder_state", "checks", "latency_hours", "latency_open",
+            "subscribers")
 #: Tables whose rows are added where missing: their ids and what never changes.
 _IDENTITY: dict[str, tuple[str, ...]] = {
     "services": ("id", "name"),
@@ -104,7 +106,7 @@ def copy_ledger(source: Database, dest: Database, progress: Progress | None = No
                 counts[table] = _copy_table(source, dest, table, columns[table],
                                             sizes[table], report)
             _carry_cancellations(source, dest)
-            for table in ("windows", "incidents", "incident_updates", "outbox"):
+            for table in ("windows", "incidents", "incident_updates", "outbox", "subscribers"):
                 dest.identity_follows(table)
     except source.errors as exc:
         raise LedgerError(f"reading {source.name} failed: {exc}") from exc

@@ -9,7 +9,7 @@ check results (:mod:`monitor.store.checks`: failures for ``retention_days``, the
 (:mod:`monitor.store.latency`); :meth:`Ledger.prune` drops old raw checks. The other methods
 are thin: declared windows (:mod:`monitor.store.windows`), incidents and the notification
 outbox (:mod:`monitor.store.incidents`), push services' tokens and pings
-(:mod:`monitor.store.pings`).
+(:mod:`monitor.store.pings`), the status page's subscribers (:mod:`monitor.store.subscribers`).
 
 Threads: a ledger has ONE connection (SQLite's opened with ``check_same_thread=False``) and every
 public method holds the ledger's lock, so calls from several threads are serialized; a read
@@ -46,6 +46,7 @@ from monitor.store.incidents import OutboxItem, OutboxRow
 from monitor.store.latency import HourHistogram, LatencyPoint
 from monitor.store.minute_runs import Item, Key, MinuteRuns
 from monitor.store.schema import LedgerError, to_ms
+from monitor.store.subscribers import Subscribers
 from monitor.store.windows import DeclaredWindow
 
 __all__ = ["DeclaredWindow", "Ledger", "LedgerError", "Observation", "StoredCheck"]
@@ -438,3 +439,8 @@ class Ledger:
     def renew_ping_token(self, service: str, now: datetime) -> str:
         with self._lock:
             return pings.set_token(self._conn, service, now)
+
+    @property
+    def subscribers(self) -> Subscribers:
+        """The status page's subscribers (:mod:`monitor.store.subscribers`)."""
+        return Subscribers(self._conn, self._lock)

@@ -201,9 +201,30 @@ _V6_PUSH = (
     )""",
 )
 
+# Status page subscribers (monitor.store.subscribers): an email address or a webhook URL, the
+# services it follows ('[]': all), the secret token of its confirm and unsubscribe links, and
+# when it asked and confirmed. Nothing else about a subscriber is kept; unsubscribing deletes
+# the row. ``ref`` names its outbox channel ("subscriber:<ref>") and is never reused.
+_V7_SUBSCRIBERS = (
+    """CREATE TABLE subscribers (
+        id INTEGER PRIMARY KEY,
+        ref TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL CHECK (kind IN ('email', 'webhook')),
+        address TEXT NOT NULL,
+        services TEXT NOT NULL,
+        pending_services TEXT,
+        token TEXT NOT NULL UNIQUE,
+        created_ms INTEGER NOT NULL,
+        asked_ms INTEGER NOT NULL,
+        confirmed_ms INTEGER,
+        UNIQUE (kind, address)
+    )""",
+)
+
 #: Migration ``n`` (1-based) takes a database from version ``n - 1`` to ``n``.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
-    _V1_CORE, _V2_LATENCY, _V3_META, _V4_WINDOWS, _V5_INCIDENTS, _V6_PUSH)
+    _V1_CORE, _V2_LATENCY, _V3_META, _V4_WINDOWS, _V5_INCIDENTS, _V6_PUSH,
+    _V7_SUBSCRIBERS)
 LATEST = len(MIGRATIONS)
 
 

@@ -35,6 +35,7 @@ from monitor.web.incidents import add_incident_routes
 from monitor.web.pings import PingTaker, add_ping_routes
 from monitor.web.results import LocationSeen, add_results_route
 from monitor.web.site import site_file
+from monitor.web.subscribe import PageFn, Signups, add_subscribe_routes
 
 #: A ledger commit older than this (while results are queued) makes /healthz answer 503.
 STALE_COMMIT_S = 30.0
@@ -50,6 +51,17 @@ class SchedulerState(Protocol):
     def inflight(self) -> int: ...
 
     def lag_quantile_ms(self, q: float) -> float | None: ...
+
+
+@dataclass(frozen=True)
+class SubscribeSite:
+    """Where the subscription routes live (``site.subscribe_url``), the built page they answer
+    with, the base its relative links resolve against, and the page's languages."""
+
+    url: str
+    page: PageFn
+    base_href: str
+    languages: tuple[str, ...]
 
 
 @dataclass
@@ -71,6 +83,9 @@ class Runtime:
     incidents: IncidentDesk | None = None
     #: Where push services' pings go (``monitor.run.pings.PingBook``); None: no /ping routes.
     pings: PingTaker | None = None
+    #: Status page subscriptions (``monitor.notify.signup.SignupDesk``); None: no routes.
+    signups: Signups | None = None
+    subscribe_site: SubscribeSite | None = None
     started_at: datetime | None = None
     extra_health: dict[str, Any] = field(default_factory=dict)
     #: Awaited after a window is declared or cancelled through the admin API: ``upwatch run``
@@ -178,6 +193,10 @@ def make_app(runtime: Runtime) -> web.Application:
     app.add_subapp(ADMIN_PREFIX, admin)
     if runtime.pings is not None:
         add_ping_routes(app, runtime.pings)
+    if runtime.signups is not None and runtime.subscribe_site is not None:
+        where = runtime.subscribe_site
+        add_subscribe_routes(app, runtime.signups, where.url, where.page, where.base_href,
+                             where.languages)
     app.router.add_get("/", site)
     app.router.add_get("/{path:.+}", site)  # last: every route above takes precedence
     return app

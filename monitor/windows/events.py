@@ -1,4 +1,9 @@
-"""Maintenance start/end notifications: which windows began or ended, announced once each.
+"""Maintenance notifications: which windows were scheduled, began or ended, announced once
+each.
+
+:func:`maintenance_scheduled`: the windows declared (through the CLI or the API) in ``(since,
+until]`` to start later, ``maintenance:<window id>:scheduled``, so that channels and the page's
+subscribers hear of planned work ahead of it.
 
 :func:`maintenance_transitions` is pure: the windows that started or ended in ``(since,
 until]``, as :class:`~monitor.notify.Event` s. A window starts and ends when
@@ -31,11 +36,13 @@ from monitor.windows.sources import WindowsFn
 if TYPE_CHECKING:
     from monitor.notify.outbox import LedgerAccess, Outbox
 
-__all__ = ["MaintenanceAnnouncer", "maintenance_transitions"]
+__all__ = ["AHEAD", "MaintenanceAnnouncer", "maintenance_scheduled", "maintenance_transitions"]
 
 #: Where the announcer reads windows from: ``fn(ledger, start, end)`` → windows overlapping.
 
-Phase = Literal["start", "end"]
+Phase = Literal["scheduled", "start", "end"]
+#: How far ahead a window declared now may start and still be announced as scheduled.
+AHEAD = timedelta(days=400)
 _MINUTE = timedelta(minutes=1)
 
 
@@ -47,7 +54,10 @@ def _show(dt: datetime) -> str:
 def _event(w: Window, phase: Phase, at: datetime, start: datetime, end: datetime) -> Event:
     services = ", ".join(w.services)
     cancelled = w.cancelled_at is not None and end < w.end
-    if phase == "start":
+    if phase == "scheduled":
+        title = f"Maintenance scheduled: {w.title}"
+        text = f"Maintenance of {services} is planned from {_show(start)} to {_show(end)}."
+    elif phase == "start":
         title = f"Maintenance started: {w.title}"
         text = (f"Maintenance of {services} started at {_show(at)}; planned to end at "
                 f"{_show(end)}.")
@@ -81,6 +91,22 @@ def maintenance_transitions(windows: Sequence[Window], since: datetime,
     return [ev for *_, ev in sorted(found.values(), key=lambda t: t[:3])]
 
 
+def maintenance_scheduled(windows: Sequence[Window], since: datetime,
+                          until: datetime) -> list[Event]:
+    """Events for the maintenance windows declared in ``(since, until]`` ahead of their start
+    (``maintenance:<id>:scheduled``), by declaration time. Windows of probes.yaml have no
+    moment of declaration and are not announced this way; a cancelled one is not either."""
+    found: dict[str, tuple[datetime, Event]] = {}
+    for w in windows:
+        declared = w.declared_at
+        if (w.kind != "maintenance" or declared is None or w.cancelled_at is not None
+                or not since < declared <= until or w.start <= declared):
+            continue
+        ev = _event(w, "scheduled", declared, w.start, w.end)
+        found.setdefault(ev.id, (declared, ev))
+    return [ev for _, ev in sorted(found.values(), key=lambda t: (t[0], t[1].id))]
+
+
 class MaintenanceAnnouncer:
     """Publishes maintenance start/end events through the outbox; call :meth:`tick` every
     minute (``upwatch run`` does)."""
@@ -100,8 +126,12 @@ class MaintenanceAnnouncer:
         windows_fn = self._windows
         windows = await self._ledger.read(
             lambda led: list(windows_fn(led, since - _MINUTE, until + _MINUTE)))
+        # declared windows starting later: announced as scheduled when they were declared
+        ahead = await self._ledger.read(lambda led: list(led.windows(
+            kind="maintenance", start=until, end=until + AHEAD)))
         added = 0
-        for event in maintenance_transitions(windows, since, until):
+        for event in [*maintenance_scheduled(ahead, since, until),
+                      *maintenance_transitions(windows, since, until)]:
             added += await self._outbox.publish(event)
         self._until = until
         return added
