@@ -48,6 +48,7 @@ import shutil
 import signal
 import socket
 import sqlite3
+import struct
 import subprocess
 import sys
 import tempfile
@@ -364,9 +365,10 @@ def read_committed(path: Path, *, immutable: bool = False) -> Committed:
             c.pending[(sid, lid, minute)] = worst
         c.checks = {tuple(r) for r in _rows(  # type: ignore[misc]
             conn, "SELECT service_id, location_id, ts_ms, ok FROM checks")}
-        for sid, lid, hour, count in _rows(
-                conn, "SELECT service_id, location_id, hour, count FROM latency_hours"):
-            c.latency[(sid, lid, hour)] = count
+        for sid, lid, day, blob in _rows(
+                conn, "SELECT service_id, location_id, day, hours FROM latency_days"):
+            for hour_of_day, count, *_ in struct.iter_unpack("<B6I", blob):  # latency.HOUR_ENTRY
+                c.latency[(sid, lid, day * 24 + hour_of_day)] = count
         for sid, lid, hour, count in _rows(
                 conn, "SELECT service_id, location_id, hour, count FROM latency_open"):
             c.latency.setdefault((sid, lid, hour), count)
@@ -410,7 +412,7 @@ def compare(expected: Committed, now: Committed) -> tuple[dict[str, int], int]:
         count("checks")
     for key, n in expected.latency.items():
         if now.latency.get(key, 0) < n:
-            count("latency_hours")
+            count("latency_days")
     for table, ids in expected.rows.items():
         missing = len(ids - now.rows.get(table, set()))
         if missing:

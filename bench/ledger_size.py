@@ -42,7 +42,7 @@ MB = 1e6
 DAYS_13_MONTHS = 13 * 365.25 / 12
 GROUPS = {
     "minutes": ("minute_runs", "folder_state"),
-    "latency": ("latency_hours", "latency_open"),
+    "latency": ("latency_days", "latency_open"),
     "checks": ("checks", "checks_failures"),
 }
 

@@ -63,23 +63,35 @@ def insert(
     conn.insert_many("checks", _COLUMNS, rows, "ON CONFLICT DO NOTHING")
 
 
+# The latest success of each service (named by id in the list parameter) that is not kept:
+# the OFFSET-th in time order, newest first; services with no more successes than that left out.
+_FIRST_GONE = """
+    WITH cut(sid, ts, lid) AS MATERIALIZED (
+        SELECT s.id,
+            (SELECT ts_ms FROM checks WHERE service_id = s.id AND ok = 1
+             ORDER BY ts_ms DESC, location_id DESC LIMIT 1 OFFSET ?),
+            (SELECT location_id FROM checks WHERE service_id = s.id AND ok = 1
+             ORDER BY ts_ms DESC, location_id DESC LIMIT 1 OFFSET ?)
+        FROM services AS s WHERE {ids})
+    SELECT sid, ts, lid FROM cut WHERE ts IS NOT NULL"""
+
+
 def prune(
     conn: Database, service_ids: Iterable[int], cutoff_ms: int, keep_successes: int
 ) -> None:
     """Drop failures older than ``cutoff_ms`` and all but the latest ``keep_successes``
-    successes of each service."""
+    successes of each service: one query finds where each service's kept successes start,
+    one batch of deletes (pipelined by psycopg on PostgreSQL) drops what lies before it;
+    a round trip per service made this take a second per 5,000 services there."""
     conn.execute("DELETE FROM checks WHERE ok = 0 AND ts_ms < ?", (cutoff_ms,))
-    for sid in service_ids:
-        first_gone = conn.execute(
-            "SELECT ts_ms, location_id FROM checks WHERE service_id = ? AND ok = 1 "
-            "ORDER BY ts_ms DESC, location_id DESC LIMIT 1 OFFSET ?",
-            (sid, keep_successes),
-        ).fetchone()
-        if first_gone is not None:
-            conn.execute(
-                "DELETE FROM checks WHERE service_id = ? AND ok = 1 "
-                "AND (ts_ms, location_id) <= (?, ?)", (sid, *first_gone),
-            )
+    ids = list(service_ids)
+    if not ids:
+        return
+    first_gone = conn.execute(_FIRST_GONE.format(ids=conn.one_of("s.id")),
+                              (keep_successes, keep_successes, conn.list_param(ids))).fetchall()
+    conn.executemany(
+        "DELETE FROM checks WHERE service_id = ? AND ok = 1 AND (ts_ms, location_id) <= (?, ?)",
+        [tuple(row) for row in first_gone])
 
 
 #: "No bound": later than any check time.

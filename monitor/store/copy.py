@@ -28,7 +28,7 @@ __all__ = ["ALL_TABLES", "Progress", "copy_ledger"]
 
 #: Tables copied whole over what the destination held (children after their parents).
 #: (``subscribers`` too: one who unsubscribed from the source since must not stay subscribed.)
-REPLACED = ("minute_runs", "folder_state", "checks", "latency_hours", "latency_open",
+REPLACED = ("minute_runs", "folder_state", "checks", "latency_days", "latency_open",
             "subscribers")
 #: Tables whose rows are added where missing: their ids and what never changes.
 _IDENTITY: dict[str, tuple[str, ...]] = {

@@ -8,12 +8,17 @@ mean and maximum are exact.
 
 Each (service, location) has one open hour, kept whole in ``latency_open`` (histogram as a
 blob) so a restart mid-hour loses nothing; when a later hour starts, the open one is reduced to
-one compact ``latency_hours`` row. The bucket layout is part of that on-disk format: changing it
-needs a schema migration. Only :class:`monitor.store.ledger.Ledger` calls the functions over a
-connection here. :func:`read_series` reads them back for the status page's response-time
-charts: per service and slot of ``per`` hours, the checks counted and their p50 and p95, each
-the hours' (and locations') values weighted by their counts (a mean of percentiles, not the
-percentile of the slot: close for a steady service, and cheap, since the ledger keeps no more).
+seven integers (:data:`HOUR_ENTRY`: the hour of the day, the count, then mean, max, p50, p95
+and p99 in tenths of a millisecond) kept in its day's row of ``latency_days``: one row per
+(service, location, UTC day), the day's closed hours in one blob, in hour order. (A row per
+hour cost PostgreSQL about 100 bytes for 29 of data, its tuple header and index entry: three
+quarters of its ledger.) The bucket layout and the entry are part of the on-disk format:
+changing either needs a schema migration. Only :class:`monitor.store.ledger.Ledger` (and the
+migration, :func:`hours_to_days`) calls the functions over a connection here.
+:func:`read_series` reads them back for the status page's response-time charts: per service
+and slot of ``per`` hours, the checks counted and their p50 and p95, each the hours' (and
+locations') values weighted by their counts (a mean of percentiles, not the percentile of the
+slot: close for a steady service, and cheap, since the ledger keeps no more).
 """
 
 from __future__ import annotations
@@ -21,13 +26,14 @@ from __future__ import annotations
 import math
 import struct
 from bisect import bisect_right
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from monitor.store.database import Database
 
-__all__ = ["BUCKETS", "EDGES", "HOUR_MS", "HourHistogram", "LatencyPoint", "LatencyWrites",
-           "add_samples", "bucket_of", "bucket_value", "load_open", "read_series"]
+__all__ = ["BUCKETS", "EDGES", "HOUR_ENTRY", "HOUR_MS", "HourHistogram", "LatencyPoint",
+           "LatencyWrites", "add_samples", "bucket_of", "bucket_value", "hours_to_days",
+           "load_open", "pack_day", "read_series", "save_hours", "unpack_day"]
 
 HOUR_MS = 3_600_000
 BASE_MS = 0.1
@@ -98,11 +104,12 @@ class HourHistogram:
 
 _Key = tuple[int, int]  # (service_id, location_id)
 
-_HOUR_COLUMNS = ("service_id", "location_id", "hour", "count", "mean_dms", "max_dms",
-                 "p50_dms", "p95_dms", "p99_dms")
-_HOUR_CONFLICT = """ON CONFLICT (service_id, location_id, hour) DO UPDATE SET
-    count = excluded.count, mean_dms = excluded.mean_dms, max_dms = excluded.max_dms,
-    p50_dms = excluded.p50_dms, p95_dms = excluded.p95_dms, p99_dms = excluded.p99_dms"""
+#: One closed hour in a ``latency_days`` blob: hour of the day, count, mean, max, p50, p95,
+#: p99 (tenths of a millisecond), little-endian.
+HOUR_ENTRY = struct.Struct("<B6I")
+_DAY_COLUMNS = ("service_id", "location_id", "day", "hours")
+_DAY_CONFLICT = ("ON CONFLICT (service_id, location_id, day) DO UPDATE "
+                 "SET hours = excluded.hours")
 _OPEN_COLUMNS = ("service_id", "location_id", "hour", "count", "sum_ms", "max_ms", "last_ms",
                  "buckets")
 _OPEN_CONFLICT = """ON CONFLICT (service_id, location_id) DO UPDATE SET hour = excluded.hour,
@@ -127,7 +134,7 @@ class LatencyWrites:
         self.open: dict[_Key, tuple[int | float | bytes, ...]] = {}
 
     def save(self, conn: Database) -> None:
-        conn.insert_many("latency_hours", _HOUR_COLUMNS, self.hours, _HOUR_CONFLICT)
+        save_hours(conn, self.hours)
         conn.insert_many("latency_open", _OPEN_COLUMNS, list(self.open.values()), _OPEN_CONFLICT)
 
 
@@ -139,7 +146,7 @@ def add_samples(
 ) -> HourHistogram | None:
     """Count ``(ts_ms, latency_ms)`` samples (in time order) later than ``hist.last_ms``.
 
-    Closes finished hours into ``latency_hours`` and saves the open one, through ``writes``;
+    Closes finished hours into ``latency_days`` and saves the open one, through ``writes``;
     returns the open one.
     """
     changed = False
@@ -156,6 +163,70 @@ def add_samples(
         writes.open[key] = (
             *key, hist.hour, hist.count, hist.sum_ms, hist.max_ms, hist.last_ms, hist.blob())
     return hist
+
+
+def save_hours(conn: Database, hours: Sequence[Sequence[int | float]]) -> None:
+    """Write closed hours, ``(service_id, location_id, hour, count, mean_dms, max_dms, p50_dms,
+    p95_dms, p99_dms)`` each, into their days' rows: what those rows hold is read first (one
+    query per location); an hour written again replaces its entry."""
+    days: dict[tuple[int, int, int], dict[int, tuple[int, ...]]] = {}
+    for sid, lid, hour, *values in hours:
+        days.setdefault((int(sid), int(lid), int(hour) // 24), {})[int(hour) % 24] = tuple(
+            round(v) for v in values)
+    wanted: dict[int, list[tuple[int, int]]] = {}
+    for sid, lid, day in days:
+        wanted.setdefault(lid, []).append((sid, day))
+    for lid, pairs in wanted.items():
+        sids = sorted({sid for sid, _ in pairs})
+        for sid, day, blob in conn.execute(
+                "SELECT service_id, day, hours FROM latency_days WHERE location_id = ? AND day "
+                f">= ? AND day <= ? AND {conn.one_of('service_id')}",
+                (lid, min(d for _, d in pairs), max(d for _, d in pairs),
+                 conn.list_param(sids))):
+            entries = days.get((sid, lid, day))
+            if entries is not None:
+                for hour_of_day, *values in HOUR_ENTRY.iter_unpack(bytes(blob)):
+                    entries.setdefault(hour_of_day, tuple(int(v) for v in values))
+    if days:
+        conn.insert_many("latency_days", _DAY_COLUMNS, [
+            (sid, lid, day, pack_day(entries)) for (sid, lid, day), entries in days.items()],
+            _DAY_CONFLICT)
+
+
+def pack_day(entries: Mapping[int, Sequence[int]]) -> bytes:
+    """A ``latency_days`` blob: hour of the day → (count, mean, max, p50, p95, p99 in dms)."""
+    return b"".join(HOUR_ENTRY.pack(h, *entries[h]) for h in sorted(entries))
+
+
+def unpack_day(day: int, blob: bytes) -> Iterator[tuple[int, ...]]:
+    """``(hour, count, mean_dms, max_dms, p50_dms, p95_dms, p99_dms)`` of each hour in a
+    ``latency_days`` blob (``hour`` in epoch hours)."""
+    for hour_of_day, *values in HOUR_ENTRY.iter_unpack(bytes(blob)):
+        yield (day * 24 + hour_of_day, *values)
+
+
+def hours_to_days(conn: Database) -> None:
+    """Schema version 9's conversion: every ``latency_hours`` row into its day's row of
+    ``latency_days``, which replaces that table (read in key order, written in batches)."""
+    batch: list[tuple[int, int, int, bytes]] = []
+    day_key: tuple[int, int, int] | None = None
+    entries: dict[int, tuple[int, ...]] = {}
+    for sid, lid, hour, *values in conn.stream(
+            "SELECT service_id, location_id, hour, count, mean_dms, max_dms, p50_dms, p95_dms, "
+            "p99_dms FROM latency_hours ORDER BY service_id, location_id, hour", 10_000):
+        key = (int(sid), int(lid), int(hour) // 24)
+        if key != day_key:
+            if day_key is not None:
+                batch.append((*day_key, pack_day(entries)))
+            day_key, entries = key, {}
+            if len(batch) >= 10_000:
+                conn.copy_in("latency_days", _DAY_COLUMNS, batch)
+                batch = []
+        entries[int(hour) % 24] = tuple(int(v) for v in values)
+    if day_key is not None:
+        batch.append((*day_key, pack_day(entries)))
+    if batch:
+        conn.copy_in("latency_days", _DAY_COLUMNS, batch)
 
 
 def _row(hist: HourHistogram) -> tuple[int, ...]:
@@ -185,13 +256,24 @@ def read_series(conn: Database, lo_hour: int, hi_hour: int,
     """Each service's points in ``[lo_hour, hi_hour)``, one per ``per`` hours that has checks,
     in time order; the open hours (``latency_open``) included."""
     sums: dict[tuple[str, int], list[float]] = {}
-    rows = conn.execute(
-        "SELECT s.name, h.hour / ? AS slot, SUM(h.count), SUM(h.count * h.p50_dms), "
-        "SUM(h.count * h.p95_dms) FROM latency_hours h JOIN services s ON s.id = h.service_id "
-        "WHERE h.hour >= ? AND h.hour < ? GROUP BY s.name, slot",
-        (per, lo_hour, hi_hour))
-    for name, slot, count, p50, p95 in rows:
-        sums[name, int(slot)] = [int(count), float(p50) / 10, float(p95) / 10]
+    isums: dict[tuple[str, int], list[int]] = {}  # count, Σ count · p50 and p95 (dms)
+    for name, day, blob in conn.execute(
+            "SELECT s.name, d.day, d.hours FROM latency_days d JOIN services s "
+            "ON s.id = d.service_id WHERE d.day >= ? AND d.day < ?",
+            (lo_hour // 24, (hi_hour + 23) // 24)):
+        base = day * 24
+        for h, n, _mean, _max, p50, p95, _p99 in HOUR_ENTRY.iter_unpack(bytes(blob)):
+            hour = base + h
+            if lo_hour <= hour < hi_hour:
+                adding = isums.get((name, hour // per))
+                if adding is None:
+                    isums[name, hour // per] = [n, n * p50, n * p95]
+                else:
+                    adding[0] += n
+                    adding[1] += n * p50
+                    adding[2] += n * p95
+    for key, (n, p50_dms, p95_dms) in isums.items():
+        sums[key] = [n, p50_dms / 10, p95_dms / 10]
     for name, hour, count, sum_ms, max_ms, last_ms, blob in conn.execute(
             "SELECT s.name, o.hour, o.count, o.sum_ms, o.max_ms, o.last_ms, o.buckets "
             "FROM latency_open o JOIN services s ON s.id = o.service_id "

@@ -24,7 +24,7 @@ failed write; a failed ``record`` leaves the database and the in-memory folds as
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from operator import itemgetter
 from pathlib import Path
@@ -168,17 +168,20 @@ class Ledger:
             self._data_version = self._conn.next_generation()
 
     def _record(self, observations: Sequence[Observation]) -> None:
+        self._add_names("services", (obs.result.service for obs in observations))
+        self._add_names("locations", (obs.result.location for obs in observations))
         groups: dict[Key, list[Item]] = {}
+        service_ids, location_ids = self._service_ids, self._location_ids
         for obs in observations:
             if obs.state == State.NODATA or obs.interval_ms <= 0:
                 raise LedgerError(
                     f"{obs.result.service}: a check needs a state up/degraded/down and a "
                     f"positive interval, got {obs.state.label} and {obs.interval_ms} ms"
                 )
-            key = (self._id("services", obs.result.service),
-                   self._id("locations", obs.result.location))
+            key = (service_ids[obs.result.service], location_ids[obs.result.location])
             groups.setdefault(key, []).append((to_ms(obs.result.time), obs))
         writes = latency.LatencyWrites()
+        self._minutes.read_last_runs(groups)
         for key, items in groups.items():
             items.sort(key=itemgetter(0))
             self._minutes.add(key, items)
@@ -191,17 +194,22 @@ class Ledger:
         writes.save(self._conn)
         checks.insert(self._conn, groups.items(), self._keep_successes)
 
-    def _id(self, table: str, name: str) -> int:
+    def _add_names(self, table: str, seen: Iterable[str]) -> None:
+        """Add the services (or locations) seen for the first time, in the order seen, with
+        one statement."""
         ids, names = (
             (self._service_ids, self._service_names) if table == "services"
             else (self._location_ids, self._location_names)
         )
-        found = ids.get(name)
-        if found is None:
-            found = ids[name] = self._conn.insert_id(
-                f"INSERT INTO {table} (name) VALUES (?)", (name,))
+        new = [name for name in dict.fromkeys(seen) if name not in ids]
+        if not new:
+            return
+        self._conn.insert_many(table, ("name",), [(name,) for name in new])
+        for name, found in self._conn.execute(
+                f"SELECT name, id FROM {table} WHERE {self._conn.one_of('name')}",
+                (self._conn.list_param(new),)):
+            ids[name] = found
             names[found] = name
-        return found
 
     def prune(self, now: datetime) -> None:
         """Drop failures older than ``retention_days`` and all but the latest successes."""

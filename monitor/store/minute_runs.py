@@ -51,6 +51,15 @@ _RUNS_MANY = """
     JOIN minute_runs AS r ON r.service_id = wanted.sid AND r.location_id = :l
         AND r.start >= wanted.lo AND r.start < :hi
     ORDER BY r.service_id, r.start"""
+# The last stored run of each service named by id in the list parameter :ids at one location.
+_LAST_MANY = """
+    WITH wanted(sid, lo) AS MATERIALIZED (
+        SELECT s.id, (SELECT start FROM minute_runs WHERE service_id = s.id
+            AND location_id = :l ORDER BY start DESC LIMIT 1)
+        FROM services AS s WHERE {ids})
+    SELECT r.service_id, r.start, r."end", r.state FROM wanted
+    JOIN minute_runs AS r ON r.service_id = wanted.sid AND r.location_id = :l
+        AND r.start = wanted.lo"""
 _RUN_COLUMNS = ("service_id", "location_id", "start", "end", "state")
 _TAIL_COLUMNS = ("service_id", "location_id", "minute", "worst", "last_ms", "last_state",
                  "interval_ms")
@@ -66,6 +75,7 @@ class MinuteRuns:
         """Load the folds' pending tails from the last commit."""
         self._conn = conn
         self._runs_many = _RUNS_MANY.format(names=conn.one_of("s.name").replace("?", ":names"))
+        self._last_many = _LAST_MANY.format(ids=conn.one_of("s.id").replace("?", ":ids"))
         self._folders: dict[Key, MinuteFolder] = {
             (s, loc): MinuteFolder(FolderState(m, State(w), last, State(ls), iv))
             for s, loc, m, w, last, ls, iv in conn.execute(
@@ -79,6 +89,20 @@ class MinuteRuns:
         self._new_tails: dict[Key, tuple[int, ...]] = {}
 
     # ---- writing (inside the ledger's transaction) --------------------------------------------
+
+    def read_last_runs(self, keys: Iterable[Key]) -> None:
+        """Read the last stored run of each key not read yet, which :meth:`add` extends: one
+        query per location rather than one per key (a round trip each to a database
+        server)."""
+        wanted: dict[int, list[int]] = {}
+        for key in keys:
+            if key not in self._last_runs:
+                wanted.setdefault(key[1], []).append(key[0])
+                self._last_runs[key] = None  # unless a run is found below
+        for lid, sids in wanted.items():
+            params = {"l": lid, "ids": self._conn.list_param(sids)}
+            for sid, a, b, s in self._conn.execute(self._last_many, params):
+                self._last_runs[sid, lid] = Run(a, b, State(s))
 
     def add(self, key: Key, items: list[Item]) -> None:
         """Fold one key's checks, sorted by time, into its runs and its pending tail."""

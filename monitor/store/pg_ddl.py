@@ -10,15 +10,18 @@ identity column, ``REAL`` ``DOUBLE PRECISION``, ``BLOB`` ``BYTEA``; ``WITHOUT RO
 goes; the column ``end`` is quoted (a reserved word there); ``meta.value``, untyped in SQLite,
 holds epoch milliseconds. A guard trigger ``BEFORE … BEGIN SELECT RAISE(ABORT, '…'); END``
 becomes a PL/pgSQL function raising the same message and a ``FOR EACH ROW`` trigger calling
-it. A statement these rules do not cover raises ``ValueError``: a new migration must either
-fit them or extend them, with a test (tests/test_pg_ddl.py).
+it. ``DROP TABLE`` is the same in both. A statement marked :class:`PostgresOnly` (a storage
+setting SQLite has no words for, such as a table's ``fillfactor``) is run as written there and
+skipped by SQLite. A statement these
+rules do not cover raises ``ValueError``: a new migration must either fit them or extend them,
+with a test (tests/test_postgres.py).
 """
 
 from __future__ import annotations
 
 import re
 
-__all__ = ["translate"]
+__all__ = ["PostgresOnly", "translate"]
 
 _TRIGGER = re.compile(
     r"CREATE TRIGGER (?P<name>\w+) BEFORE (?P<op>DELETE|UPDATE)(?: OF (?P<cols>[\w, ]+?))?"
@@ -36,11 +39,21 @@ _END_COLUMN = re.compile(r"(?m)^(\s*)end\b")
 _META_VALUE = re.compile(r"\bvalue\)")
 
 
+class PostgresOnly(str):
+    """A statement of the description that only PostgreSQL runs, as written."""
+
+    __slots__ = ()
+
+
 def translate(statement: str) -> list[str]:
     """PostgreSQL's statements for one statement of the description."""
+    if isinstance(statement, PostgresOnly):
+        return [str(statement)]
     text = statement.strip()
     if text.startswith("CREATE TRIGGER"):
         return _trigger(" ".join(text.split()))
+    if text.startswith("DROP TABLE "):
+        return [text]
     if not text.startswith(("CREATE TABLE", "CREATE INDEX", "CREATE UNIQUE INDEX")):
         raise ValueError(f"no PostgreSQL rule for: {text[:60]}")
     text = text.replace(" WITHOUT ROWID", "")

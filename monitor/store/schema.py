@@ -1,15 +1,18 @@
 """The ledger's schema, described once, its numbered migrations, and the one way to write.
 
 The description is SQLite's DDL; PostgreSQL runs its translation
-(:mod:`monitor.store.pg_ddl`, by :meth:`~monitor.store.database.Database.ddl`). :func:`migrate`
-applies the missing migrations in order inside one transaction, so a newer upwatch opens an
-older database; a database newer than this code is refused with :class:`LedgerError`. A
-released migration is never edited: a change is a new entry at the end of :data:`MIGRATIONS`.
+(:mod:`monitor.store.pg_ddl`, by :meth:`~monitor.store.database.Database.ddl`), and the few
+statements marked :class:`~monitor.store.pg_ddl.PostgresOnly` (storage settings) only there.
+:func:`migrate` applies the missing migrations in order inside one transaction, so a newer
+upwatch opens an older database; a database newer than this code is refused with
+:class:`LedgerError`. A released migration is never edited: a change is a new entry at the end
+of :data:`MIGRATIONS`.
 Where the version is kept is the engine's (``PRAGMA user_version``; a table in PostgreSQL).
 
 Times are integers: epoch milliseconds (``*_ms``), epoch minutes (``minute_runs``), epoch hours
-(``latency_*.hour``). ``latency_hours`` keeps latencies as integers in tenths of a millisecond
-(``*_dms``) so that the one row per service per hour stays small.
+(``latency_open.hour``), epoch days (``latency_days.day``). Latencies are kept as integers in
+tenths of a millisecond (``*_dms``; packed per day in ``latency_days``) so that the ledger
+stays small.
 """
 
 from __future__ import annotations
@@ -20,11 +23,18 @@ from datetime import datetime, timedelta
 
 from monitor.store.database import Database
 from monitor.store.errors import LedgerError
+from monitor.store.latency import hours_to_days
+from monitor.store.pg_ddl import PostgresOnly
 from monitor.times import EPOCH
 
-__all__ = ["LATEST", "MIGRATIONS", "LedgerError", "from_ms", "migrate", "to_ms", "transaction"]
+__all__ = ["LATEST", "MIGRATIONS", "LedgerError", "Step", "from_ms", "migrate", "to_ms",
+           "transaction"]
 
 _ONE_MS = timedelta(milliseconds=1)
+
+#: One step of a migration: a statement of the description, or a function that moves data
+#: (run over the database inside the migrating transaction).
+Step = str | Callable[[Database], None]
 
 _V1_CORE = (
     "CREATE TABLE services (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE)",
@@ -221,10 +231,38 @@ _V7_SUBSCRIBERS = (
     )""",
 )
 
+# PostgreSQL only, for the rate it records checks at (docs/postgresql.md, Performance): the
+# two tables rewritten at every commit, one row per (service, location), keep half of each page
+# free, so that an update stays on its page (a HOT update: no new index entry); and raw checks,
+# one row per result, no longer check each row's service and location against their tables
+# (two foreign-key look-ups a row, most of the cost of storing it). Only the ledger writes
+# them, with the ids it read from those tables in the same transaction, and neither services
+# nor locations are ever deleted.
+_V8_PG_WRITES = (
+    PostgresOnly("ALTER TABLE folder_state SET (fillfactor = 50)"),
+    PostgresOnly("ALTER TABLE latency_open SET (fillfactor = 50)"),
+    PostgresOnly("ALTER TABLE checks DROP CONSTRAINT checks_service_id_fkey"),
+    PostgresOnly("ALTER TABLE checks DROP CONSTRAINT checks_location_id_fkey"),
+)
+
+# Latency: one row per (service, location, UTC day), its closed hours packed in one blob
+# (monitor.store.latency), instead of one row per hour; the hours kept so far are moved over.
+_V9_LATENCY_DAYS: tuple[Step, ...] = (
+    """CREATE TABLE latency_days (
+        service_id INTEGER NOT NULL REFERENCES services (id),
+        location_id INTEGER NOT NULL REFERENCES locations (id),
+        day INTEGER NOT NULL,
+        hours BLOB NOT NULL,
+        PRIMARY KEY (service_id, location_id, day)
+    ) WITHOUT ROWID""",
+    hours_to_days,
+    "DROP TABLE latency_hours",
+)
+
 #: Migration ``n`` (1-based) takes a database from version ``n - 1`` to ``n``.
-MIGRATIONS: tuple[tuple[str, ...], ...] = (
+MIGRATIONS: tuple[tuple[Step, ...], ...] = (
     _V1_CORE, _V2_LATENCY, _V3_META, _V4_WINDOWS, _V5_INCIDENTS, _V6_PUSH,
-    _V7_SUBSCRIBERS)
+    _V7_SUBSCRIBERS, _V8_PG_WRITES, _V9_LATENCY_DAYS)
 LATEST = len(MIGRATIONS)
 
 
@@ -252,8 +290,11 @@ def migrate(db: Database) -> int:
         found = db.schema_version()  # another process may have migrated meanwhile
         _refuse_newer(found, db.name)
         for number in range(found + 1, LATEST + 1):
-            for statement in MIGRATIONS[number - 1]:
-                for sql in db.ddl(statement):
+            for step in MIGRATIONS[number - 1]:
+                if callable(step):
+                    step(db)
+                    continue
+                for sql in db.ddl(step):
                     db.execute(sql)
         db.set_schema_version(LATEST)
     return found

@@ -17,6 +17,7 @@ import sqlite_utils
 
 from monitor.store.database import Cursor, Database, Params
 from monitor.store.errors import LedgerError
+from monitor.store.pg_ddl import PostgresOnly
 
 __all__ = ["BUSY_TIMEOUT_MS", "SqliteDatabase"]
 
@@ -123,7 +124,7 @@ class SqliteDatabase(Database):
         return sorted(db.table_names() + db.view_names())
 
     def ddl(self, statement: str) -> list[str]:
-        return [statement]
+        return [] if isinstance(statement, PostgresOnly) else [statement]
 
     def one_of(self, column: str) -> str:
         return f"{column} IN (SELECT value FROM json_each(?))"

@@ -1,0 +1,89 @@
+"""Latency packed per day (schema version 9): a ledger of version 8, with one row per hour in
+``latency_hours``, opens with the same latency series as a ledger that recorded the same
+checks, on both engines."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from monitor.core.checks import CheckResult, Observation, State
+from monitor.store.connect import open_database
+from monitor.store.latency import unpack_day
+from monitor.store.ledger import Ledger
+from monitor.store.schema import MIGRATIONS, transaction
+
+T0 = datetime(2026, 3, 9, 21, 10, tzinfo=UTC)  # three hours before a midnight
+
+
+def checks() -> list[Observation]:
+    """Two services at two locations, a check every 10 minutes for 30 hours."""
+    out = []
+    for i in range(180):
+        for name, location, base in (("api", "local", 40.0), ("web", "eu", 200.0),
+                                     ("api", "eu", 90.0)):
+            result = CheckResult(name, T0 + timedelta(minutes=10 * i), True,
+                                 base + (i * 37) % 113, 200, location=location)
+            out.append(Observation(result, State.UP, 600_000))
+    return out
+
+
+def test_version_8_latency_hours_become_days(new_target: Callable[[], str | Path]) -> None:
+    recorded, legacy = new_target(), new_target()
+    led = Ledger(recorded)
+    led.record(checks())
+    hour = int(T0.timestamp()) // 3600
+    want = [led.latency_series(hour - 48, hour + 48, per) for per in (1, 3, 24)]
+    want_open = led.read_only(lambda x: x._conn.execute(
+        "SELECT * FROM latency_open ORDER BY service_id, location_id").fetchall())
+    rows = [(sid, lid, *entry) for sid, lid, day, blob in led.read_only(
+        lambda x: x._conn.execute("SELECT service_id, location_id, day, hours "
+                                  "FROM latency_days").fetchall())
+        for entry in unpack_day(int(day), bytes(blob))]
+    assert len(rows) == 3 * 30  # of 31 hours, the last is still open
+    tables = {t: led.read_only(lambda x, t=t: x._conn.execute(f"SELECT * FROM {t}").fetchall())
+              for t in ("services", "locations", "latency_open")}
+    led.close()
+
+    db = open_database(legacy)
+    try:
+        with transaction(db, "a version 8 ledger"):
+            for migration in MIGRATIONS[:8]:
+                for step in migration:
+                    assert isinstance(step, str)
+                    for sql in db.ddl(step):
+                        db.execute(sql)
+            db.set_schema_version(8)
+            for table, content in tables.items():
+                if content:
+                    db.copy_in(table, db.columns(table), content)
+            db.copy_in("latency_hours", (
+                "service_id", "location_id", "hour", "count", "mean_dms", "max_dms", "p50_dms",
+                "p95_dms", "p99_dms"), sorted(rows, key=lambda r: (r[2], r[0], r[1])))
+    finally:
+        db.close()
+    led = Ledger(legacy)
+    try:
+        assert [led.latency_series(hour - 48, hour + 48, per) for per in (1, 3, 24)] == want
+        assert led.read_only(lambda x: x._conn.execute(
+            "SELECT * FROM latency_open ORDER BY service_id, location_id").fetchall()) == want_open
+        assert led.read_only(lambda x: x._conn.execute(
+            "SELECT count(*) FROM latency_days").fetchone())[0] == 3 * 3  # three days each
+    finally:
+        led.close()
+
+
+def test_hours_closed_over_several_commits_fill_their_days(tmp_path: Path) -> None:
+    led = Ledger(tmp_path / "ledger.db")
+    try:
+        obs = checks()
+        led.record(obs[:30])
+        led.record(obs[30:])
+        again = Ledger(tmp_path / "whole.db")
+        again.record(obs)
+        hour = int(T0.timestamp()) // 3600
+        assert led.latency_series(hour, hour + 40) == again.latency_series(hour, hour + 40)
+        again.close()
+    finally:
+        led.close()
