@@ -22,7 +22,6 @@ updates' Markdown rendered to safe HTML here (:func:`monitor.incidents.markdown.
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -31,16 +30,16 @@ from zoneinfo import ZoneInfo
 from monitor.config import Config, ServiceConfig
 from monitor.config.subscriptions import subscribe_url
 from monitor.core.checks import State, check_state
-from monitor.core.coverage import covered_ranges, month_bounds
-from monitor.core.intervals import Ranges
+from monitor.core.coverage import month_bounds
 from monitor.core.minutes import Run
 from monitor.core.quorum import minute_state
-from monitor.core.sla import Uptime, month_uptime, period_uptime
+from monitor.core.sla import Uptime
 from monitor.core.windows import Window, windows_from_config
 from monitor.store.latency import LatencyPoint
 from monitor.store.ledger import Ledger, StoredCheck
 from monitor.times import ceil_minute, epoch_minute, minute_start
 from statuspage.incident_data import IncidentData, UpdateData, page_incident
+from statuspage.uptimes import Day, Days, Kept, Month, months, span
 
 __all__ = [
     "DAYS", "MONTHS", "UPCOMING", "Day", "IncidentData", "Month", "PageData", "ServiceData",
@@ -77,25 +76,6 @@ class SubscribeInfo:
     url: str
     email: bool
     webhooks: bool
-
-
-@dataclass(frozen=True)
-class Day:
-    """One local day of one service. ``first_down``/``last_down_end`` are epoch minutes of the
-    first down minute and the end of the last one that day (None without down minutes)."""
-
-    date: date
-    uptime: Uptime
-    first_down: int | None = None
-    last_down_end: int | None = None
-
-
-@dataclass(frozen=True)
-class Month:
-    year: int
-    month: int
-    uptime: Uptime
-    to_date: bool = False  # the month has not ended: counted up to ``now``
 
 
 @dataclass(frozen=True)
@@ -175,15 +155,6 @@ def _months_back(year: int, month: int, n: int) -> list[tuple[int, int]]:
     return out
 
 
-def _overlapping(runs: Sequence[Run], ends: Sequence[int], start: int, end: int) -> list[Run]:
-    """The sorted, disjoint ``runs`` that meet ``[start, end)`` (``ends`` = their ends)."""
-    i = bisect_right(ends, start)
-    j = i
-    while j < len(runs) and runs[j].start < end:
-        j += 1
-    return list(runs[i:j])
-
-
 def _is_active(w: Window, now: datetime) -> bool:
     end = w.end if w.cancelled_at is None else min(w.end, w.cancelled_at)
     return w.start <= now < end
@@ -213,116 +184,16 @@ def _since(runs: Sequence[Run], state: State, check: StoredCheck | None,
     return check.time
 
 
-def _down_span(runs: Sequence[Run], start: int, end: int) -> tuple[int | None, int | None]:
-    down = [r for r in runs if r.state == State.DOWN]
-    if not down:
-        return None, None
-    return max(down[0].start, start), min(down[-1].end, end)
-
-
-class _Days:
-    """The days of the bar, and for each what services need the same of: their covered
-    minutes (per coverage and zone), the windows meeting them, and a memo of uptimes.
-
-    A day's uptime depends only on the target, the covered minutes and runs *relative to the
-    day's start*, and the windows; days alike in these share one :func:`period_uptime`
-    computation, moved to their own minutes and service: most days (up all day, or without
-    data) of every service, and the services sharing a maintenance window that day.
-    """
-
-    def __init__(self, dates: list[date], bounds: list[tuple[int, int]],
-                 windows: Sequence[Window]) -> None:
-        self.dates, self.bounds = dates, bounds
-        self._covered: dict[tuple[object, ...], list[tuple[Ranges, tuple[object, ...]]]] = {}
-        self._memo: dict[tuple[object, ...], Uptime] = {}
-        starts = [a for a, _ in bounds]
-        self.windows: list[list[Window]] = [[] for _ in bounds]
-        for w in windows:
-            lo, hi = _span(w)
-            for i in range(max(0, bisect_right(starts, lo) - 1), bisect_right(starts, hi - 1)):
-                if bounds[i][0] < hi and bounds[i][1] > lo:
-                    self.windows[i].append(w)
-
-    def covered(self, svc: ServiceConfig) -> list[tuple[Ranges, tuple[object, ...]]]:
-        """Per day: the covered minutes, and the same relative to the day's start."""
-        key = (svc.sla.coverage, svc.sla.timezone)
-        found = self._covered.get(key)
-        if found is None:
-            found = self._covered[key] = []
-            for a, b in self.bounds:
-                cov = covered_ranges(svc.sla.coverage, svc.sla.tz, a, b)
-                found.append((cov, (b - a, *((lo - a, hi - a) for lo, hi in cov))))
-        return found
-
-    def uptimes(self, svc: ServiceConfig, runs: Sequence[Run], ends: Sequence[int]) -> list[Day]:
-        out = []
-        name, target = svc.name, svc.sla.target
-        for i, ((start, end), (cov, rel)) in enumerate(
-                zip(self.bounds, self.covered(svc), strict=True)):
-            day_runs = _overlapping(runs, ends, start, end)
-            ws = [w for w in self.windows[i] if w.applies_to(name)] if self.windows[i] else []
-            key = (target, rel, tuple(
-                (max(r.start, start) - start, min(r.end, end) - start, r.state) for r in day_runs),
-                (start, *(w.id for w in ws)) if ws else ())
-            u = self._memo.get(key)
-            if u is None:
-                u = self._memo[key] = period_uptime(
-                    service=name, target=target, start=start, end=end, covered=cov,
-                    runs=day_runs, windows=ws)
-            elif u.service != name or u.period_start != start:
-                u = _moved(u, name, start, end)
-            first, last = _down_span(day_runs, start, end) if u.down_minutes else (None, None)
-            out.append(Day(self.dates[i], u, first, last))
-        return out
-
-
-def _moved(u: Uptime, service: str, start: int, end: int) -> Uptime:
-    """``u`` for another service or day with the very same figures (a cheap ``replace``)."""
-    clone = object.__new__(Uptime)
-    clone.__dict__.update(u.__dict__, service=service, period_start=start, period_end=end)
-    return clone
-
-
-def _span(w: Window) -> tuple[int, int]:
-    """Epoch minutes a window can touch at most (its effective range lies inside)."""
-    return epoch_minute(w.start), ceil_minute(w.end)
-
-
-def _months(svc: ServiceConfig, months: list[tuple[int, int]], runs: Sequence[Run],
-            ends: Sequence[int], windows: Sequence[tuple[int, int, Window]], now_min: int,
-            memo: dict[tuple[object, ...], Uptime]) -> list[Month]:
-    """This month to date and the ones before; ``windows`` as ``(lo, hi, window)`` spans.
-
-    Memoized like the days (see :class:`_Days`): services with the same SLA, the same runs
-    relative to the month's start and the same windows share one :func:`month_uptime`.
-    """
-    spans = [span for span in windows if span[2].applies_to(svc.name)]
-    out = []
-    for i, (y, m) in enumerate(months):
-        start, end = month_bounds(y, m, svc.sla.tz)
-        month_runs = _overlapping(runs, ends, start, end)
-        ws = [w for lo, hi, w in spans if lo < end and hi > start]
-        until = now_min if i == 0 else None
-        key = (svc.sla, y, m, until, tuple(
-            (max(r.start, start) - start, min(r.end, end) - start, r.state) for r in month_runs),
-            tuple(w.id for w in ws))
-        u = memo.get(key)
-        if u is None:
-            u = memo[key] = month_uptime(service=svc.name, sla=svc.sla, year=y, month=m,
-                                         runs=month_runs, windows=ws, until=until)
-        elif u.service != svc.name:
-            u = _moved(u, svc.name, u.period_start, u.period_end)
-        out.append(Month(y, m, u, to_date=i == 0))
-    return out
-
-
 def gather(
-    config: Config, ledger: Ledger, now: datetime, windows: Sequence[Window] = ()
+    config: Config, ledger: Ledger, now: datetime, windows: Sequence[Window] = (),
+    kept: Kept | None = None,
 ) -> PageData:
     """Snapshot everything the page shows at ``now`` (UTC-aware).
 
     ``windows`` are those declared at run time (API, CLI); the ones ``probes.yaml`` declares
-    are added here. A window given twice (same id) counts once.
+    are added here. A window given twice (same id) counts once. ``kept``: the days and months
+    of the builds before in this process (:class:`statuspage.uptimes.Kept`), reused where
+    nothing they depend on changed.
     """
     now = now.astimezone(UTC)
     now_min = epoch_minute(now)
@@ -346,8 +217,8 @@ def gather(
         known.setdefault(w.id, w)
     every = sorted(known.values(), key=lambda w: (w.start, w.end, w.id))
     shown = page_windows(every, now)
-    days = _Days(dates, day_bounds, every)
-    spans = [(*_span(w), w) for w in every]
+    days = Days(dates, day_bounds, every, kept)
+    spans = [(*span(w), w) for w in every]
     month_memo: dict[tuple[object, ...], Uptime] = {}
 
     services = []
@@ -356,7 +227,7 @@ def gather(
              if any(s.kind == "push" for s in config.services) else {})
     now_hour = now_min // 60
     hourly = ledger.latency_series(now_hour - 23, now_hour + 1)
-    daily = ledger.latency_series((now_hour // 24 - 89) * 24, (now_hour // 24 + 1) * 24, 24)
+    daily = _daily_latency(ledger, now_hour, now, kept)
     heard: dict[str, datetime] = {}  # each location's latest check of any service
     for svc in config.services:
         runs = all_runs.get(svc.name, [])
@@ -370,19 +241,21 @@ def gather(
         elif check is not None and (check.location not in heard
                                     or check.time > heard[check.location]):
             heard[check.location] = check.time
-        months = _months(svc, plans[svc.name], runs, ends, spans, now_min, month_memo)
+        found = months(svc, plans[svc.name], runs, ends, spans, now_min, month_memo, kept)
         services.append(ServiceData(
             name=svc.name, title=svc.title, group=svc.group, target=svc.sla.target,
             sla_timezone=svc.sla.timezone, state=state,
             since=_since(runs, state, check, now_min),
             last_checked=None if check is None else check.time,
             in_maintenance=any(_is_active(w, now) and w.applies_to(svc.name) for w in shown),
-            days=tuple(days.uptimes(svc, runs, ends)), month=months[0],
-            history=tuple(months[1:]), locations=where, kind=svc.kind, last=check,
+            days=tuple(days.uptimes(svc, runs, ends)), month=found[0],
+            history=tuple(found[1:]), locations=where, kind=svc.kind, last=check,
             last_ping=pings.get(svc.name),
             latency_hours=tuple(hourly.get(svc.name, ())),
             latency_days=tuple(daily.get(svc.name, ())),
         ))
+    if kept is not None:
+        kept.forget_others(config.service_names)
     incidents = tuple(page_incident(i) for i in ledger.incidents(since=now - DAYS * _DAY)
                       if i.detected_at <= now)
     site = config.site
@@ -393,6 +266,33 @@ def gather(
         now=now, services=tuple(services), maintenance=shown, incidents=incidents,
         silent_locations=_silent(config, heard, now),
     )
+
+
+#: How long a process keeps the response times of the days before today (see
+#: :func:`_daily_latency`) before it reads them all again.
+LATENCY_KEPT = timedelta(hours=1)
+
+
+def _daily_latency(ledger: Ledger, now_hour: int, now: datetime,
+                   kept: Kept | None) -> dict[str, list[LatencyPoint]]:
+    """The last 90 UTC days' response times, per service and day.
+
+    Reading them sums 90 days of hourly rows (1,000 services: a second); a rebuild within
+    :data:`LATENCY_KEPT` of the last full read reads today's only and keeps the days before
+    from then (they change only when a check arrives days late: within the hour, then)."""
+    today = now_hour // 24
+    lo, hi = (today - 89) * 24, (today + 1) * 24
+    found = None if kept is None else kept.latency
+    if found is None or found[0] != lo or now - found[1] >= LATENCY_KEPT or now < found[1]:
+        series = ledger.latency_series(lo, hi, 24)
+        if kept is not None:
+            kept.latency = (lo, now, {name: [p for p in points if p.hour < today * 24]
+                                      for name, points in series.items()})
+        return series
+    out = {name: list(points) for name, points in found[2].items()}
+    for name, points in ledger.latency_series(today * 24, hi, 24).items():
+        out.setdefault(name, []).extend(points)
+    return out
 
 
 def _subscribe_info(config: Config) -> SubscribeInfo | None:

@@ -57,6 +57,9 @@ def day_details(name: str, days: Sequence[Day], summaries: Sequence[str],
     out = []
     for day, summary in zip(days, summaries, strict=True):
         u = day.uptime
+        if not (mine or u.down_minutes or u.degraded_minutes or u.maintenance
+                or u.exclusions):
+            continue  # nothing to tell (most days): say so without working it out
         start, end = minute_start(u.period_start), minute_start(u.period_end)
         touched = tuple(
             IncidentLink(i.title, f"{history_href}#{incident_anchor(i.id)}") for i in mine

@@ -12,20 +12,21 @@ is updated.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from babel.lists import format_list
 from markupsafe import escape
 
 from monitor.times import iso_utc, minute_start
-from statuspage.data import UPCOMING, PageData
+from statuspage.data import UPCOMING, Day, PageData
 from statuspage.i18n import Formatter, formatter
 from statuspage.incident_views import IncidentView, incident_view
 from statuspage.views import percent_places
 
-__all__ = ["MAX_ENTRIES", "Entry", "FeedView", "feed_view"]
+__all__ = ["MAX_ENTRIES", "Entry", "FeedView", "feed_entries", "feed_view"]
 
 MAX_ENTRIES = 200
 
@@ -41,6 +42,7 @@ class Entry:
     summary: str
     content: str = ""  # HTML as text (the template escapes it once more, as type="html" wants)
     about: tuple[str, ...] = ()  # the services it concerns (a service's own feed keeps these)
+    when: str = ""  # a maintenance window's span in words (told again in a service's feed)
 
 
 @dataclass(frozen=True)
@@ -108,24 +110,38 @@ def _incident_summary(v: IncidentView, f: Formatter) -> str:
     return text
 
 
-def feed_view(data: PageData, lang: str | None = None, service: str | None = None
-              ) -> FeedView:
-    """The feed in ``lang`` (default: the site's language), newest entries first; with
-    ``service``, that service's own (``feeds/<service>.atom``): the entries about it."""
+def feed_entries(data: PageData, lang: str | None = None,
+                 kept: dict[tuple[str, date], tuple[Day, str, float, tuple[datetime, Entry]]]
+                 | None = None) -> list[tuple[datetime, Entry]]:
+    """Every entry of the feed in ``lang`` (default: the site's language), each with the time
+    it sorts by, in no particular order: computed once per build, and shared by ``feed.atom``
+    and every service's own feed (:func:`feed_view`'s ``entries``).
+
+    ``kept``: the outage entries of the build before in this process, by service and day
+    (updated here); a day that is the very same :class:`Day` as then keeps its entry (the
+    caller forgets them when the site's language, address or time zone change)."""
     lang = lang or data.site.language
     f = formatter(lang)
     tz = ZoneInfo(data.site.timezone)
     base = _base(data.site.url)
-    key = data.site.url or f"upwatch:{data.site.title}"
-    ns = uuid.uuid5(uuid.NAMESPACE_URL, key)
-    index = f"{base}index.html" if lang == data.site.language else f"{base}index.{lang}.html"
+    ns = _namespace(data)
+    index = _index(data, lang)
     titles = {s.name: s.title for s in data.services}
     entries: list[tuple[datetime, Entry]] = []
+    before = dict(kept) if kept is not None else {}
+    if kept is not None:
+        kept.clear()
     for s in data.services:
         places = percent_places(s.target)
         for day in s.days:
             u = day.uptime
             if not u.down_minutes or u.uptime_percent is None:
+                continue
+            found = before.get((s.name, day.date))
+            if found is not None and found[0] is day and found[1:3] == (s.title, s.target):
+                entries.append(found[3])
+                if kept is not None:
+                    kept[s.name, day.date] = found
                 continue
             assert day.first_down is not None and day.last_down_end is not None
             first, last = minute_start(day.first_down), minute_start(day.last_down_end)
@@ -139,7 +155,7 @@ def feed_view(data: PageData, lang: str | None = None, service: str | None = Non
                 "end": f.time(last, tz),
                 "zone": f.zone(last, tz),
             }
-            entries.append((last, Entry(
+            entry = (last, Entry(
                 id=f"urn:uuid:{uuid.uuid5(ns, f'outage/{s.name}/{day.date.isoformat()}')}",
                 title=f.gettext("%(service)s: %(minutes)s down on %(date)s") % values,
                 published=iso_utc(first), updated=iso_utc(last), href=f"{index}#svc-{s.name}",
@@ -147,7 +163,10 @@ def feed_view(data: PageData, lang: str | None = None, service: str | None = Non
                 summary=f.gettext("%(service)s was down for %(minutes)s on %(date)s, between "
                                   "%(start)s and %(end)s %(zone)s; uptime that day: "
                                   "%(percent)s.") % values,
-            )))
+            ))
+            entries.append(entry)
+            if kept is not None:
+                kept[s.name, day.date] = (day, s.title, s.target, entry)
     for w in _windows(data):
         names = [titles[n] for n in w.services if n in titles]
         when = f"{f.moment(w.start, tz)} – {f.moment(w.end, tz)}"
@@ -160,7 +179,7 @@ def feed_view(data: PageData, lang: str | None = None, service: str | None = Non
             title=f.gettext("Maintenance: %(title)s") % {"title": w.title},
             published=iso_utc(stamp), updated=iso_utc(stamp), href=index,
             categories=("maintenance", *sorted(w.services)), summary=summary,
-            about=tuple(w.services),
+            about=tuple(w.services), when=when,
         )))
     history = f"{base}history.html" if lang == data.site.language else \
         f"{base}history.{lang}.html"
@@ -174,10 +193,46 @@ def feed_view(data: PageData, lang: str | None = None, service: str | None = Non
             summary=_incident_summary(v, f), content=_incident_content(v),
             about=tuple(inc.services),
         )))
+    return entries
+
+
+def _narrowed(e: Entry, service: str, title: str, f: Formatter) -> Entry:
+    """``e`` as ``service``'s own feed tells it: a maintenance window of several services
+    names that one only (in its categories and summary). Naming every service of a window in
+    every one of their feeds made the feeds grow with the square of the services (a weekly
+    window of 1,000 services: half a gigabyte of feeds)."""
+    if not e.categories or e.categories[0] != "maintenance" or e.about == (service,):
+        return e
+    return replace(e, categories=("maintenance", service), summary=f.gettext(
+        "%(when)s; affects %(services)s") % {"when": e.when, "services": title})
+
+
+def _namespace(data: PageData) -> uuid.UUID:
+    return uuid.uuid5(uuid.NAMESPACE_URL, data.site.url or f"upwatch:{data.site.title}")
+
+
+def _index(data: PageData, lang: str) -> str:
+    base = _base(data.site.url)
+    return f"{base}index.html" if lang == data.site.language else f"{base}index.{lang}.html"
+
+
+def feed_view(data: PageData, lang: str | None = None, service: str | None = None,
+              entries: Sequence[tuple[datetime, Entry]] | None = None) -> FeedView:
+    """The feed in ``lang`` (default: the site's language), newest entries first; with
+    ``service``, that service's own (``feeds/<service>.atom``): the entries about it.
+    ``entries``: :func:`feed_entries` of ``data`` in ``lang``, when the caller has them."""
+    lang = lang or data.site.language
+    f = formatter(lang)
+    base = _base(data.site.url)
+    ns = _namespace(data)
+    index = _index(data, lang)
+    found = list(feed_entries(data, lang) if entries is None else entries)
+    titles = {s.name: s.title for s in data.services}
     if service is not None:
-        entries = [(at, e) for at, e in entries if service in e.about]
-    entries.sort(key=lambda p: (p[0], p[1].id), reverse=True)
-    kept = [e for _, e in entries[:MAX_ENTRIES]]
+        found = [(at, _narrowed(e, service, titles.get(service, service), f))
+                 for at, e in found if service in e.about]
+    found.sort(key=lambda p: (p[0], p[1].id), reverse=True)
+    kept = [e for _, e in found[:MAX_ENTRIES]]
     title = f"{data.site.title}: " + f.gettext("outages and maintenance")
     feed_id, self_path, html = "feed", "feed.atom", index
     if service is not None:
@@ -186,7 +241,7 @@ def feed_view(data: PageData, lang: str | None = None, service: str | None = Non
         html = f"{index}#svc-{service}"
     return FeedView(
         lang=lang, id=f"urn:uuid:{uuid.uuid5(ns, feed_id)}", title=title,
-        updated=iso_utc(entries[0][0] if entries else data.now), author=data.site.title,
+        updated=iso_utc(found[0][0] if found else data.now), author=data.site.title,
         html_href=html, self_href=f"{base}{self_path}" if data.site.url else None,
         entries=tuple(kept),
     )

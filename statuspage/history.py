@@ -7,16 +7,17 @@ was declared); and the incidents of the last 90 days with all their updates. Pur
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from monitor.core.sla import AppliedWindow, Uptime
-from statuspage.data import Month, PageData
+from statuspage.data import Month, PageData, ServiceData
 from statuspage.i18n import Formatter, formatter
 from statuspage.incident_views import IncidentView, incident_view
 from statuspage.views import Chrome, chrome, count, decimals, percent_places, verdict
 
-__all__ = ["HistoryView", "MonthRow", "ServiceHistory", "history_view"]
+__all__ = ["HistoryView", "MonthRow", "ServiceHistory", "history_view", "service_history"]
 
 
 @dataclass(frozen=True)
@@ -105,23 +106,29 @@ def _month_row(m: Month, places: int, f: Formatter, tz: ZoneInfo) -> MonthRow:
     )
 
 
-def history_view(data: PageData, lang: str) -> HistoryView:
-    """The view model of ``history.html``: this month to date and the 12 before, per service."""
+def service_history(s: ServiceData, data: PageData, lang: str) -> ServiceHistory:
+    """One service's months on ``history.html`` in ``lang``."""
     f = formatter(lang)
     tz = ZoneInfo(data.site.timezone)
-    services = []
-    for s in data.services:
-        places = percent_places(s.target)
-        months = _since_first_data(s.month, s.history)
-        rows = tuple(_month_row(m, places, f, tz) for m in months)
-        notes = tuple(
-            (row.label, note)
-            for row, m in zip(rows, months, strict=True) for note in _month_notes(m.uptime, f, tz)
-        )
-        services.append(ServiceHistory(
-            s.name, s.title, f.percent(s.target, decimals(s.target)), rows, notes))
+    places = percent_places(s.target)
+    months = _since_first_data(s.month, s.history)
+    rows = tuple(_month_row(m, places, f, tz) for m in months)
+    notes = tuple(
+        (row.label, note)
+        for row, m in zip(rows, months, strict=True) for note in _month_notes(m.uptime, f, tz)
+    )
+    return ServiceHistory(s.name, s.title, f.percent(s.target, decimals(s.target)), rows, notes)
+
+
+def history_view(data: PageData, lang: str,
+                 services: Mapping[str, ServiceHistory] | None = None) -> HistoryView:
+    """The view model of ``history.html``: this month to date and the 12 before, per service
+    (``services``: theirs by name, when the caller has them already)."""
+    f = formatter(lang)
     incidents = tuple(incident_view(i, data, f) for i in data.incidents)
-    return HistoryView(chrome(data, lang, "history", f), tuple(services), incidents)
+    return HistoryView(chrome(data, lang, "history", f), tuple(
+        services[s.name] if services is not None else service_history(s, data, lang)
+        for s in data.services), incidents)
 
 
 def _since_first_data(month: Month, history: tuple[Month, ...]) -> tuple[Month, ...]:

@@ -26,7 +26,8 @@ from babel.numbers import format_decimal, format_percent
 from babel.support import NullTranslations, Translations
 from babel.units import format_unit
 
-__all__ = ["LANGUAGES", "LANGUAGE_NAMES", "LOCALE_DIR", "Formatter", "formatter", "translations"]
+__all__ = ["LANGUAGES", "LANGUAGE_NAMES", "LOCALE_DIR", "Formatter", "duration_parts", "formatter",
+           "translations", "truncated_percent"]
 
 Language = Literal["en", "de", "da", "it", "es"]
 LANGUAGES: Final[tuple[str, ...]] = ("en", "de", "da", "it", "es")
@@ -85,9 +86,9 @@ class Formatter:
     @lru_cache(maxsize=16384)  # noqa: B019 - formatters live as long as the process, by design
     def percent(self, value: float, places: int = 2) -> str:
         """``value`` (0..100) truncated to ``places`` decimals: ``99.99%``, ``99,99 %``."""
-        places = min(max(places, 0), 4)
-        exact = _truncate(value, places) / 100
-        return format_percent(exact, format=self._percent_patterns[places], locale=self.locale)
+        exact = truncated_percent(value, places) / 100
+        return format_percent(exact, format=self._percent_patterns[min(max(places, 0), 4)],
+                              locale=self.locale)
 
     @lru_cache(maxsize=16384)  # noqa: B019
     def integer(self, value: int) -> str:
@@ -129,28 +130,11 @@ class Formatter:
 
     @lru_cache(maxsize=16384)  # noqa: B019
     def duration(self, minutes: float) -> str:
-        """A length of time: ``26 secs``, ``4.3 mins``, ``2 hrs 5 mins``, ``3 days 4 hrs``.
+        """A length of time: ``26 secs``, ``4.3 mins``, ``2 hrs 5 mins``, ``3 days 4 hrs``
+        (:func:`duration_parts` decides the units and numbers)."""
+        return self._join(*(self._unit(value, unit) for value, unit in duration_parts(minutes)))
 
-        Under ten minutes one decimal is kept (an error budget of 4.3 minutes is not 4); longer
-        spans are given in at most two units, the smaller one truncated.
-        """
-        minutes = abs(minutes)
-        if minutes < 1:
-            return self._unit(int(minutes * 60), "second")
-        if minutes < 10:
-            exact = _truncate(minutes, 1)
-            return self._unit(exact.normalize() if exact == exact.to_integral() else exact,
-                              "minute")
-        whole = int(minutes)
-        if whole < 60:
-            return self._unit(whole, "minute")
-        if whole < 1440:
-            h, m = divmod(whole, 60)
-            return self._join(self._unit(h, "hour"), self._unit(m, "minute") if m else "")
-        d, rest = divmod(whole, 1440)
-        h = rest // 60
-        return self._join(self._unit(d, "day"), self._unit(h, "hour") if h else "")
-
+    @lru_cache(maxsize=16384)  # noqa: B019
     def millis(self, ms: float) -> str:
         """A response time: ``87 ms`` under a second, ``1.2 secs`` (one decimal) above."""
         if ms < 1000:
@@ -163,8 +147,37 @@ class Formatter:
         return format_unit(value, f"duration-{unit}", length="short", locale=self.locale)
 
     @staticmethod
-    def _join(big: str, small: str) -> str:
+    def _join(big: str, small: str = "") -> str:
         return f"{big} {small}" if small else big
+
+
+def duration_parts(minutes: float) -> tuple[tuple[int | Decimal, str], ...]:
+    """The numbers and units :meth:`Formatter.duration` says ``minutes`` with, the same in
+    every language: ``((2, "hour"), (5, "minute"))``.
+
+    Under ten minutes one decimal is kept (an error budget of 4.3 minutes is not 4); longer
+    spans are given in at most two units, the smaller one truncated (left out when 0).
+    """
+    minutes = abs(minutes)
+    if minutes < 1:
+        return ((int(minutes * 60), "second"),)
+    if minutes < 10:
+        exact = _truncate(minutes, 1)
+        return ((exact.normalize() if exact == exact.to_integral() else exact, "minute"),)
+    whole = int(minutes)
+    if whole < 60:
+        return ((whole, "minute"),)
+    if whole < 1440:
+        h, m = divmod(whole, 60)
+        return ((h, "hour"), (m, "minute")) if m else ((h, "hour"),)
+    d, rest = divmod(whole, 1440)
+    h = rest // 60
+    return ((d, "day"), (h, "hour")) if h else ((d, "day"),)
+
+
+def truncated_percent(value: float, places: int) -> Decimal:
+    """The number :meth:`Formatter.percent` shows ``value`` (0..100) as, in every language."""
+    return _truncate(value, min(max(places, 0), 4))
 
 
 @cache

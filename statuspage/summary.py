@@ -18,6 +18,7 @@ An incident update's ``body`` is the text as written (Markdown subset), not HTML
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -30,8 +31,8 @@ from statuspage.data import IncidentData, PageData, ServiceData
 from statuspage.incident_views import incident_anchor
 from statuspage.views import page_banner
 
-__all__ = ["COMPONENT_STATUSES", "INDICATORS", "component_status", "latency_json", "service_json",
-           "status_json"]
+__all__ = ["COMPONENT_STATUSES", "INDICATORS", "component_status", "latency_json",
+           "service_figures", "service_json", "status_json"]
 
 COMPONENT_STATUSES = (
     "operational", "under_maintenance", "degraded_performance", "partial_outage", "major_outage",
@@ -67,8 +68,10 @@ def _window_end(w: Window) -> datetime:
     return w.end if w.cancelled_at is None else min(w.end, w.cancelled_at)
 
 
-def status_json(data: PageData) -> dict[str, Any]:
-    """The whole ``status.json`` document."""
+def status_json(data: PageData,
+                figures: Mapping[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The whole ``status.json`` document (``figures``: :func:`service_figures` of each
+    service by name, when the caller has them)."""
     site = data.site
     page_id = _hash_id(site.url or site.title)
     updated = iso_utc(data.now)
@@ -129,7 +132,8 @@ def status_json(data: PageData) -> dict[str, Any]:
         "upwatch": {
             "schema": 1,
             "generated_at": updated,
-            "services": [_figures(s, data.now) for s in data.services],
+            "services": [figures[s.name] if figures is not None else
+                         service_figures(s, data.now) for s in data.services],
         },
     }
 
@@ -175,15 +179,19 @@ def latency_json(s: ServiceData, now: datetime) -> dict[str, Any]:
             "days": columns(s.latency_days, (now_hour // 24 - 89) * 24, 24, 90)}
 
 
-def service_json(data: PageData, s: ServiceData) -> dict[str, Any]:
+def service_json(data: PageData, s: ServiceData,
+                 figures: dict[str, Any] | None = None) -> dict[str, Any]:
     """``services/<name>.json``: one service's figures, as status.json has them, with its
     title and group, for people who build their own widget."""
     return {"schema": 1, "generated_at": iso_utc(data.now), "title": s.title,
-            "group": s.group or None, **_figures(s, data.now)}
+            "group": s.group or None,
+            **(figures if figures is not None else service_figures(s, data.now))}
 
 
-def _figures(s: ServiceData, now: datetime) -> dict[str, Any]:
-    """One service's own figures: state and this month to date, as ``upwatch report`` has them."""
+def service_figures(s: ServiceData, now: datetime,
+                    latency: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One service's own figures: state and this month to date, as ``upwatch report`` has them
+    (``latency``: its :func:`latency_json`, when the caller has it)."""
     month = f"{s.month.year:04d}-{s.month.month:02d}"
     figures = {k: v for k, v in report_dict(s.month.uptime, month).items()
                if k not in ("service", "maintenance", "exclusions")}
@@ -195,7 +203,7 @@ def _figures(s: ServiceData, now: datetime) -> dict[str, Any]:
         "last_checked": iso_utc(s.last_checked),
         "kind": s.kind,
         **({"last_ping": iso_utc(s.last_ping)} if s.kind == "push" else {}),
-        "latency": latency_json(s, now),
+        "latency": latency if latency is not None else latency_json(s, now),
         "month": month,
         "month_to_date": s.month.to_date,
         "time_zone": s.sla_timezone,

@@ -18,6 +18,7 @@ incidents' impacts say (:func:`page_banner`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -42,7 +43,7 @@ from statuspage.notes import last_result
 __all__ = [
     "BANNER_ORDER", "BannerKind", "Chrome", "IndexView", "Segment", "bar_segments", "chrome",
     "count", "decimals", "index_view", "overall", "page_banner", "page_href", "percent_places",
-    "verdict",
+    "service_view", "verdict",
 ]
 
 BannerKind = Literal["operational", "degraded", "partial", "major", "maintenance"]
@@ -72,6 +73,7 @@ def page_banner(data: PageData) -> BannerKind:
     return max(kinds, key=BANNER_ORDER.index)
 
 
+@lru_cache(maxsize=1024)
 def decimals(target: float) -> int:
     """How many decimals ``target`` is written with (99.95 → 2), at most 4."""
     exponent = Decimal(repr(target)).normalize().as_tuple().exponent
@@ -252,12 +254,14 @@ def _summary(f: Formatter, places: int, covered: int, maintenance: int, excluded
     return css, ", ".join(parts)
 
 
-def bar_segments(days: tuple[Day, ...], places: int, today: date,
-                 f: Formatter) -> tuple[Segment, ...]:
-    """The 90-day bar: one segment per run of days that say the same, oldest first."""
+def bar_segments(days: tuple[Day, ...], places: int, today: date, f: Formatter,
+                 said: Sequence[tuple[str, str]] | None = None) -> tuple[Segment, ...]:
+    """The 90-day bar: one segment per run of days that say the same, oldest first
+    (``said``: each day's colour class and words, when the caller has them)."""
     runs: list[tuple[str, str, date, date, int]] = []
-    for day in days:
-        css, text = _day_summary(day.uptime, places, f)
+    if said is None:
+        said = [_day_summary(day.uptime, places, f) for day in days]
+    for day, (css, text) in zip(days, said, strict=True):
         if runs and runs[-1][0] == css and runs[-1][1] == text:
             c, t, first, _, n = runs[-1]
             runs[-1] = (c, t, first, day.date, n + 1)
@@ -315,18 +319,19 @@ def _service(s: ServiceData, now: datetime, f: Formatter, tz: ZoneInfo,
     since = None
     if s.since is not None and state != "maintenance":
         since = f.gettext("since %(time)s") % {"time": f.moment(s.since, tz)}
+    said = [_day_summary(d.uptime, places, f) for d in s.days]
     return ServiceView(
         id=s.name, title=s.title, state=state, state_label=label, since=since,
         uptime=None if u.uptime_percent is None else f.percent(u.uptime_percent, places),
         target=f.percent(s.target, places=decimals(s.target)), verdict=result,
         verdict_label=result_label, budget=_budget(u, f),
-        bar_label=_bar_label(s.days, places, f), bar=bar_segments(s.days, places, today, f),
+        bar_label=_bar_label(s.days, places, f),
+        bar=bar_segments(s.days, places, today, f, said),
         where=_where(s, f),
         note=None if state == "maintenance" else last_result(s.kind, s.last, s.last_ping, now, f),
         charts=_charts(s, now, f),
-        day_details=day_details(s.name, s.days,
-                                [_day_summary(d.uptime, places, f)[1] for d in s.days],
-                                incidents, history_href, f),
+        day_details=day_details(s.name, s.days, [text for _, text in said], incidents,
+                                history_href, f),
     )
 
 
@@ -425,14 +430,22 @@ def _legend(f: Formatter) -> tuple[tuple[str, str], ...]:
     )
 
 
-def index_view(data: PageData, lang: str) -> IndexView:
-    """The view model of ``index.html`` in ``lang``."""
+def service_view(s: ServiceData, data: PageData, lang: str) -> ServiceView:
+    """The view model of one service on ``index.html`` in ``lang``."""
+    return _service(s, data.now, formatter(lang), ZoneInfo(data.site.timezone), data.incidents,
+                    page_href("history", lang, data.site.language))
+
+
+def index_view(data: PageData, lang: str,
+               views: Mapping[str, ServiceView] | None = None) -> IndexView:
+    """The view model of ``index.html`` in ``lang``; ``views``: the services' own, by name,
+    when the caller has them already (a build reuses those of services that did not change)."""
     f = formatter(lang)
     tz = ZoneInfo(data.site.timezone)
     groups: dict[str, list[ServiceView]] = {}
     for s in data.services:
-        groups.setdefault(s.group, []).append(_service(
-            s, data.now, f, tz, data.incidents, page_href("history", lang, data.site.language)))
+        groups.setdefault(s.group, []).append(
+            views[s.name] if views is not None else service_view(s, data, lang))
     kind = page_banner(data)
     outages = tuple(
         OutageView(s.name, s.title, None if s.since is None else

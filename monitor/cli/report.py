@@ -1,4 +1,5 @@
-"""``upwatch import``, ``report`` and ``build-page``: history in, figures and pages out."""
+"""``upwatch import``, ``report`` and ``build-page``: history in, figures and pages out
+(``build-page`` itself: :mod:`monitor.cli.page`)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from monitor.cli.common import (
     config_path,
     open_ledger,
 )
+from monitor.cli.page import cmd_build_page
 from monitor.config import Config, load_config
 from monitor.core.clock import Clock, SystemClock
 from monitor.times import iso_utc
@@ -63,6 +65,10 @@ def add_page_parser(sub: Subparsers[argparse.ArgumentParser]) -> None:
     page.add_argument("--at", type=_instant, default=None, metavar="TIME",
                       help="build the page as it stood at this ISO 8601 time with a UTC "
                            "offset, e.g. 2026-10-31T23:59:00Z (default: now)")
+    page.add_argument("--serve", action="store_true",
+                      help="keep running: build once per line read on stdin (the time to "
+                           "build as of, ISO 8601), reusing what the builds before computed; "
+                           "what `upwatch run` does")
     page.set_defaults(handler=cmd_build_page)
 
 
@@ -207,26 +213,4 @@ def cmd_incident_report(args: argparse.Namespace, config: Config, now: datetime)
               "csv": incident_report.to_csv}[args.format]
     out = render(report)
     sys.stdout.write(out if out.endswith("\n") else out + "\n")
-    return EXIT_OK
-
-
-def cmd_build_page(args: argparse.Namespace) -> int:
-    import time
-
-    from monitor.windows.sources import declared_windows
-    from statuspage.render import BuildError, build_from_ledger
-
-    config = load_config(config_path(args))
-    ledger = open_ledger(args)
-    started = time.monotonic()
-    try:
-        now = args.at if args.at is not None else SystemClock().now()
-        report = build_from_ledger(config, ledger, declared_windows(ledger), now, args.out)
-    except BuildError as err:
-        raise UsageError(f"--out: {err}") from err
-    finally:
-        ledger.close()
-    index_kb = report.sizes.get("index.html", 0) / 1024
-    print(f"built {len(report.files)} files into {args.out} in {time.monotonic() - started:.1f}s "
-          f"(index.html {index_kb:.0f} KB); serve it with any static web server")
     return EXIT_OK

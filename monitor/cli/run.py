@@ -109,7 +109,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     opts = RunOptions(config_path=config_path(args), db_path=db, host=host, port=port,
                       max_concurrency=args.max_concurrency,
                       site=SitePlan(args.site if args.site is not None
-                                    else (db.parent if isinstance(db, Path) else Path()) / "site"))
+                                    else (db.parent if isinstance(db, Path) else Path()) / "site",
+                                    serve=True))
     try:
         return asyncio.run(serve(opts))
     except LedgerError as err:

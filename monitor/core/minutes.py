@@ -14,6 +14,7 @@ restart continues exactly where the last commit left off.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -145,7 +146,22 @@ def fold(checks: Iterable[tuple[int, State, int]], until: int | None = None) -> 
 
 
 def merge_worst(a: Sequence[Run], b: Sequence[Run]) -> list[Run]:
-    """Minute-wise worst-of two sorted run lists (``nodata`` is the identity)."""
+    """Minute-wise worst-of two sorted run lists (``nodata`` is the identity).
+
+    The runs of one list that end before the other's first begins are taken as they are:
+    merging months of stored runs with a pending tail of minutes works on the tail's end
+    only (a status page reads that for every service)."""
+    if not a or not b:
+        return coalesce(r for r in (a or b) if r.state != State.NODATA)
+    if b[0].start < a[0].start:
+        a, b = b, a
+    k = bisect_right([r.end for r in a], b[0].start)
+    if k == 0:
+        return _merge_all(a, b)
+    return coalesce([*(r for r in a[:k] if r.state != State.NODATA), *_merge_all(a[k:], b)])
+
+
+def _merge_all(a: Sequence[Run], b: Sequence[Run]) -> list[Run]:
     bounds = sorted({r.start for r in a} | {r.end for r in a} | {r.start for r in b}
                     | {r.end for r in b})
     out: list[Run] = []

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
+from functools import cached_property
 from itertools import islice, takewhile
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -48,7 +49,13 @@ class Window:
     cancelled_at: datetime | None = None
 
     def applies_to(self, service: str) -> bool:
-        return service in self.services
+        return service in self._members
+
+    @cached_property
+    def _members(self) -> frozenset[str]:
+        """The services as a set: a window of 1,000 services is asked about each of them on
+        each day and month of the status page (a tuple made that quadratic)."""
+        return frozenset(self.services)
 
 
 def effective_range(w: Window) -> tuple[int, int] | None:

@@ -16,6 +16,13 @@ queued with the writer's commits. So the runner runs ``upwatch build-page --conf
 The child reads the same config file and ledger as the monitor, so a config reloaded on SIGHUP
 reaches the next build, and the windows declared at run time (stored in the ledger) are on the
 page. Nothing here imports ``statuspage``: the child does, through the CLI.
+
+With ``SitePlan.serve`` (what ``upwatch run`` sets) the child is a :class:`BuildWorker`: one
+``upwatch build-page --serve`` kept for the monitor's life, niced and in its own session like
+the others, asked for one build per line on its stdin. It keeps what its builds computed and
+rendered, so a rebuild a minute later redoes only what changed (:mod:`statuspage.builder`). A
+build that fails ends it, one past the timeout or a cancelled one kills it; the next build
+starts a new one (a build from nothing).
 """
 
 from __future__ import annotations
@@ -33,8 +40,9 @@ from pathlib import Path
 
 from monitor.times import iso_utc
 
-__all__ = ["DEFAULT_TIMEOUT_S", "NICENESS", "BuildCommand", "ChildBuild", "SitePlan",
-           "build_page_command", "count_files", "niced", "run_build"]
+__all__ = ["DEFAULT_TIMEOUT_S", "NICENESS", "BuildCommand", "BuildWorker", "ChildBuild",
+           "SitePlan", "build_page_command", "build_page_worker", "count_files", "niced",
+           "run_build"]
 
 #: How much lower than the monitor's the priority of a page build is (``nice(1)``'s scale).
 NICENESS = 10
@@ -64,6 +72,13 @@ def build_page_command(config_path: Path, db_path: str | Path, out_dir: Path,
     as of the monitor's ``now`` (``--at``: an injected clock reaches the page too)."""
     return [sys.executable, "-m", "monitor.cli", "build-page", "--config", str(config_path),
             "--db", str(db_path), "--out", str(out_dir), "--at", iso_utc(now)]
+
+
+def build_page_worker(config_path: Path, db_path: str | Path, out_dir: Path) -> list[str]:
+    """``upwatch build-page --serve`` on the monitor's config file and ledger: the child of
+    a :class:`BuildWorker`."""
+    return [sys.executable, "-m", "monitor.cli", "build-page", "--config", str(config_path),
+            "--db", str(db_path), "--out", str(out_dir), "--serve"]
 
 
 def niced(argv: Sequence[str], niceness: int = NICENESS) -> list[str]:
@@ -139,6 +154,86 @@ async def _kill(proc: asyncio.subprocess.Process) -> None:
     await proc.wait()
 
 
+class BuildWorker:
+    """One ``upwatch build-page --serve`` child (``argv``), started at the first build and
+    again after one failed or was killed; asked for a build by a line on its stdin (the time
+    to build as of), it answers with one line on stdout. What it writes on stderr meanwhile
+    goes with the build under way."""
+
+    def __init__(self, argv: Sequence[str], niceness: int = NICENESS) -> None:
+        self.argv, self._niceness = tuple(argv), niceness
+        self._proc: asyncio.subprocess.Process | None = None
+        self._stderr: list[str] = []
+        self._reading: asyncio.Task[None] | None = None
+
+    async def _start(self) -> asyncio.subprocess.Process:
+        proc = await asyncio.create_subprocess_exec(
+            *niced(self.argv, self._niceness), stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            start_new_session=True, env=_child_env(os.environ))
+        self._proc, self._stderr = proc, []
+        self._reading = asyncio.create_task(self._read_stderr(proc))
+        return proc
+
+    async def _read_stderr(self, proc: asyncio.subprocess.Process) -> None:
+        assert proc.stderr is not None
+        while line := await proc.stderr.readline():  # drained, so the child never blocks
+            self._stderr.append(line.decode("utf-8", "replace"))
+            del self._stderr[:-200]
+
+    async def build(self, now: datetime, timeout_s: float = DEFAULT_TIMEOUT_S) -> ChildBuild:
+        """One build as of ``now``, within ``timeout_s`` (then the child is killed). OSError:
+        the child could not be started."""
+        proc = self._proc
+        if proc is None or proc.returncode is not None:
+            proc = await self._start()
+        assert proc.stdin is not None and proc.stdout is not None
+        self._stderr.clear()
+        try:
+            async with asyncio.timeout(timeout_s):
+                try:
+                    proc.stdin.write(f"{iso_utc(now)}\n".encode())
+                    await proc.stdin.drain()
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # it ended (it says how below)
+                line = await proc.stdout.readline()
+                if not line:  # it ended: the build failed, and it said why on stderr
+                    await proc.wait()
+                    if self._reading is not None:
+                        await self._reading
+                    return ChildBuild(self.argv, proc.pid, proc.returncode, False, "",
+                                      "".join(self._stderr))
+        except TimeoutError:
+            await self.close(kill=True)
+            return ChildBuild(self.argv, proc.pid, None, True, "", "")
+        except BaseException:  # cancelled: never leave a build running behind a stopped monitor
+            await self.close(kill=True)
+            raise
+        for _ in range(3):  # let the reader take what it wrote on stderr just before
+            await asyncio.sleep(0)
+        return ChildBuild(self.argv, proc.pid, 0, False, line.decode("utf-8", "replace"),
+                          "".join(self._stderr))
+
+    async def close(self, *, kill: bool = False) -> None:
+        """End the child: at the end of its input, or (``kill``, or when it does not end
+        within 10 s) by killing its process group."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.returncode is None and not kill and proc.stdin is not None:
+            proc.stdin.close()
+            try:
+                async with asyncio.timeout(10):
+                    await proc.wait()
+            except TimeoutError:
+                pass
+        if proc.returncode is None:
+            await _kill(proc)
+        if self._reading is not None:
+            await asyncio.gather(self._reading, return_exceptions=True)
+            self._reading = None
+
+
 def count_files(out_dir: Path) -> int:
     """Files of the site published at ``out_dir``, 0 if none (blocking: run it in a thread)."""
     root = out_dir.resolve()
@@ -151,8 +246,12 @@ class SitePlan:
 
     Every build is a child process at low priority (this module):
     ``command(config file, ledger, out_dir, now)`` is its argv, ``upwatch build-page`` by
-    default; one running longer than ``timeout_s`` is killed."""
+    default, or (``serve``) the build worker kept between builds; one running longer than
+    ``timeout_s`` is killed."""
 
     out_dir: Path
     timeout_s: float = DEFAULT_TIMEOUT_S
     command: BuildCommand = build_page_command
+    #: Build in one :class:`BuildWorker` kept between builds (``build_page_worker``) rather
+    #: than in a new child each time (``command``): rebuilds then redo only what changed.
+    serve: bool = False

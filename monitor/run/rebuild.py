@@ -8,7 +8,14 @@ import logging
 from pathlib import Path
 
 from monitor.core.clock import Clock
-from monitor.run.pages import ChildBuild, SitePlan, count_files, run_build
+from monitor.run.pages import (
+    BuildWorker,
+    ChildBuild,
+    SitePlan,
+    build_page_worker,
+    count_files,
+    run_build,
+)
 
 __all__ = ["PAGE_BUDGET_FACTOR", "PageBuilder"]
 
@@ -28,6 +35,8 @@ class PageBuilder:
         self.interval = every_s  # seconds to the next build: stretched when builds are slow
         self._built = False
         self._lock = asyncio.Lock()  # one build at a time
+        self._worker = (BuildWorker(build_page_worker(config_path, db, site.out_dir))
+                        if site is not None and site.serve else None)
 
     async def rebuild(self) -> None:
         """Build and publish the status page in a child process (``upwatch build-page`` on this
@@ -44,10 +53,14 @@ class PageBuilder:
         # The child starts in this process's working directory: relative paths mean the same.
         async with self._lock:
             # The page is built as of this monitor's clock, not the child's.
-            argv = site.command(self._config_path, self._db, site.out_dir, self._clock.now())
+            now = self._clock.now()
+            argv = (self._worker.argv if self._worker is not None else
+                    site.command(self._config_path, self._db, site.out_dir, now))
             started = self._clock.monotonic()
             try:
-                built = await run_build(argv, timeout_s=site.timeout_s)
+                built = (await self._worker.build(now, site.timeout_s)
+                         if self._worker is not None else
+                         await run_build(argv, timeout_s=site.timeout_s))
             except OSError as err:
                 built = None
                 log.error("the status page build could not start (%s): %s", argv[0], err)
@@ -61,6 +74,12 @@ class PageBuilder:
                 log.warning("the status page took %.1fs to build; rebuilding every %.0fs instead "
                             "of every %.0fs", took, stretched, self._every_s)
             self.interval = stretched
+
+    async def close(self) -> None:
+        """End the build worker, if there is one (the monitor stops)."""
+        if self._worker is not None:
+            async with self._lock:
+                await self._worker.close()
 
     async def _outcome(self, built: ChildBuild, out_dir: Path, took: float,
                        timeout_s: float) -> None:

@@ -408,6 +408,7 @@ class Monitor:
         await asyncio.gather(*self._tasks, *self._checking.values(), return_exceptions=True)
         await self.incidents.drain()
         await self.pings.close()
+        await self.pages.close()  # the status page's build worker, if any
         self.outbox.close()
         if self._outbox_task is not None:
             await self._outbox_task

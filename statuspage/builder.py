@@ -1,0 +1,58 @@
+"""Build the status page again and again in one process, redoing only what changed.
+
+A :class:`SiteBuilder` keeps, between its builds:
+
+- the days and months of each service (:class:`statuspage.uptimes.Kept`): a minute later, the
+  days before today and the months before this one are those of the last build unless their
+  runs or windows changed;
+- each service's rendered pieces, per language (:class:`statuspage.fragments.Fragments`): a
+  service whose key did not change is not rendered again;
+- what it published (:class:`statuspage.publish.Published`): a file whose bytes did not
+  change is hard-linked from the version before, not written.
+
+The output is the same as a build from nothing (``tests/test_statuspage_fragments.py``).
+``upwatch run``'s rebuilder holds one for its life (``upwatch build-page --serve``);
+``upwatch build-page`` builds once, from nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+
+from monitor.config import Config
+from monitor.core.windows import Window
+from monitor.store.ledger import Ledger
+from statuspage.data import PageData, gather
+from statuspage.fragments import Fragments
+from statuspage.i18n import LANGUAGES
+from statuspage.publish import BuildReport, Published
+from statuspage.render import STATIC_DIR, build_site
+from statuspage.uptimes import Kept
+
+__all__ = ["SiteBuilder"]
+
+
+class SiteBuilder:
+    """Builds the site for ``languages`` again and again, keeping what it can (see above)."""
+
+    def __init__(self, *, languages: Sequence[str] = LANGUAGES,
+                 static_dir: Path = STATIC_DIR) -> None:
+        self.languages, self.static_dir = tuple(languages), static_dir
+        self.kept = Kept()
+        self.fragments = Fragments()
+        self.published = Published()
+
+    def gather(self, config: Config, ledger: Ledger, now: datetime,
+               windows: Sequence[Window] = ()) -> PageData:
+        return gather(config, ledger, now, windows, self.kept)
+
+    def build_data(self, data: PageData, out_dir: Path) -> BuildReport:
+        return build_site(data, out_dir, languages=self.languages, static_dir=self.static_dir,
+                          fragments=self.fragments, published=self.published)
+
+    def build(self, config: Config, ledger: Ledger, windows: Sequence[Window], now: datetime,
+              out_dir: Path) -> BuildReport:
+        """Gather from the ledger at ``now`` and build into ``out_dir``."""
+        return self.build_data(self.gather(config, ledger, now, windows), out_dir)

@@ -1,0 +1,165 @@
+"""The per-service pieces of the pages, rendered once and kept from one build to the next.
+
+Each service has a piece of ``index.html`` (its ``<li>``: state, charts, bar, days), an
+``embed/`` page and a section of ``history.html``, in each language. :class:`Fragments` keeps,
+for each (piece, language, service), the view model and the HTML it rendered, with the key
+(:mod:`statuspage.keys`) it was rendered for. A later build in the same process reuses them
+while the key is equal, and renders anew what changed: ``upwatch run``'s rebuilder keeps one
+:class:`Fragments` for its life; ``upwatch build-page`` starts with an empty one.
+
+What the five languages share is worked out once per build: the keys (one per service, in no
+language), the feed's entries, and the charts' drawings (:func:`statuspage.charts.chart`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Generic, TypeVar
+
+import jinja2
+from markupsafe import Markup
+
+from monitor.times import epoch_minute
+from statuspage.data import DAYS, Day, IncidentData, PageData, ServiceData
+from statuspage.feed import Entry
+from statuspage.history import ServiceHistory, service_history
+from statuspage.keys import Key, history_key, service_key
+from statuspage.summary import latency_json
+from statuspage.views import ServiceView, service_view
+
+__all__ = ["Fragments", "Pieces", "embed_pages", "history_pieces", "index_pieces"]
+
+V = TypeVar("V")
+
+
+@dataclass
+class _Kept(Generic[V]):
+    """One kind of piece: (language, service) → (key, what was made for it)."""
+
+    pieces: dict[tuple[str, str], tuple[object, V]] = field(default_factory=dict)
+    used: set[tuple[str, str]] = field(default_factory=set)
+
+    def get(self, slot: tuple[str, str], key: object, make: Callable[[], V],
+            counts: dict[str, int]) -> V:
+        self.used.add(slot)
+        found = self.pieces.get(slot)
+        if found is not None and found[0] == key:
+            counts["reused"] += 1
+            return found[1]
+        made = make()
+        self.pieces[slot] = (key, made)
+        counts["rendered"] += 1
+        return made
+
+    def forget_unused(self) -> None:
+        """Drop the pieces the last build did not ask for (a service or language gone)."""
+        for slot in [s for s in self.pieces if s not in self.used]:
+            del self.pieces[slot]
+        self.used = set()
+
+
+class Fragments:
+    """The pieces kept between the builds of one process (see the module's doc).
+
+    ``counts``: pieces rendered and reused by the latest build, for tests and the bench."""
+
+    def __init__(self) -> None:
+        self._site: Hashable = None
+        self.services: _Kept[tuple[ServiceView, str]] = _Kept()
+        self.embeds: _Kept[str] = _Kept()
+        self.history: _Kept[tuple[ServiceHistory, str]] = _Kept()
+        #: Not counted: a service's response times in JSON, its own Atom feed.
+        self.latency: _Kept[dict[str, Any]] = _Kept()
+        self.feeds: _Kept[str] = _Kept()
+        self._uncounted = {"rendered": 0, "reused": 0}
+        #: The feed's outage entries (:func:`statuspage.feed.feed_entries`'s ``kept``).
+        self.outages: dict[tuple[str, date], tuple[Day, str, float, tuple[datetime, Entry]]] = {}
+        self._keys: dict[str, tuple[Key, Key]] = {}
+        self.counts = {"rendered": 0, "reused": 0}
+
+    def begin(self, data: PageData, asset_version: str) -> None:
+        """Start a build: anything site-wide that the pieces depend on (the site's language,
+        time zone, title, assets…) changed since the last one → keep nothing."""
+        site = (data.site, asset_version, DAYS)
+        if site != self._site:
+            self.services, self.embeds, self.history = _Kept(), _Kept(), _Kept()
+            self.latency, self.feeds, self.outages = _Kept(), _Kept(), {}
+            self._site = site
+        mine: dict[str, list[IncidentData]] = {s.name: [] for s in data.services}
+        for inc in data.incidents:
+            for name in dict.fromkeys(inc.services):
+                if name in mine:
+                    mine[name].append(inc)
+        self._keys = {s.name: (service_key(s, data, tuple(mine[s.name])), history_key(s))
+                      for s in data.services}
+        self.counts = {"rendered": 0, "reused": 0}
+
+    def end(self) -> None:
+        for kept in (self.services, self.embeds, self.history, self.latency, self.feeds):
+            kept.forget_unused()
+
+    def key(self, name: str) -> tuple[Key, Key]:
+        return self._keys[name]
+
+    def latency_json(self, s: ServiceData, now: datetime) -> dict[str, Any]:
+        """:func:`statuspage.summary.latency_json` of ``s``, kept while its points and the
+        hour are the same."""
+        return self.latency.get(("", s.name), (s.latency_hours, s.latency_days,
+                                                epoch_minute(now) // 60),
+                                lambda: latency_json(s, now), self._uncounted)
+
+    def feed(self, name: str, key: object, make: Callable[[], str]) -> str:
+        """A service's own feed, kept while ``key`` (its entries…) is the same."""
+        return self.feeds.get(("", name), key, make, self._uncounted)
+
+
+@dataclass(frozen=True)
+class Pieces(Generic[V]):
+    views: Mapping[str, V]
+    html: Mapping[str, Markup]
+
+
+def _pieces(data: PageData, lang: str, template: jinja2.Template, cache: _Kept[tuple[V, str]],
+            key: Callable[[str], object], view_of: Callable[[ServiceData, PageData, str], V],
+            counts: dict[str, int]) -> Pieces[V]:
+    """Each service's view and piece of a page in ``lang``: kept while ``key`` is the same,
+    else made with ``view_of`` and ``template``."""
+    views: dict[str, V] = {}
+    html: dict[str, Markup] = {}
+    for s in data.services:
+        def make(s: ServiceData = s) -> tuple[V, str]:
+            view = view_of(s, data, lang)
+            return view, template.render(s=view, days=DAYS)
+        views[s.name], text = cache.get((lang, s.name), key(s.name), make, counts)
+        html[s.name] = Markup(text)
+    return Pieces(views, html)
+
+
+def index_pieces(data: PageData, lang: str, env: jinja2.Environment,
+                 fragments: Fragments) -> Pieces[ServiceView]:
+    """Each service's view and ``<li>`` on ``index.html`` in ``lang``, kept or made."""
+    return _pieces(data, lang, env.get_template("service.html"), fragments.services,
+                   lambda name: fragments.key(name)[0], service_view, fragments.counts)
+
+
+def embed_pages(views: Mapping[str, ServiceView], lang: str, env: jinja2.Environment,
+                fragments: Fragments, render: Callable[[jinja2.Template, ServiceView], str],
+                ) -> dict[str, str]:
+    """``embed/<service>.html`` of each service, kept or made (``render`` fills the page)."""
+    template = env.get_template("embed.html")
+    out = {}
+    for name, view in views.items():
+        def make(view: ServiceView = view) -> str:
+            return render(template, view)
+        out[name] = fragments.embeds.get((lang, name), fragments.key(name)[0], make,
+                                            fragments.counts)
+    return out
+
+
+def history_pieces(data: PageData, lang: str, env: jinja2.Environment,
+                   fragments: Fragments) -> Pieces[ServiceHistory]:
+    """Each service's months and their section of ``history.html`` in ``lang``."""
+    return _pieces(data, lang, env.get_template("history_service.html"), fragments.history,
+                   lambda name: fragments.key(name)[1], service_history, fragments.counts)

@@ -1,0 +1,172 @@
+"""Rebuilding the status page in one process (:class:`statuspage.builder.SiteBuilder`): the
+days and months that did not change are kept, a service whose page pieces did not change is
+not rendered again, a file whose bytes did not change is linked rather than written, what the
+five languages share is worked out once; and the site is byte for byte a build from nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import jinja2
+import pytest
+from test_statuspage_sample import sample_page
+
+import statuspage.render
+from monitor.config import Config, parse_config
+from monitor.core.checks import CheckResult, Observation, State
+from monitor.store.ledger import Ledger
+from statuspage import charts
+from statuspage.builder import SiteBuilder
+from statuspage.i18n import LANGUAGES, translations
+from statuspage.render import render_files
+from statuspage.templating import TEMPLATE_DIR
+
+NOW = datetime(2026, 10, 20, 12, 0, 30, tzinfo=UTC)
+STEP = timedelta(hours=6)
+
+CONFIG = """
+site: {title: Example status, language: en, timezone: Europe/Copenhagen, url: "https://s.example"}
+services:
+  - {name: api, title: API, url: "http://127.0.0.1:1/", interval: 6h}
+  - {name: web, title: Website, url: "http://127.0.0.1:2/", interval: 6h}
+  - name: desk
+    title: Help desk
+    url: http://127.0.0.1:3/
+    interval: 6h
+    sla: {target: 99.95, timezone: Europe/Copenhagen,
+          coverage: {days: mon-fri, hours: "09:00-17:00", holidays: [DK]}}
+maintenance:
+  - services: [api, web, desk]
+    title: Weekly patching
+    rrule: FREQ=WEEKLY;BYDAY=SU;BYHOUR=2;BYMINUTE=0
+    duration: 1h
+    timezone: Europe/Copenhagen
+"""
+
+
+def check(name: str, at: datetime, state: State = State.UP) -> Observation:
+    ok = state != State.DOWN
+    return Observation(CheckResult(name, at, ok, 90.0 if ok else None, 200 if ok else 503),
+                       state, 6 * 3600 * 1000)
+
+
+@pytest.fixture
+def config() -> Config:
+    return parse_config(CONFIG)
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Iterator[Ledger]:
+    """120 days of a check every 6 hours; api down for 40 minutes 30 days ago."""
+    led = Ledger(tmp_path / "upwatch.db")
+    for name in ("api", "web", "desk"):
+        t, events = NOW - timedelta(days=120), []
+        while t < NOW:
+            events.append(check(name, t))
+            t += STEP
+        if name == "api":
+            down = NOW - timedelta(days=30, hours=1)
+            events += [check(name, down, State.DOWN), check(name, down + timedelta(minutes=40))]
+        led.record(sorted(events, key=lambda o: o.result.time))
+    yield led
+    led.close()
+
+
+def site_bytes(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file()}
+
+
+def test_a_rebuild_is_the_build_from_nothing_and_writes_only_what_changed(
+    config: Config, ledger: Ledger, tmp_path: Path
+) -> None:
+    builder = SiteBuilder()
+    first = builder.build(config, ledger, [], NOW, tmp_path / "site")
+    assert first.written == len(first.files)  # the first build writes every file
+    ledger.record([check("api", NOW + timedelta(seconds=30), State.DOWN)])
+    later = NOW + timedelta(minutes=1)
+    again = builder.build(config, ledger, [], later, tmp_path / "site")
+    cold = SiteBuilder().build(config, ledger, [], later, tmp_path / "cold")
+    assert site_bytes(tmp_path / "site") == site_bytes(tmp_path / "cold")
+    assert cold.written == len(cold.files)
+
+    # written: the files whose bytes changed (the pages say when they were updated; api's
+    # own files, and every services/*.json: this month's minutes grew); linked: the others
+    before, after = first.version_dir, again.version_dir
+    changed = {rel for rel in again.files
+               if not (before / rel).exists() or (before / rel).read_bytes()
+               != (after / rel).read_bytes()}
+    assert again.written == len(changed) < len(again.files)
+    assert {"index.html", "badges/api-status.svg", "embed/api.html"} <= changed
+    for rel in ("badges/web-status.svg", "embed/web.html", "static/style.css"):
+        assert rel not in changed
+        old, new = (before / rel).stat(), (after / rel).stat()
+        assert (new.st_ino, new.st_mtime_ns) == (old.st_ino, old.st_mtime_ns)  # linked
+
+    # rendered again: api's piece of index.html in each language and its embed page (its
+    # down minute is under way: history.html does not count it yet); the rest was kept
+    rendered = len(LANGUAGES) + 1
+    assert builder.fragments.counts == {"rendered": rendered,
+                                        "reused": 3 * (2 * len(LANGUAGES) + 1) - rendered}
+
+
+def test_the_days_and_months_that_did_not_change_are_kept(
+    config: Config, ledger: Ledger
+) -> None:
+    builder = SiteBuilder()
+    first = {s.name: s for s in builder.gather(config, ledger, NOW).services}
+    ledger.record([check("api", NOW + timedelta(seconds=30), State.DOWN),  # today
+                   check("web", NOW - timedelta(days=2), State.DOWN)])  # late, 2 days ago
+    later = NOW + timedelta(minutes=1)
+    second = {s.name: s for s in builder.gather(config, ledger, later).services}
+    cold = {s.name: s for s in SiteBuilder().gather(config, ledger, later).services}
+    assert second == cold  # the same figures as from nothing
+    api, desk = second["api"], second["desk"]
+    assert all(a is b for a, b in zip(first["api"].days[:-1], api.days[:-1], strict=True))
+    assert all(a is b for a, b in zip(first["desk"].history, desk.history, strict=True))
+    # web's late check changed a day before today: its days were computed again
+    assert first["web"].days[-3] is not second["web"].days[-3]
+    assert second["web"].days[-3].uptime.down_minutes > 0
+
+
+def test_another_process_publishing_between_two_builds_means_writing_everything(
+    config: Config, ledger: Ledger, tmp_path: Path
+) -> None:
+    builder = SiteBuilder(languages=("en",))
+    builder.build(config, ledger, [], NOW, tmp_path / "site")
+    SiteBuilder(languages=("en",)).build(config, ledger, [], NOW, tmp_path / "site")
+    again = builder.build(config, ledger, [], NOW, tmp_path / "site")
+    assert again.written == len(again.files)
+
+
+def test_the_languages_share_the_charts_drawings() -> None:
+    charts.forget()
+    files = render_files(sample_page(), LANGUAGES)
+    drawn = files["index.html"].count('<svg class="latency-chart"')
+    assert drawn > 0
+    info = charts._svg.cache_info()
+    assert (info.misses, info.hits) == (drawn, drawn * (len(LANGUAGES) - 1))
+
+
+def test_messages_translated_at_compile_time_read_as_gettext_has_them(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every page in every language, rendered with :class:`statuspage.templating.Translated`
+    and with plain ``_()`` calls, is the same text."""
+    page = replace(sample_page(), now=NOW + timedelta(days=1))
+    fast = render_files(page, LANGUAGES)
+
+    def plain(lang: str) -> jinja2.Environment:
+        env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
+            autoescape=jinja2.select_autoescape(("html", "xml")),
+            extensions=["jinja2.ext.i18n"], undefined=jinja2.StrictUndefined,
+            trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+        env.install_gettext_translations(translations(lang), newstyle=True)  # type: ignore[attr-defined]
+        return env
+
+    monkeypatch.setattr(statuspage.render, "environment", plain)
+    assert render_files(page, LANGUAGES) == fast
