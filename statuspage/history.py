@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from monitor.core.sla import AppliedWindow, Uptime
+from statuspage.chrome import Chrome, chrome
 from statuspage.data import Month, PageData, ServiceData
 from statuspage.i18n import Formatter, formatter
 from statuspage.incident_views import IncidentView, incident_view
-from statuspage.views import Chrome, chrome, count, decimals, percent_places, verdict
+from statuspage.views import count, decimals, percent_places, verdict
 
 __all__ = ["HistoryView", "MonthRow", "ServiceHistory", "history_view", "service_history"]
 

@@ -33,6 +33,7 @@ from monitor.config import Config
 from monitor.core.windows import Window
 from monitor.store.ledger import Ledger
 from statuspage.badges import status_badge, uptime_badge
+from statuspage.chrome import Chrome, brand_href, page_href
 from statuspage.data import DAYS, PageData, gather
 from statuspage.feed import Entry, feed_entries, feed_view
 from statuspage.fragments import Fragments, embed_pages, history_pieces, index_pieces
@@ -42,7 +43,7 @@ from statuspage.publish import BuildError, BuildReport, Published, publish, writ
 from statuspage.subscribe import subscribe_view
 from statuspage.summary import service_figures, service_json, status_json
 from statuspage.templating import TEMPLATE_DIR, environment
-from statuspage.views import Chrome, ServiceView, brand_href, index_view, page_href
+from statuspage.views import ServiceView, index_view
 
 __all__ = ["STATIC_DIR", "TEMPLATE_DIR", "BuildError", "BuildReport", "build_from_ledger",
            "build_site", "environment", "publish", "render_files"]

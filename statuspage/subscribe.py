@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from statuspage.chrome import Chrome, chrome
 from statuspage.data import PageData
 from statuspage.i18n import formatter
-from statuspage.views import Chrome, chrome
 
 __all__ = ["SubscribeView", "subscribe_view"]
 

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from functools import lru_cache
-from pathlib import PurePath
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -32,18 +31,18 @@ from babel.lists import format_list
 from monitor.core.checks import State
 from monitor.core.sla import Uptime
 from monitor.core.windows import Window
-from monitor.times import epoch_minute, iso_utc
+from monitor.times import epoch_minute
 from statuspage.charts import Chart, chart
+from statuspage.chrome import Chrome, chrome, page_href
 from statuspage.data import Day, IncidentData, PageData, ServiceData
 from statuspage.days import DayDetail, day_details
-from statuspage.i18n import LANGUAGE_NAMES, LANGUAGES, Formatter, formatter
+from statuspage.i18n import Formatter, formatter
 from statuspage.incident_views import IMPACT_BANNER, IncidentView, incident_view
 from statuspage.notes import last_result
 
 __all__ = [
-    "BANNER_ORDER", "BannerKind", "Chrome", "IndexView", "Segment", "bar_segments", "chrome",
-    "count", "decimals", "index_view", "overall", "page_banner", "page_href", "percent_places",
-    "service_view", "verdict",
+    "BANNER_ORDER", "BannerKind", "IndexView", "Segment", "bar_segments", "count", "decimals",
+    "index_view", "overall", "page_banner", "percent_places", "service_view", "verdict",
 ]
 
 BannerKind = Literal["operational", "degraded", "partial", "major", "maintenance"]
@@ -83,19 +82,6 @@ def decimals(target: float) -> int:
 def percent_places(target: float) -> int:
     """Decimals to show uptimes of a service with ``target`` in: 2, or the target's own."""
     return max(2, decimals(target))
-
-
-def page_href(kind: str, lang: str, default: str) -> str:
-    """``index.html`` for the default language, ``index.de.html`` for the others."""
-    return f"{kind}.html" if lang == default else f"{kind}.{lang}.html"
-
-
-@dataclass(frozen=True)
-class Link:
-    lang: str
-    name: str
-    href: str
-    current: bool
 
 
 @dataclass(frozen=True)
@@ -152,27 +138,6 @@ class OutageView:
     id: str
     title: str
     since: str | None
-
-
-@dataclass(frozen=True)
-class Chrome:
-    """What every page has: language, titles, navigation, time of the update."""
-
-    lang: str
-    site_title: str
-    description: str
-    updated: str
-    updated_iso: str
-    languages: tuple[Link, ...]
-    index_href: str
-    history_href: str
-    #: Branding (site.logo, favicon, custom_css, accent_color): site-relative hrefs.
-    logo_href: str | None = None
-    favicon_href: str | None = None
-    custom_css_href: str | None = None
-    accent_color: str | None = None
-    #: The subscribe page in this language (None: the site takes no subscriptions).
-    subscribe_href: str | None = None
 
 
 @dataclass(frozen=True)
@@ -391,31 +356,6 @@ def _maintenance(data: PageData, f: Formatter, tz: ZoneInfo) -> tuple[Maintenanc
             services=format_list(names, locale=f.locale) if names else "",
         ))
     return tuple(out)
-
-
-def chrome(data: PageData, lang: str, kind: str, f: Formatter) -> Chrome:
-    tz = ZoneInfo(data.site.timezone)
-    default = data.site.language
-    links = tuple(
-        Link(code, LANGUAGE_NAMES[code], page_href(kind, code, default), code == lang)
-        for code in LANGUAGES
-    )
-    return Chrome(
-        lang=lang, site_title=data.site.title, description=data.site.description,
-        updated=f.moment(data.now, tz),
-        updated_iso=iso_utc(data.now), languages=links,
-        index_href=page_href("index", lang, default),
-        history_href=page_href("history", lang, default),
-        **{f"{key}_href": brand_href(key, path) for key, path in data.site.files},
-        accent_color=data.site.accent_color,
-        subscribe_href=(page_href("subscribe", lang, default)
-                        if data.site.subscribe is not None else None),
-    )
-
-
-def brand_href(key: str, path: str) -> str:
-    """Where a branding file is in the site: ``static/brand/<key><its ending>``."""
-    return f"static/brand/{key}{PurePath(path).suffix.lower()}"
 
 
 def _legend(f: Formatter) -> tuple[tuple[str, str], ...]:
