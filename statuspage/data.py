@@ -100,6 +100,8 @@ class ServiceData:
     #: Response times: the last 24 hours by hour, the last 90 UTC days by day (charts.py).
     latency_hours: tuple[LatencyPoint, ...] = ()
     latency_days: tuple[LatencyPoint, ...] = ()
+    #: probes.yaml's ``since``: history.html starts at its month (None: the first with data).
+    history_from: date | None = None
 
 
 @dataclass(frozen=True)
@@ -253,6 +255,7 @@ def gather(
             last_ping=pings.get(svc.name),
             latency_hours=tuple(hourly.get(svc.name, ())),
             latency_days=tuple(daily.get(svc.name, ())),
+            history_from=svc.since,
         ))
     if kept is not None:
         kept.forget_others(config.service_names)

@@ -1,5 +1,5 @@
 """The view model of ``history.html``: per service, this month to date and the 12 before it
-(from its first month with data on),
+(from the month of its ``since`` in probes.yaml, else from its first month with data on),
 against the target, with the maintenance and exclusions that removed minutes (and when each
 was declared); and the incidents of the last 90 days with all their updates. Pure, like
 :mod:`statuspage.views`.
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from zoneinfo import ZoneInfo
 
 from monitor.core.sla import AppliedWindow, Uptime
@@ -112,7 +113,7 @@ def service_history(s: ServiceData, data: PageData, lang: str) -> ServiceHistory
     f = formatter(lang)
     tz = ZoneInfo(data.site.timezone)
     places = percent_places(s.target)
-    months = _since_first_data(s.month, s.history)
+    months = _shown_months(s.month, s.history, s.history_from)
     rows = tuple(_month_row(m, places, f, tz) for m in months)
     notes = tuple(
         (row.label, note)
@@ -132,11 +133,16 @@ def history_view(data: PageData, lang: str,
         for s in data.services), incidents)
 
 
-def _since_first_data(month: Month, history: tuple[Month, ...]) -> tuple[Month, ...]:
-    """This month and the months before it back to the first with data: a service that has
-    existed for 90 days shows three or four months, not thirteen of "no data" (each with the
-    maintenance that fell in them). A month has data when a minute of it was eligible."""
+def _shown_months(month: Month, history: tuple[Month, ...],
+                  since: date | None) -> tuple[Month, ...]:
+    """This month and the months before it back to ``since``'s month (probes.yaml's
+    ``since``), else back to the first with data: a service that has existed for 90 days shows
+    three or four months, not thirteen of "no data" (each with the maintenance that fell in
+    them). A month has data when a minute of it was eligible."""
     months = [month, *history]
+    if since is not None:
+        return tuple(m for m in months if (m.year, m.month) >= (since.year, since.month)) or (
+            month,)
     while len(months) > 1 and months[-1].uptime.eligible_minutes == 0:
         months.pop()
     return tuple(months)

@@ -102,6 +102,6 @@ def history_key(s: ServiceData) -> Key:
     """Everything ``s``'s section of ``history.html`` depends on."""
     places = percent_places(s.target)
     u = s.month.uptime
-    return (s.name, s.title, s.target, s.history, s.month.year, s.month.month,
+    return (s.name, s.title, s.target, s.history, s.history_from, s.month.year, s.month.month,
             s.month.to_date, u.eligible_minutes == 0, _month(u, places), u.down_minutes,
             u.maintenance_minutes, u.excluded_minutes, _windows(u))

@@ -72,7 +72,7 @@ ERRORS = [
      one(intervall="5s"),
      ["probes.yaml: services[0].intervall: unknown key (allowed: body, expect, follow_redirects, "
       "group, headers, interval, kind, locations, max_body_bytes, max_redirects, method, name, "
-      "quorum, retries, sla, timeout, title, tls_verify, url)"]),
+      "quorum, retries, since, sla, timeout, title, tls_verify, url)"]),
     ("unknown_top_level_key",
      one() + "servics: []\n",
      ["probes.yaml: servics: unknown key (allowed: central_url, defaults, exclusions, incident, "

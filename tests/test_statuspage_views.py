@@ -22,6 +22,7 @@ from babel import Locale
 from babel.dates import format_interval, format_skeleton
 from test_statuspage_sample import NOW, as_json, check_golden, sample_page
 
+from monitor.config import ConfigError, parse_config
 from monitor.core.checks import State
 from monitor.core.minutes import Run
 from monitor.core.sla import Uptime, period_uptime
@@ -374,6 +375,25 @@ def test_history_starts_with_the_first_month_with_data_but_keeps_a_gap() -> None
     fresh = replace(api, month=empty(api.month), history=tuple(map(empty, api.history)))
     (svc,) = history_view(replace(page, services=(fresh,)), "en").services
     assert [r.label for r in svc.rows] == ["October 2026"]  # this month is always there
+
+
+def test_since_in_probes_yaml_sets_where_the_history_starts() -> None:
+    page = sample_page()
+    api = page.services[0]
+    (svc,) = history_view(replace(page, services=(
+        replace(api, history_from=date(2026, 8, 20)),)), "en").services
+    assert [r.label for r in svc.rows] == ["October 2026", "September 2026", "August 2026"]
+    empty = replace(api.history[0], uptime=replace(api.history[0].uptime, eligible_minutes=0))
+    quiet = replace(api, history=(empty, *api.history[1:]), history_from=date(2026, 9, 1))
+    (svc,) = history_view(replace(page, services=(quiet,)), "en").services
+    assert [r.label for r in svc.rows] == ["October 2026", "September 2026"]  # shown, no data
+    (svc,) = history_view(replace(page, services=(
+        replace(api, history_from=date(2027, 1, 1)),)), "en").services
+    assert [r.label for r in svc.rows] == ["October 2026"]  # this month is always there
+    assert parse_config("services:\n  - {name: a, url: 'http://127.0.0.1/', since: 2026-09-01}"
+                        ).services[0].since == date(2026, 9, 1)
+    with pytest.raises(ConfigError, match="since: expected a date like 2026-09-01, got \"soon\""):
+        parse_config("services:\n  - {name: a, url: 'http://127.0.0.1/', since: soon}")
 
 
 @pytest.mark.parametrize(("eligible", "down", "expected"), [

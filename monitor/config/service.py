@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from ipaddress import ip_address
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -288,6 +288,18 @@ class ExpectConfig(BaseModel):
         return None if self.max_latency is None else self.max_latency.total_seconds() * 1000
 
 
+def _since(value: object) -> object:
+    """``since``: a date, as YAML writes it (``2026-09-01``) or as text."""
+    if value is None or (isinstance(value, date) and not isinstance(value, datetime)):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise invalid(f"expected a date like 2026-09-01, got {show(value)}")
+
+
 class ServiceConfig(BaseModel):
     """One monitored endpoint: an HTTP(S) ``url``, or a ``host`` and ``port`` for kinds tcp and
     tls. A key of another kind is refused, a key its kind requires is required
@@ -298,6 +310,8 @@ class ServiceConfig(BaseModel):
     kind: Annotated[Kind, BeforeValidator(check_kind)] = "http"  # before the keys it governs
     title: Text = ""  # filled with the name when not given
     group: str = ""
+    #: The status page's history starts at this date's month (None: the first with data).
+    since: Annotated[date | None, BeforeValidator(_since)] = None
     url: Annotated[Url | None, Field(validate_default=True)] = None
     host: Annotated[Host | None, Field(validate_default=True)] = None
     port: Annotated[Annotated[Int, _between(1, 65535)] | None,
