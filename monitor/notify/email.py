@@ -21,14 +21,15 @@ from email.utils import format_datetime, parseaddr
 from monitor.core.clock import Clock
 from monitor.notify import EVENT_KINDS, DeliveryError, Event, EventKind
 
-__all__ = ["EmailChannel", "build_message"]
+__all__ = ["EmailChannel", "build_message", "event_lines", "new_message"]
 
 
-def build_message(event: Event, sender: str, to: Sequence[str], idempotency_key: str,
-                  clock: Clock) -> EmailMessage:
-    """The message sent for ``event``: subject = the event's title, body = its text."""
+def new_message(event: Event, subject: str, sender: str, to: Sequence[str],
+                idempotency_key: str, clock: Clock) -> EmailMessage:
+    """A message about ``event`` with its headers; its ``Message-ID`` is derived from the
+    idempotency key, so a retry carries the same id."""
     msg = EmailMessage()
-    msg["Subject"] = event.title
+    msg["Subject"] = subject
     msg["From"] = sender
     msg["To"] = ", ".join(to)
     msg["Date"] = format_datetime(clock.now().astimezone(UTC))
@@ -36,14 +37,26 @@ def build_message(event: Event, sender: str, to: Sequence[str], idempotency_key:
     digest = hashlib.sha256(idempotency_key.encode("utf-8")).hexdigest()[:32]
     msg["Message-ID"] = f"<{digest}@{domain}>"
     msg["X-Upwatch-Event"] = event.kind
-    msg["X-Upwatch-Event-Id"] = event.id
+    return msg
+
+
+def event_lines(event: Event) -> list[str]:
+    """The event in plain text: its title, its text, the services and when."""
     lines = [event.title, ""]
     if event.text:
         lines += [event.text, ""]
     if event.services:
         lines.append("Services: " + ", ".join(event.services))
     lines.append("At: " + event.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC"))
-    lines += ["", f"-- upwatch ({event.kind} notification {event.id})"]
+    return lines
+
+
+def build_message(event: Event, sender: str, to: Sequence[str], idempotency_key: str,
+                  clock: Clock) -> EmailMessage:
+    """The message sent for ``event``: subject = the event's title, body = its text."""
+    msg = new_message(event, event.title, sender, to, idempotency_key, clock)
+    msg["X-Upwatch-Event-Id"] = event.id
+    lines = [*event_lines(event), "", f"-- upwatch ({event.kind} notification {event.id})"]
     msg.set_content("\n".join(lines) + "\n")
     return msg
 

@@ -19,13 +19,10 @@ session that reaches only public addresses unless ``private_webhooks`` allows mo
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC
 from email.message import EmailMessage
-from email.utils import format_datetime, parseaddr
 from typing import Protocol, TypeVar
 
 import aiohttp
@@ -35,7 +32,7 @@ from monitor.config.service import SiteConfig
 from monitor.config.subscriptions import subscribe_url
 from monitor.core.clock import Clock
 from monitor.notify import DeliveryError, Event, EventKind
-from monitor.notify.email import EmailChannel
+from monitor.notify.email import EmailChannel, event_lines, new_message
 from monitor.notify.public_only import refusal
 from monitor.notify.webhook import post_json
 from monitor.store.incidents import OutboxRow
@@ -145,31 +142,20 @@ class Subscribers:
     def message(self, sub: Subscriber, event: Event, idempotency_key: str) -> EmailMessage:
         """The mail ``sub`` gets for ``event``: plain text, links at the end."""
         assert self._email is not None
-        sender, links = self._email.sender, self.links
-        msg = EmailMessage()
-        msg["From"] = sender
-        msg["To"] = sub.address
-        msg["Date"] = format_datetime(self._clock.now().astimezone(UTC))
-        domain = parseaddr(sender)[1].rpartition("@")[2] or "upwatch.invalid"
-        digest = hashlib.sha256(idempotency_key.encode("utf-8")).hexdigest()[:32]
-        msg["Message-ID"] = f"<{digest}@{domain}>"
-        msg["Auto-Submitted"] = "auto-generated"
-        msg["X-Upwatch-Event"] = event.kind
+        links = self.links
         unsubscribe = links.unsubscribe(sub.token)
-        if event.kind == "subscription":
-            msg["Subject"] = f"Confirm your subscription to {links.title}"
+        confirming = event.kind == "subscription"
+        subject = (f"Confirm your subscription to {links.title}" if confirming
+                   else f"[{links.title}] {event.title}")
+        msg = new_message(event, subject, self._email.sender, [sub.address], idempotency_key,
+                          self._clock)
+        msg["Auto-Submitted"] = "auto-generated"
+        if confirming:
             lines = _confirmation(links, sub, event)
         else:
-            msg["Subject"] = f"[{links.title}] {event.title}"
             msg["List-Unsubscribe"] = f"<{unsubscribe}>"
             msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-            lines = [event.title, ""]
-            if event.text:
-                lines += [event.text, ""]
-            if event.services:
-                lines.append("Services: " + ", ".join(event.services))
-            lines.append("At: " + event.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC"))
-            lines.append("")
+            lines = [*event_lines(event), ""]
             if links.site_url:
                 lines.append(f"Status page: {links.site_url}")
             lines.append(f"Unsubscribe: {unsubscribe}")

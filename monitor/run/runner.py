@@ -23,7 +23,6 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from monitor.config import Config, ConfigError, ServiceConfig, load_config
-from monitor.config.service import LANGUAGES
 from monitor.core.clock import Clock, SystemClock
 from monitor.incidents.desk import IncidentDesk
 from monitor.incidents.detection import policy_from_config
@@ -175,9 +174,7 @@ class Monitor:
                                location_tokens=load_location_tokens(self.config, os.environ))
         self.runtime.extra_health = self._health  # the leader election reports into it
         if self.subscriptions is not None:
-            self.runtime.signups = self.subscriptions.desk(self.outbox)
-            self.runtime.subscribe_site = self.subscriptions.site(self.runtime.site_dir,
-                                                                  LANGUAGES)
+            self.subscriptions.serve(self.runtime, self.outbox)
         # push services: their pings arrive at /ping/<token>; a check reads them (looked up
         # by name for every ping: a dict, not Config.service's pydantic attribute lookup)
         self._push_services = {s.name: s for s in self.config.services if s.kind == "push"}

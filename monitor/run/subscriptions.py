@@ -2,8 +2,8 @@
 
 :func:`subscription_parts` makes what the outbox needs to reach subscribers
 (:class:`monitor.notify.subscribers.Subscribers`: the configured email channel's server, and
-a session for webhooks that reaches public addresses only); :meth:`SubscriptionParts.desk`
-then makes the desk the web routes call, once the outbox exists. Read at start: a reload
+a session for webhooks that reaches public addresses only); :meth:`SubscriptionParts.serve`
+then gives the web routes their desk, once the outbox exists. Read at start: a reload
 does not change them.
 """
 
@@ -18,6 +18,7 @@ from urllib.parse import urljoin
 import aiohttp
 
 from monitor.config import Config
+from monitor.config.service import LANGUAGES
 from monitor.config.subscriptions import subscribe_url
 from monitor.core.clock import Clock
 from monitor.notify import Channel
@@ -26,7 +27,7 @@ from monitor.notify.outbox import LedgerAccess, Outbox
 from monitor.notify.public_only import public_session
 from monitor.notify.signup import SignupDesk
 from monitor.notify.subscribers import Subscribers, links_of
-from monitor.web.app import SubscribeSite
+from monitor.web.app import Runtime, SubscribeSite
 from monitor.web.site import site_file
 
 __all__ = ["SubscriptionParts", "subscription_parts"]
@@ -42,8 +43,10 @@ class SubscriptionParts:
     ledger: LedgerAccess
     clock: Clock
 
-    def desk(self, outbox: Outbox) -> SignupDesk:
-        return SignupDesk(self.config, self.ledger, outbox, self.clock)
+    def serve(self, runtime: Runtime, outbox: Outbox) -> None:
+        """Give ``runtime`` what the web routes need (``make_app`` adds them then)."""
+        runtime.signups = SignupDesk(self.config, self.ledger, outbox, self.clock)
+        runtime.subscribe_site = self.site(runtime.site_dir, LANGUAGES)
 
     def site(self, site_dir: Path | None, languages: Sequence[str]) -> SubscribeSite:
         """What the web routes need: where they live and how to read the built page."""
