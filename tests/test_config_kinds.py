@@ -156,6 +156,16 @@ ERRORS = [
      "services:\n  - {name: ns, kind: dns, query: example.test, expect: {cert_valid_for: 7d}}\n",
      ['probes.yaml: services[0].expect.cert_valid_for: only for kinds http and tls (service '
       '"ns" is kind dns)']),
+    ("dns_answer_of_another_record_type",
+     "services:\n  - {name: mx, kind: dns, query: example.test, record: MX,\n"
+     "     expect: {answers: ['10 mail.example.test.', 192.0.2.1]}}\n",
+     ['probes.yaml: services[0].expect.answers[1]: expected a preference and a name like 10 '
+      'mail.example.com. (record: MX), got "192.0.2.1"']),
+    ("dns_answer_ipv6_for_a",
+     "services:\n  - {name: ns, kind: dns, query: example.test,\n"
+     "     expect: {answers_contain: ['2001:db8::1']}}\n",
+     ['probes.yaml: services[0].expect.answers_contain[0]: expected an IPv4 address like '
+      '192.0.2.10 (record: A), got "2001:db8::1"']),
     ("cert_valid_for_not_a_duration",
      TLS % ", expect: {cert_valid_for: two weeks}",
      ['probes.yaml: services[0].expect.cert_valid_for: expected a duration like "30s", "5m" or '

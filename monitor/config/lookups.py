@@ -9,13 +9,17 @@ probe's (:mod:`monitor.probes.dns`).
 
 from __future__ import annotations
 
+from ipaddress import ip_address
 from typing import Literal, get_args
 
+import dns.exception
+import dns.name
 import dns.rcode
 
 from monitor.config.durations import invalid, show
 
-__all__ = ["RECORD_TYPES", "RecordType", "check_answers", "check_rcode", "check_record"]
+__all__ = ["RECORD_TYPES", "RecordType", "answer_problem", "check_answers", "check_rcode",
+           "check_record"]
 
 RecordType = Literal["A", "AAAA", "CNAME", "MX", "NS", "TXT"]
 RECORD_TYPES: tuple[RecordType, ...] = get_args(RecordType)
@@ -57,3 +61,27 @@ def check_answers(value: object) -> object:
         if isinstance(entry, bool) or not isinstance(entry, str | int) or not str(entry).strip():
             raise invalid(f"expected a record as text, like 192.0.2.10, got {show(entry)}", index)
     return tuple(str(entry).strip() for entry in entries)
+
+
+_FORMS = {"A": "an IPv4 address like 192.0.2.10", "AAAA": "an IPv6 address like 2001:db8::10",
+          "CNAME": "a name like www.example.com.", "NS": "a name like ns1.example.com.",
+          "MX": "a preference and a name like 10 mail.example.com."}
+
+
+def answer_problem(record: str, text: str) -> str | None:
+    """Why ``text`` cannot be a ``record`` answer (None: it can): an expected answer of another
+    type would never match, and the service would be down for good."""
+    form = _FORMS.get(record)
+    if form is None:  # TXT: any text
+        return None
+    try:
+        if record in ("A", "AAAA"):
+            ok = ip_address(text).version == (4 if record == "A" else 6)
+        elif record == "MX":
+            preference, name = text.split()
+            ok = 0 <= int(preference) <= 65535 and bool(dns.name.from_text(name))
+        else:
+            ok = len(text.split()) == 1 and bool(dns.name.from_text(text))
+    except (ValueError, dns.exception.DNSException):
+        ok = False
+    return None if ok else f"expected {form} (record: {record}), got {show(text)}"

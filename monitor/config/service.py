@@ -54,7 +54,13 @@ from monitor.config.kinds import (
     refuse_foreign,
     require,
 )
-from monitor.config.lookups import RecordType, check_answers, check_rcode, check_record
+from monitor.config.lookups import (
+    RecordType,
+    answer_problem,
+    check_answers,
+    check_rcode,
+    check_record,
+)
 from monitor.config.schedule import check_schedule
 from monitor.config.sla import SlaConfig
 
@@ -370,6 +376,17 @@ class ServiceConfig(BaseModel):
         return data
 
     _push = model_validator(mode="after")(check_push)
+
+    @model_validator(mode="after")
+    def _answers_of_the_record(self) -> ServiceConfig:
+        """``expect.answers`` and ``answers_contain`` of a dns service read as its ``record``."""
+        if self.kind == "dns":
+            for key in ("answers", "answers_contain"):
+                for i, text in enumerate(getattr(self.expect, key) or ()):
+                    problem = answer_problem(self.record, text)
+                    if problem is not None:
+                        raise invalid(problem, "expect", key, i)
+        return self
 
     @model_validator(mode="after")
     def _timeout_within_interval(self) -> ServiceConfig:
