@@ -179,8 +179,11 @@ def test_the_subscribe_page_shows_one_state_and_passes_axe(
         assert form.is_visible() == (show in ("form", "invalid"))
         if show == "form":
             assert page.locator("#sub-email").is_visible()
-            assert page.locator("input[name=service]").count() == len(
-                page.locator("fieldset label").all())
+            boxes = page.locator("input[name=service]")
+            assert boxes.count() == len(page.locator("fieldset label").all()) == 20
+            assert not boxes.first.is_visible()  # 20 services: behind "Choose services"
+            page.locator("details.choose summary").click()
+            assert boxes.first.is_visible()
         else:
             state = page.locator(f"#{show}")
             assert state.is_visible() and state.inner_text().strip()
