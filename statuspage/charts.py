@@ -20,7 +20,7 @@ from markupsafe import Markup
 from monitor.store.latency import LatencyPoint
 from statuspage.i18n import Formatter
 
-__all__ = ["WIDTH", "HEIGHT", "Chart", "chart", "forget", "summary"]
+__all__ = ["DASHES", "HEIGHT", "WIDTH", "Chart", "chart", "forget", "summary"]
 
 WIDTH, HEIGHT = 300, 64
 _PAD = 2  # room for the stroke at the edges
@@ -33,12 +33,14 @@ class Chart:
     title: str
     svg: Markup
     summary: str
+    #: With a line per location: each location's title and a sample of its line.
+    legend: tuple[tuple[str, Markup], ...] = ()
 
 
 def summary(points: Sequence[LatencyPoint], f: Formatter) -> str:
     """``Median 87 ms (40 ms – 120 ms); 95th percentile up to 300 ms``."""
     medians = sorted(p.p50_ms for p in points)
-    middle = medians[len(medians) // 2]
+    middle = _median(points)
     return f.gettext("Median %(median)s (%(low)s – %(high)s); 95th percentile up to "
                      "%(p95)s") % {
         "median": f.millis(middle), "low": f.millis(medians[0]), "high": f.millis(medians[-1]),
@@ -77,24 +79,60 @@ def _series(points: Sequence[LatencyPoint], first: int, per: int, slots: int, to
 
 
 def chart(title: str, points: Sequence[LatencyPoint], first: int, per: int, slots: int,
-          f: Formatter) -> Chart | None:
+          f: Formatter,
+          by_location: Sequence[tuple[str, Sequence[LatencyPoint]]] = ()) -> Chart | None:
     """The chart of ``points`` over ``slots`` slots of ``per`` hours from epoch hour
-    ``first``; None when no slot has checks."""
+    ``first``; None when no slot has checks. With ``by_location`` (title, points) of two
+    locations or more, each location's median is a line of its own, told apart by its dashes
+    (:data:`DASHES`, in the legend) and said in the summary."""
     shown = [p for p in points if first <= p.hour < first + per * slots]
     if not shown:
         return None
-    return Chart(title, _svg(tuple(shown), first, per, slots), summary(shown, f))
+    places = tuple((name, tuple(p for p in pts if first <= p.hour < first + per * slots))
+                   for name, pts in by_location)
+    places = tuple((name, pts) for name, pts in places if pts)[:len(DASHES)]
+    if len(places) < 2:
+        places = ()
+    said = summary(shown, f)
+    if places:
+        said += f.gettext("; median by location: %(list)s") % {"list": ", ".join(
+            f"{name} {f.millis(_median(pts))}" for name, pts in places)}
+    legend = tuple((name, _sample(i)) for i, (name, _) in enumerate(places))
+    return Chart(title, _svg(tuple(shown), first, per, slots,
+                             tuple(pts for _, pts in places)), said, legend)
+
+
+#: The dash patterns of the locations' median lines, in the order of probes.yaml.
+DASHES = ("1 2", "5 2", "5 2 1 2", "8 3", "2 4")
+
+
+def _median(points: Sequence[LatencyPoint]) -> float:
+    medians = sorted(p.p50_ms for p in points)
+    return medians[len(medians) // 2]
+
+
+def _sample(i: int) -> Markup:
+    """A short piece of location ``i``'s line, for the legend."""
+    return Markup(f'<svg class="loc-key" width="18" height="6" aria-hidden="true">'
+                  f'<line x1="0" y1="3" x2="18" y2="3" stroke="currentColor" '
+                  f'stroke-dasharray="{DASHES[i]}"/></svg>')
 
 
 @lru_cache(maxsize=8192)
-def _svg(shown: tuple[LatencyPoint, ...], first: int, per: int, slots: int) -> Markup:
+def _svg(shown: tuple[LatencyPoint, ...], first: int, per: int, slots: int,
+         places: tuple[tuple[LatencyPoint, ...], ...] = ()) -> Markup:
     """The drawing, the same in every language: made once for the five of them."""
     top = max(p.p95_ms for p in shown) * 1.1 or 1.0
+    lines = "".join(
+        _series(pts, first, per, slots, top, "p50_ms", "loc").replace(
+            'class="loc"', f'class="loc" stroke="currentColor" stroke-dasharray="{DASHES[i]}"')
+        for i, pts in enumerate(places))
     return Markup(
         f'<svg class="latency-chart" viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" '
         f'height="{HEIGHT}" aria-hidden="true" preserveAspectRatio="none">'
         f'<line class="axis" x1="0" y1="{HEIGHT - 0.5}" x2="{WIDTH}" y2="{HEIGHT - 0.5}"/>'
         + _series(shown, first, per, slots, top, "p95_ms", "p95")
+        + lines
         + _series(shown, first, per, slots, top, "p50_ms", "p50")
         + "</svg>")
 

@@ -100,8 +100,21 @@ class ServiceData:
     #: Response times: the last 24 hours by hour, the last 90 UTC days by day (charts.py).
     latency_hours: tuple[LatencyPoint, ...] = ()
     latency_days: tuple[LatencyPoint, ...] = ()
+    #: With several locations that measured it: (location title, hours, days) of each, in
+    #: probes.yaml's order, for a line per location in the charts (() otherwise).
+    latency_locations: tuple[LocationLatency, ...] = ()
     #: probes.yaml's ``since``: history.html starts at its month (None: the first with data).
     history_from: date | None = None
+
+
+@dataclass(frozen=True)
+class LocationLatency:
+    """One location's response times of a service, as :attr:`ServiceData.latency_hours` and
+    ``latency_days`` have them over all locations."""
+
+    title: str
+    hours: tuple[LatencyPoint, ...]
+    days: tuple[LatencyPoint, ...]
 
 
 @dataclass(frozen=True)
@@ -230,6 +243,7 @@ def gather(
     now_hour = now_min // 60
     hourly = ledger.latency_series(now_hour - 23, now_hour + 1)
     daily = _daily_latency(ledger, now_hour, now, kept)
+    by_location = _location_latency(config, ledger, now_hour)
     heard: dict[str, datetime] = {}  # each location's latest check of any service
     for svc in config.services:
         runs = all_runs.get(svc.name, [])
@@ -256,6 +270,7 @@ def gather(
             latency_hours=tuple(hourly.get(svc.name, ())),
             latency_days=tuple(daily.get(svc.name, ())),
             history_from=svc.since,
+            latency_locations=by_location.get(svc.name, ()),
         ))
     if kept is not None:
         kept.forget_others(config.service_names)
@@ -274,6 +289,28 @@ def gather(
 #: How long a process keeps the response times of the days before today (see
 #: :func:`_daily_latency`) before it reads them all again.
 LATENCY_KEPT = timedelta(hours=1)
+
+
+def _location_latency(config: Config, ledger: Ledger,
+                      now_hour: int) -> dict[str, tuple[LocationLatency, ...]]:
+    """Each service's response times per location, for the services that two locations or
+    more measured (none without ``locations:``; read in full at each build: a site with
+    locations pays for its extra lines)."""
+    if len(config.location_names) < 2:
+        return {}
+    today = now_hour // 24
+    hours = ledger.latency_by_location(now_hour - 23, now_hour + 1)
+    days = ledger.latency_by_location((today - 89) * 24, (today + 1) * 24, 24)
+    out: dict[str, tuple[LocationLatency, ...]] = {}
+    for svc in config.services:
+        mine_h, mine_d = hours.get(svc.name, {}), days.get(svc.name, {})
+        found = tuple(
+            LocationLatency(config.location_config(loc).title, tuple(mine_h.get(loc, ())),
+                            tuple(mine_d.get(loc, ())))
+            for loc in config.service_locations(svc.name) if loc in mine_h or loc in mine_d)
+        if len(found) > 1:
+            out[svc.name] = found
+    return out
 
 
 def _daily_latency(ledger: Ledger, now_hour: int, now: datetime,

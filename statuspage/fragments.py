@@ -107,7 +107,7 @@ class Fragments:
         """:func:`statuspage.summary.latency_json` of ``s``, kept while its points and the
         hour are the same."""
         return self.latency.get(("", s.name), (s.latency_hours, s.latency_days,
-                                                epoch_minute(now) // 60),
+                                                s.latency_locations, epoch_minute(now) // 60),
                                 lambda: latency_json(s, now), self._uncounted)
 
     def feed(self, name: str, key: object, make: Callable[[], str]) -> str:

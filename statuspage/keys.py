@@ -87,7 +87,7 @@ def service_key(s: ServiceData, data: PageData, mine: tuple[IncidentData, ...]) 
     return (
         s.name, s.title, s.group, s.target, s.state, s.since, s.in_maintenance, s.locations,
         s.kind, s.last, s.last_ping, _now_told(s, data.now),
-        s.latency_hours, s.latency_days, now_hour,
+        s.latency_hours, s.latency_days, s.latency_locations, now_hour,
         data.now.astimezone(ZoneInfo(data.site.timezone)).date(),
         # the bar: the days before today as they are, today as the page says it
         s.days[:-1], None if today is None else (

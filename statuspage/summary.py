@@ -163,7 +163,8 @@ def latency_json(s: ServiceData, now: datetime) -> dict[str, Any]:
     """Response times for widgets, as the charts have them: ``hours`` (the last 24) and
     ``days`` (the last 90, UTC days), each ``{"start", "step_hours", "p50_ms", "p95_ms",
     "checks"}`` with one value per slot from ``start``, ``null`` where there were no checks
-    (columns, not a list of points: a third of the bytes)."""
+    (columns, not a list of points: a third of the bytes). A service that several locations
+    measured also has ``locations``: ``[{"location": title, "hours": …, "days": …}]``."""
     now_hour = epoch_minute(now) // 60
 
     def columns(found: tuple[LatencyPoint, ...], first: int, per: int, slots: int
@@ -175,8 +176,15 @@ def latency_json(s: ServiceData, now: datetime) -> dict[str, Any]:
                 "p95_ms": [None if p is None else round(p.p95_ms, 1) for p in cells],
                 "checks": [0 if p is None else p.count for p in cells]}
 
-    return {"hours": columns(s.latency_hours, now_hour - 23, 1, 24),
-            "days": columns(s.latency_days, (now_hour // 24 - 89) * 24, 24, 90)}
+    first_day = (now_hour // 24 - 89) * 24
+    out: dict[str, Any] = {"hours": columns(s.latency_hours, now_hour - 23, 1, 24),
+                           "days": columns(s.latency_days, first_day, 24, 90)}
+    if s.latency_locations:
+        out["locations"] = [{"location": loc.title,
+                             "hours": columns(loc.hours, now_hour - 23, 1, 24),
+                             "days": columns(loc.days, first_day, 24, 90)}
+                            for loc in s.latency_locations]
+    return out
 
 
 def service_json(data: PageData, s: ServiceData,

@@ -302,9 +302,11 @@ def _service(s: ServiceData, now: datetime, f: Formatter, tz: ZoneInfo,
 
 def _charts(s: ServiceData, now: datetime, f: Formatter) -> tuple[Chart, ...]:
     now_hour = epoch_minute(now) // 60
-    made = (chart(f.gettext("Last 24 hours"), s.latency_hours, now_hour - 23, 1, 24, f),
+    hours = [(loc.title, loc.hours) for loc in s.latency_locations]
+    days = [(loc.title, loc.days) for loc in s.latency_locations]
+    made = (chart(f.gettext("Last 24 hours"), s.latency_hours, now_hour - 23, 1, 24, f, hours),
             chart(f.gettext("Last 90 days"), s.latency_days, (now_hour // 24 - 89) * 24, 24, 90,
-                  f))
+                  f, days))
     return tuple(c for c in made if c is not None)
 
 

@@ -87,3 +87,23 @@ def test_hours_closed_over_several_commits_fill_their_days(tmp_path: Path) -> No
         again.close()
     finally:
         led.close()
+
+
+def test_each_locations_series_adds_up_to_the_services(ledger_target: str | Path) -> None:
+    led = Ledger(ledger_target)
+    try:
+        led.record(checks())
+        hour = int(T0.timestamp()) // 3600
+        for per in (1, 24):
+            overall = led.latency_series(hour - 48, hour + 48, per)
+            apart = led.latency_by_location(hour - 48, hour + 48, per)
+            assert sorted(apart) == ["api", "web"]
+            assert sorted(apart["api"]) == ["eu", "local"] and sorted(apart["web"]) == ["eu"]
+            assert apart["web"]["eu"] == overall["web"]  # one location: the same points
+            for point in overall["api"]:  # the checks of a slot, split between locations
+                parts = [p for pts in apart["api"].values() for p in pts if p.hour == point.hour]
+                assert sum(p.count for p in parts) == point.count
+                low, high = min(p.p50_ms for p in parts), max(p.p50_ms for p in parts)
+                assert low <= point.p50_ms <= high
+    finally:
+        led.close()

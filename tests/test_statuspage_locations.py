@@ -100,3 +100,30 @@ def test_the_page_as_of_a_time_takes_no_check_after_it(tmp_path: Path) -> None:
     api = gather(CONFIG, ledger, NOW).services[0]
     assert api.state == State.DOWN
     assert [w.state for w in api.locations] == [State.DOWN, State.DOWN, State.UP]
+
+
+def test_each_location_draws_its_median_in_the_charts_and_json(tmp_path: Path) -> None:
+    def timed(location: str, ms: float, ago: timedelta) -> Observation:
+        r = CheckResult("api", NOW - ago, True, ms, 200, None, location=location)
+        return Observation(r, r.state(None), 60_000)
+
+    ledger = ledger_with(tmp_path, *(timed(loc, ms, timedelta(minutes=m))
+                                     for loc, ms in (("fra", 20.0), ("cph", 80.0))
+                                     for m in (130, 70, 10)))
+    data = gather(CONFIG, ledger, NOW)
+    api, web = data.services
+    assert [loc.title for loc in api.latency_locations] == ["Frankfurt", "Copenhagen"]
+    assert web.latency_locations == ()  # nobody measured it: no lines
+    hours = api.latency_locations[1].hours
+    assert [p.count for p in hours] == [1, 1, 1] and all(p.p50_ms > 60 for p in hours)
+    (view,) = [s for g in index_view(data, "en").groups for s in g.services if s.id == "api"]
+    day, month = view.charts
+    assert [name for name, _ in day.legend] == ["Frankfurt", "Copenhagen"]
+    assert day.summary.endswith("; median by location: Frankfurt 19 ms, Copenhagen 79 ms")
+    assert day.svg.count('class="loc"') == 2 and 'stroke-dasharray="1 2"' in day.svg
+    files = render_files(data, ["en"])
+    assert 'class="kloc"' in files["index.html"] and "Copenhagen</span>" in files["index.html"]
+    assert "locations" in files["services/api.json"]
+    assert '"location":"Copenhagen"' in files["services/api.json"]
+    assert "locations" not in files["services/web.json"]
+    ledger.close()

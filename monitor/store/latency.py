@@ -33,7 +33,8 @@ from monitor.store.database import Database
 
 __all__ = ["BUCKETS", "EDGES", "HOUR_ENTRY", "HOUR_MS", "HourHistogram", "LatencyPoint",
            "LatencyWrites", "add_samples", "bucket_of", "bucket_value", "hours_to_days",
-           "load_open", "pack_day", "read_series", "save_hours", "unpack_day"]
+           "load_open", "pack_day", "read_location_series", "read_series", "save_hours",
+           "unpack_day"]
 
 HOUR_MS = 3_600_000
 BASE_MS = 0.1
@@ -255,38 +256,58 @@ def read_series(conn: Database, lo_hour: int, hi_hour: int,
                 per: int = 1) -> dict[str, list[LatencyPoint]]:
     """Each service's points in ``[lo_hour, hi_hour)``, one per ``per`` hours that has checks,
     in time order; the open hours (``latency_open``) included."""
-    sums: dict[tuple[str, int], list[float]] = {}
-    isums: dict[tuple[str, int], list[int]] = {}  # count, Σ count · p50 and p95 (dms)
-    for name, day, blob in conn.execute(
-            "SELECT s.name, d.day, d.hours FROM latency_days d JOIN services s "
-            "ON s.id = d.service_id WHERE d.day >= ? AND d.day < ?",
+    series: dict[str, list[LatencyPoint]] = {}
+    for (name, _), points in _read(conn, lo_hour, hi_hour, per, by_location=False).items():
+        series[name] = points
+    return series
+
+
+def read_location_series(conn: Database, lo_hour: int, hi_hour: int,
+                         per: int = 1) -> dict[str, dict[str, list[LatencyPoint]]]:
+    """:func:`read_series` of each location apart: service → location name → points."""
+    series: dict[str, dict[str, list[LatencyPoint]]] = {}
+    for (name, location), points in _read(conn, lo_hour, hi_hour, per, by_location=True).items():
+        series.setdefault(name, {})[location] = points
+    return series
+
+
+def _read(conn: Database, lo_hour: int, hi_hour: int, per: int,
+          by_location: bool) -> dict[tuple[str, str], list[LatencyPoint]]:
+    """Points by (service, location name), or by (service, "") over all locations."""
+    where = ("JOIN locations l ON l.id = {t}.location_id" if by_location else "")
+    loc = "l.name" if by_location else "''"
+    sums: dict[tuple[str, str, int], list[float]] = {}
+    isums: dict[tuple[str, str, int], list[int]] = {}  # count, Σ count · p50 and p95 (dms)
+    for name, location, day, blob in conn.execute(
+            f"SELECT s.name, {loc}, d.day, d.hours FROM latency_days d JOIN services s "
+            f"ON s.id = d.service_id {where.format(t='d')} WHERE d.day >= ? AND d.day < ?",
             (lo_hour // 24, (hi_hour + 23) // 24)):
         base = day * 24
         for h, n, _mean, _max, p50, p95, _p99 in HOUR_ENTRY.iter_unpack(bytes(blob)):
             hour = base + h
             if lo_hour <= hour < hi_hour:
-                adding = isums.get((name, hour // per))
+                adding = isums.get((name, location, hour // per))
                 if adding is None:
-                    isums[name, hour // per] = [n, n * p50, n * p95]
+                    isums[name, location, hour // per] = [n, n * p50, n * p95]
                 else:
                     adding[0] += n
                     adding[1] += n * p50
                     adding[2] += n * p95
     for key, (n, p50_dms, p95_dms) in isums.items():
         sums[key] = [n, p50_dms / 10, p95_dms / 10]
-    for name, hour, count, sum_ms, max_ms, last_ms, blob in conn.execute(
-            "SELECT s.name, o.hour, o.count, o.sum_ms, o.max_ms, o.last_ms, o.buckets "
-            "FROM latency_open o JOIN services s ON s.id = o.service_id "
+    for name, location, hour, count, sum_ms, max_ms, last_ms, blob in conn.execute(
+            f"SELECT s.name, {loc}, o.hour, o.count, o.sum_ms, o.max_ms, o.last_ms, o.buckets "
+            f"FROM latency_open o JOIN services s ON s.id = o.service_id {where.format(t='o')} "
             "WHERE o.hour >= ? AND o.hour < ? AND o.count > 0", (lo_hour, hi_hour)):
         hist = HourHistogram.restore(int(hour), int(count), float(sum_ms), float(max_ms),
                                      int(last_ms), bytes(blob))
-        found = sums.setdefault((name, int(hour) // per), [0, 0.0, 0.0])
+        found = sums.setdefault((name, location, int(hour) // per), [0, 0.0, 0.0])
         found[0] += hist.count
         found[1] += hist.count * hist.percentile(0.50)
         found[2] += hist.count * hist.percentile(0.95)
-    series: dict[str, list[LatencyPoint]] = {}
-    for (name, slot), (count, p50, p95) in sorted(sums.items()):
+    series: dict[tuple[str, str], list[LatencyPoint]] = {}
+    for (name, location, slot), (count, p50, p95) in sorted(sums.items()):
         if count:
-            series.setdefault(name, []).append(
+            series.setdefault((name, location), []).append(
                 LatencyPoint(slot * per, int(count), p50 / count, p95 / count))
     return series

@@ -432,6 +432,11 @@ class Ledger:
         with self._lock:
             return latency.read_series(self._conn, lo_hour, hi_hour, per)
 
+    def latency_by_location(self, lo_hour: int, hi_hour: int,
+                            per: int = 1) -> dict[str, dict[str, list[LatencyPoint]]]:
+        with self._lock:  # (:func:`monitor.store.latency.read_location_series`)
+            return latency.read_location_series(self._conn, lo_hour, hi_hour, per)
+
     def push_states(self, services: Sequence[str] = (), now: datetime | None = None
                     ) -> dict[str, tuple[str, PingState]]:
         """Token and ping state of every push service; ``services`` without a token get one."""
