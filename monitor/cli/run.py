@@ -89,7 +89,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from monitor.logs import setup_logging
     from monitor.notify import ChannelSetupError
     from monitor.run.pages import SitePlan
-    from monitor.run.runner import RunOptions, parse_listen, serve
+    from monitor.run.runner import RunOptions, serve
     from monitor.store.ledger import LedgerError
     from monitor.web.admin import AdminTokenError
 
@@ -196,7 +196,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from monitor.core.clock import SystemClock
     from monitor.demo import run_demo
     from monitor.logs import setup_logging
-    from monitor.run.runner import parse_listen
     from monitor.store.ledger import LedgerError
 
     try:
@@ -221,3 +220,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"Error: cannot listen on {args.listen}: {err.strerror or err} "
               "(try --listen 127.0.0.1:8090)", file=sys.stderr)
         return EXIT_FAILED
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:8080`` for IPv6) → (host, port); raises ValueError with the fix."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f'--listen: expected HOST:PORT such as 127.0.0.1:8080, got "{value}"')
+    return host.strip("[]") or "127.0.0.1", int(port)

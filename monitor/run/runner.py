@@ -76,14 +76,6 @@ class RunOptions:
     schedule: bool = True
 
 
-def parse_listen(value: str) -> tuple[str, int]:
-    """``HOST:PORT`` (``[::1]:8080`` for IPv6) → (host, port); raises ValueError with the fix."""
-    host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f'--listen: expected HOST:PORT such as 127.0.0.1:8080, got "{value}"')
-    return host.strip("[]") or "127.0.0.1", int(port)
-
-
 class Monitor:
     """One running upwatch. ``start()`` → running; ``stop()`` → flushed and closed."""
 

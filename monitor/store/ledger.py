@@ -24,7 +24,7 @@ failed write; a failed ``record`` leaves the database and the in-memory folds as
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from operator import itemgetter
 from pathlib import Path
@@ -45,6 +45,7 @@ from monitor.store.connect import open_database
 from monitor.store.incidents import OutboxItem, OutboxRow
 from monitor.store.latency import HourHistogram, LatencyPoint
 from monitor.store.minute_runs import Item, Key, MinuteRuns
+from monitor.store.names import add_names
 from monitor.store.schema import LedgerError, to_ms
 from monitor.store.subscribers import Subscribers
 from monitor.store.windows import DeclaredWindow
@@ -168,8 +169,10 @@ class Ledger:
             self._data_version = self._conn.next_generation()
 
     def _record(self, observations: Sequence[Observation]) -> None:
-        self._add_names("services", (obs.result.service for obs in observations))
-        self._add_names("locations", (obs.result.location for obs in observations))
+        add_names(self._conn, "services", (obs.result.service for obs in observations),
+                  self._service_ids, self._service_names)
+        add_names(self._conn, "locations", (obs.result.location for obs in observations),
+                  self._location_ids, self._location_names)
         groups: dict[Key, list[Item]] = {}
         service_ids, location_ids = self._service_ids, self._location_ids
         for obs in observations:
@@ -193,23 +196,6 @@ class Ledger:
         self._minutes.flush()
         writes.save(self._conn)
         checks.insert(self._conn, groups.items(), self._keep_successes)
-
-    def _add_names(self, table: str, seen: Iterable[str]) -> None:
-        """Add the services (or locations) seen for the first time, in the order seen, with
-        one statement."""
-        ids, names = (
-            (self._service_ids, self._service_names) if table == "services"
-            else (self._location_ids, self._location_names)
-        )
-        new = [name for name in dict.fromkeys(seen) if name not in ids]
-        if not new:
-            return
-        self._conn.insert_many(table, ("name",), [(name,) for name in new])
-        for name, found in self._conn.execute(
-                f"SELECT name, id FROM {table} WHERE {self._conn.one_of('name')}",
-                (self._conn.list_param(new),)):
-            ids[name] = found
-            names[found] = name
 
     def prune(self, now: datetime) -> None:
         """Drop failures older than ``retention_days`` and all but the latest successes."""
@@ -434,7 +420,7 @@ class Ledger:
 
     def latency_by_location(self, lo_hour: int, hi_hour: int,
                             per: int = 1) -> dict[str, dict[str, list[LatencyPoint]]]:
-        with self._lock:  # (:func:`monitor.store.latency.read_location_series`)
+        with self._lock:  # monitor.store.latency.read_location_series
             return latency.read_location_series(self._conn, lo_hour, hi_hour, per)
 
     def push_states(self, services: Sequence[str] = (), now: datetime | None = None
