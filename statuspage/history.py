@@ -12,11 +12,14 @@ from dataclasses import dataclass
 from datetime import date
 from zoneinfo import ZoneInfo
 
+from markupsafe import Markup
+
 from monitor.core.sla import AppliedWindow, Uptime
 from statuspage.chrome import Chrome, chrome
 from statuspage.data import Month, PageData, ServiceData
 from statuspage.i18n import Formatter, formatter
 from statuspage.incident_views import IncidentView, incident_view
+from statuspage.markup import row_markup
 from statuspage.views import count, decimals, percent_places, verdict
 
 __all__ = ["HistoryView", "MonthRow", "ServiceHistory", "history_view", "service_history"]
@@ -41,6 +44,10 @@ class ServiceHistory:
     target: str
     rows: tuple[MonthRow, ...]
     notes: tuple[tuple[str, str], ...]  # (month, the window that month and its minutes)
+
+    def rows_html(self, to_date: str) -> Markup:
+        """The rows as HTML (:func:`statuspage.markup.row_markup`)."""
+        return row_markup(self.rows, to_date)
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from babel.lists import format_list
+from markupsafe import Markup
 
 from monitor.core.checks import State
 from monitor.core.sla import Uptime
@@ -38,6 +39,7 @@ from statuspage.data import Day, IncidentData, PageData, ServiceData
 from statuspage.days import DayDetail, day_details
 from statuspage.i18n import Formatter, formatter
 from statuspage.incident_views import IMPACT_BANNER, IncidentView, incident_view
+from statuspage.markup import bar_markup, days_markup
 from statuspage.notes import last_result
 
 __all__ = [
@@ -114,6 +116,15 @@ class ServiceView:
     charts: tuple[Chart, ...] = ()
     #: The bar's days with something to tell, newest first (:mod:`statuspage.days`).
     day_details: tuple[DayDetail, ...] = ()
+
+    @property
+    def bar_html(self) -> Markup:
+        """The bar's segments as HTML (:func:`statuspage.markup.bar_markup`)."""
+        return bar_markup(self.bar)
+
+    def days_html(self, incident: str) -> Markup:
+        """The days with something to tell as HTML (:func:`statuspage.markup.days_markup`)."""
+        return days_markup(self.day_details, incident)
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
+from functools import lru_cache
 
 from monitor.config import SlaConfig
 from monitor.core.checks import State
@@ -104,6 +105,7 @@ def _apply(
     return taken, tuple(applied)
 
 
+@lru_cache(maxsize=1024)
 def _exact(target: float) -> Fraction:
     """The target as written (99.9 is 999/10, not the nearest binary float)."""
     return Fraction(Decimal(repr(target)))

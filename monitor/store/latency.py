@@ -24,6 +24,7 @@ slot: close for a steady service, and cheap, since the ledger keeps no more).
 from __future__ import annotations
 
 import math
+import operator
 import struct
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -271,6 +272,23 @@ def read_location_series(conn: Database, lo_hour: int, hi_hour: int,
     return series
 
 
+#: ``struct.Struct`` of a blob of ``k`` hours, by ``k`` (made when first needed).
+_WHOLE_DAY: dict[int, struct.Struct] = {}
+
+
+def _day_sums(blob: bytes) -> tuple[int, int, int]:
+    """A ``latency_days`` blob's checks, Σ count · p50 and Σ count · p95 (in dms), unpacked in
+    one call rather than hour by hour (the 90-day chart of 1,000 services reads 90,000)."""
+    k = len(blob) // HOUR_ENTRY.size
+    whole = _WHOLE_DAY.get(k)
+    if whole is None:
+        whole = _WHOLE_DAY[k] = struct.Struct("<" + "B6I" * k)
+    values = whole.unpack(blob)
+    counts = values[1::7]
+    return (sum(counts), sum(map(operator.mul, counts, values[4::7])),
+            sum(map(operator.mul, counts, values[5::7])))
+
+
 def _read(conn: Database, lo_hour: int, hi_hour: int, per: int,
           by_location: bool) -> dict[tuple[str, str], list[LatencyPoint]]:
     """Points by (service, location name), or by (service, "") over all locations."""
@@ -283,6 +301,16 @@ def _read(conn: Database, lo_hour: int, hi_hour: int, per: int,
             f"ON s.id = d.service_id {where.format(t='d')} WHERE d.day >= ? AND d.day < ?",
             (lo_hour // 24, (hi_hour + 23) // 24)):
         base = day * 24
+        if per == 24 and lo_hour <= base and base + 24 <= hi_hour:  # a whole day: one slot
+            n, n_p50, n_p95 = _day_sums(bytes(blob))
+            adding = isums.get((name, location, day))
+            if adding is None:
+                isums[name, location, day] = [n, n_p50, n_p95]
+            else:
+                adding[0] += n
+                adding[1] += n_p50
+                adding[2] += n_p95
+            continue
         for h, n, _mean, _max, p50, p95, _p99 in HOUR_ENTRY.iter_unpack(bytes(blob)):
             hour = base + h
             if lo_hour <= hour < hi_hour:
