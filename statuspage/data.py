@@ -31,7 +31,7 @@ from monitor.config import Config, ServiceConfig
 from monitor.config.subscriptions import subscribe_url
 from monitor.core.checks import State, check_state
 from monitor.core.coverage import month_bounds
-from monitor.core.minutes import Run
+from monitor.core.minutes import Run, clip, coalesce
 from monitor.core.quorum import minute_state
 from monitor.core.sla import Uptime
 from monitor.core.windows import Window, windows_from_config
@@ -225,7 +225,9 @@ def gather(
         plans[svc.name] = [this, *_months_back(*this, MONTHS)]
         lo = min(lo, month_bounds(*plans[svc.name][-1], svc.sla.tz)[0])
 
-    all_runs = ledger.quorum_runs_many(config.quorum_plan(config.service_names), lo, now_min + 1)
+    split = min(month_bounds(*plans[svc.name][0], svc.sla.tz)[0] for svc in config.services) \
+        if config.services else lo
+    all_runs = _runs(config, ledger, lo, split, now_min, now, kept)
     known: dict[str, Window] = {}
     ahead = now + UPCOMING + timedelta(minutes=1)  # a window starting just 7 days ahead too
     for w in [*windows_from_config(config, minute_start(lo), ahead), *windows]:
@@ -287,8 +289,30 @@ def gather(
 
 
 #: How long a process keeps the response times of the days before today (see
-#: :func:`_daily_latency`) before it reads them all again.
+#: :func:`_daily_latency`) and the runs before this month (:func:`_runs`) before it reads them
+#: all again.
 LATENCY_KEPT = timedelta(hours=1)
+
+
+def _runs(config: Config, ledger: Ledger, lo: int, split: int, now_min: int, now: datetime,
+          kept: Kept | None) -> dict[str, list[Run]]:
+    """Each service's runs from minute ``lo`` (13 months back) to ``now_min``.
+
+    Reading them all takes a quarter of a rebuild of 1,000 services; a rebuild within
+    :data:`LATENCY_KEPT` of the last full read reads them from ``split`` (this month's start)
+    only and keeps the ones before from then: they change only when a check arrives after the
+    month it belongs to has ended (a prober's backlog, an import), which so reaches the page
+    within the hour. This month, today included, is read at every build."""
+    plan = config.quorum_plan(config.service_names)
+    key = (lo, split, tuple(sorted(plan.items())))
+    found = None if kept is None else kept.runs
+    if found is None or found[0] != key or now - found[1] >= LATENCY_KEPT or now < found[1]:
+        runs = ledger.quorum_runs_many(plan, lo, now_min + 1)
+        if kept is not None:
+            kept.runs = (key, now, {name: list(clip(rs, lo, split)) for name, rs in runs.items()})
+        return runs
+    recent = ledger.quorum_runs_many(plan, split, now_min + 1)
+    return {name: coalesce([*found[2].get(name, ()), *recent.get(name, ())]) for name in plan}
 
 
 def _location_latency(config: Config, ledger: Ledger,

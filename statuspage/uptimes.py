@@ -64,6 +64,9 @@ class Kept:
     past: tuple[object, ...] = ()
     #: The daily response times before today: (first hour, read at, points by service).
     latency: tuple[int, datetime, dict[str, list[LatencyPoint]]] | None = None
+    #: The runs before this month (:func:`statuspage.data.gather`): (what they were read for,
+    #: read at, runs by service).
+    runs: tuple[object, datetime, dict[str, list[Run]]] | None = None
 
     def forget_others(self, names: Sequence[str]) -> None:
         """Drop services no longer configured."""

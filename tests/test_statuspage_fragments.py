@@ -189,3 +189,28 @@ def test_messages_translated_at_compile_time_read_as_gettext_has_them(
 
     monkeypatch.setattr(statuspage.render, "environment", plain)
     assert render_files(page, LANGUAGES) == fast
+
+
+def test_runs_before_this_month_are_read_again_every_hour(
+    config: Config, ledger: Ledger
+) -> None:
+    """A rebuild reads this month's runs only; a check for last month that arrives late
+    (a prober's backlog) reaches the page at the next full read, within the hour. A late
+    check for this month is seen at once."""
+    def figures(at: datetime, builder: SiteBuilder) -> dict[str, tuple[int, int]]:
+        """Each service's down minutes in September and in October to date."""
+        data = builder.gather(config, ledger, at)
+        return {s.name: (s.history[0].uptime.down_minutes, s.month.uptime.down_minutes)
+                for s in data.services}
+
+    builder = SiteBuilder()
+    before = figures(NOW, builder)
+    ledger.record([check("web", datetime(2026, 9, 20, 8, 0, tzinfo=UTC), State.DOWN),
+                   check("api", datetime(2026, 10, 5, 8, 0, tzinfo=UTC), State.DOWN)])
+    minute, hour = NOW + timedelta(minutes=1), NOW + timedelta(hours=1)
+    cold = figures(minute, SiteBuilder())
+    assert cold["web"][0] > before["web"][0] and cold["api"][1] > before["api"][1]
+    soon = figures(minute, builder)
+    assert soon["api"] == cold["api"]  # this month: at once
+    assert soon["web"] == before["web"]  # September: not yet
+    assert figures(hour, builder) == figures(hour, SiteBuilder())  # an hour on: read again
