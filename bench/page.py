@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import sys
 import tempfile
@@ -158,13 +157,8 @@ def changed(ledger: Ledger, config: Config, at: datetime, step: int) -> int:
 
 
 def site_bytes(root: Path) -> dict[str, bytes]:
-    """Every file of the site at ``root`` (its per-service folders are links: followed)."""
-    found = {}
-    for folder, _, names in os.walk(root, followlinks=True):
-        for name in names:
-            path = Path(folder, name)
-            found[path.relative_to(root).as_posix()] = path.read_bytes()
-    return dict(sorted(found.items()))
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file()}
 
 
 def main() -> None:

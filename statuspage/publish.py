@@ -15,22 +15,10 @@ version it published into the new one (one ``link(2)``, no data written, the fil
 inode kept, so a web server's ``ETag`` and ``Last-Modified`` stay too) and write only the
 others. Without one (``upwatch build-page``: a new process), or when another process published
 since, every file is written.
-
-The folders of one file per service (``shared``: badges, services, embed, feeds; thousands of
-files for a large site) are not copied into each version: they live once, beside the versions,
-in ``.<name>.files/<folder>``, and each version holds a relative symbolic link to each. A build
-replaces each of their files whose bytes changed on its own (written beside it, then
-``rename(2)``d over it: a reader gets the old file or the new one, never part of one), before
-it publishes the version that names them, and removes the files no longer built after. A
-minute-to-minute rebuild of 1,000 services so touches the few hundred files that changed,
-rather than linking 5,000 into a new version and removing 5,000 from an old one. The pages of
-one version (index, history, status.json, the feed) stay consistent with each other; a
-per-service file may be a minute newer than the page a reader loaded.
 """
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import os
 import shutil
@@ -42,8 +30,7 @@ from pathlib import Path
 
 from monitor.errors import UpwatchError
 
-__all__ = ["BuildError", "BuildReport", "Published", "publish", "shared_root",
-           "write_and_publish"]
+__all__ = ["BuildError", "BuildReport", "Published", "publish", "write_and_publish"]
 
 _VERSION_MARK = ".build-"
 
@@ -68,11 +55,6 @@ class BuildReport:
     @property
     def total_bytes(self) -> int:
         return sum(self.sizes.values())
-
-
-def shared_root(out_dir: Path) -> Path:
-    """Where the ``shared`` folders of the site published at ``out_dir`` live."""
-    return out_dir.parent / f".{out_dir.name}.files"
 
 
 @dataclass
@@ -146,77 +128,23 @@ def _same_as(before: Published, out_dir: Path) -> tuple[Path | None, Mapping[str
     return before.version, before.files
 
 
-def _in_shared(rel: str, shared: Sequence[str]) -> str | None:
-    folder, _, name = rel.partition("/")
-    if folder not in shared:
-        return None
-    if not name or "/" in name:
-        raise ValueError(f"{rel}: a shared folder holds files, not folders")
-    return folder
-
-
-def _write_shared(files: Mapping[str, bytes], root: Path, shared: Sequence[str],
-                  known: Mapping[str, bytes] | None) -> int:
-    """Replace each file of the ``shared`` folders whose bytes changed (``known``: what this
-    process put there last, still current; None: compare with what is on disk). Returns the
-    number written."""
-    written = 0
-    for folder in shared:
-        (root / folder).mkdir(parents=True, exist_ok=True)
-    for rel, blob in files.items():
-        if _in_shared(rel, shared) is None:
-            continue
-        target = root / rel
-        if known is not None:
-            if known.get(rel) == blob:
-                continue
-        else:
-            try:
-                if target.stat().st_size == len(blob) and target.read_bytes() == blob:
-                    continue
-            except FileNotFoundError:
-                pass
-        temp = target.with_name(f".{target.name}.new")
-        temp.write_bytes(blob)
-        os.replace(temp, target)
-        written += 1
-    return written
-
-
-def _tidy_shared(files: Mapping[str, bytes], root: Path, shared: Sequence[str]) -> None:
-    """Remove from the ``shared`` folders what this build did not make (a service gone, a
-    file half written by a build that was killed)."""
-    for folder in shared:
-        with os.scandir(root / folder) as entries:
-            stale = [e.path for e in entries if f"{folder}/{e.name}" not in files]
-        for path in stale:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
-
-
 def write_and_publish(files: Mapping[str, bytes], out_dir: Path,
-                      before: Published | None = None, shared: Sequence[str] = ()
+                      before: Published | None = None, folders: Sequence[str] = ()
                       ) -> BuildReport:
     """Write ``files`` (site path → bytes) as a new version beside ``out_dir`` and publish it;
     ``before``: what this process published last (updated here), to link unchanged files
-    from; ``shared``: the folders kept once beside the versions (see the module's doc), made
-    even when empty."""
+    from; ``folders``: made even when empty."""
     before = before if before is not None else Published()
     with _locked(out_dir):
-        current(out_dir)  # refuse a directory that is not ours before writing anything
         old, old_files = _same_as(before, out_dir)
-        root = shared_root(out_dir)
-        written = _write_shared(files, root, shared, old_files if old is not None else None)
         version = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}{_VERSION_MARK}",
                                         dir=out_dir.parent))
+        written = 0
         try:
             version.chmod(0o755)  # mkdtemp makes it private; a web server must read it
-            for folder in shared:
-                os.symlink(f"../{root.name}/{folder}", version / folder)
-            mine = {rel: blob for rel, blob in files.items() if _in_shared(rel, shared) is None}
-            for folder in sorted({os.path.dirname(rel) for rel in mine} - {""}):
+            for folder in sorted({os.path.dirname(rel) for rel in files} - {""} | set(folders)):
                 (version / folder).mkdir(parents=True, exist_ok=True)
-            for rel, blob in mine.items():
+            for rel, blob in files.items():
                 if old is not None and old_files.get(rel) == blob:
                     try:
                         os.link(old / rel, version / rel)
@@ -226,7 +154,6 @@ def write_and_publish(files: Mapping[str, bytes], out_dir: Path,
                 (version / rel).write_bytes(blob)
                 written += 1
             publish(version, out_dir)
-            _tidy_shared(files, root, shared)
         except BaseException:
             if not (out_dir.is_symlink() and os.readlink(out_dir) == version.name):
                 shutil.rmtree(version, ignore_errors=True)

@@ -179,7 +179,7 @@ def build_site(
         for rel, src in brand.items():  # site.logo, favicon, custom_css
             files[rel] = src.read_bytes()
         return write_and_publish(files, out_dir, published,
-                                 shared=("badges", "services", "embed", "feeds"))
+                                 folders=("badges", "services", "embed", "feeds"))
     except OSError as err:  # no permission, a read-only file system, a full disk …
         raise BuildError(f"cannot write in {out_dir.parent} ({_reason(err)}): choose a folder "
                          "this user can write to, on a disk with free space") from err

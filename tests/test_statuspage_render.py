@@ -382,23 +382,3 @@ def test_site_file(tmp_path: Path, path: str, found: str | None) -> None:
     got = site_file(tmp_path / "site", path)
     version = (tmp_path / "site").resolve()
     assert got == (None if found is None else version / found)
-
-
-def test_the_per_service_files_live_once_beside_the_versions(tmp_path: Path) -> None:
-    """badges/, services/, embed/ and feeds/ are links from each version to one folder each
-    beside the versions: served like any file, and nothing else beside is reachable."""
-    out = tmp_path / "site"
-    build_site(sample_page(), out, languages=("en",))
-    build_site(replace(sample_page(), now=NOW + timedelta(minutes=1)), out, languages=("en",))
-    shared = tmp_path / ".site.files"
-    for version in _versions(tmp_path):
-        assert (version / "badges").is_symlink()
-        assert (version / "badges").resolve() == shared / "badges"
-    assert site_file(out, "badges/api-status.svg") == shared / "badges" / "api-status.svg"
-    assert site_file(out, "/services/../badges/api-status.svg") == \
-        shared / "badges" / "api-status.svg"
-    (tmp_path / ".site.lock").write_text("")
-    assert site_file(out, "badges/../../.site.lock") is None
-    assert site_file(out, "badges/../.site.lock") is None
-    (shared / "secret.txt").write_text("not published")
-    assert site_file(out, "badges/../secret.txt") is None

@@ -236,8 +236,8 @@ class BuildWorker:
 
 def count_files(out_dir: Path) -> int:
     """Files of the site published at ``out_dir``, 0 if none (blocking: run it in a thread)."""
-    root = out_dir.resolve()  # its folders of per-service files are links beside it: followed
-    return sum(len(files) for _, _, files in os.walk(root, followlinks=True))
+    root = out_dir.resolve()
+    return sum(1 for p in root.rglob("*") if p.is_file()) if root.is_dir() else 0
 
 
 @dataclass(frozen=True)
