@@ -75,23 +75,22 @@ class _Win:
 def _windows(data: PageData) -> list[_Win]:
     """Every maintenance window the page knows of, with the services it applied to."""
     found: dict[str, _Win] = {}
+    services: dict[str, dict[str, None]] = {}  # by window: its services, in order (a set)
     for w in data.maintenance:
         end = w.end if w.cancelled_at is None else min(w.end, w.cancelled_at)
         found[w.id] = _Win(w.id, w.title, w.start, end, w.declared_at, w.services)
+        services[w.id] = dict.fromkeys(w.services)
     for s in data.services:
         for day in s.days:
             for a in day.uptime.maintenance:
                 if a.minutes == 0:
                     continue
-                if a.id in found:
-                    if s.name not in found[a.id].services:
-                        old = found[a.id]
-                        found[a.id] = _Win(old.id, old.title, old.start, old.end,
-                                           old.declared_at, (*old.services, s.name))
-                    continue
-                end = a.end if a.cancelled_at is None else min(a.end, a.cancelled_at)
-                found[a.id] = _Win(a.id, a.title, a.start, end, a.declared_at, (s.name,))
-    return list(found.values())
+                if a.id not in found:
+                    end = a.end if a.cancelled_at is None else min(a.end, a.cancelled_at)
+                    found[a.id] = _Win(a.id, a.title, a.start, end, a.declared_at, ())
+                    services[a.id] = {}
+                services[a.id][s.name] = None
+    return [replace(w, services=tuple(services[w.id])) for w in found.values()]
 
 
 def _incident_content(v: IncidentView) -> str:
