@@ -6,7 +6,7 @@ slot with checks; a slot without checks breaks the line rather than bridging it.
 from the page's CSS (``currentColor`` and the ``.p50``/``.p95`` classes), so dark mode follows.
 The figure's caption says it in words, for everyone and for screen readers (the SVG itself is
 hidden from them, so they do not hear it twice): the median's range and the highest p95
-(:func:`summary`).
+(:func:`words`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from markupsafe import Markup
 from monitor.store.latency import LatencyPoint
 from statuspage.i18n import Formatter
 
-__all__ = ["DASHES", "HEIGHT", "WIDTH", "Chart", "chart", "forget", "summary"]
+__all__ = ["DASHES", "HEIGHT", "WIDTH", "Chart", "Drawing", "chart", "drawing", "forget",
+           "words"]
 
 WIDTH, HEIGHT = 300, 64
 _PAD = 2  # room for the stroke at the edges
@@ -37,14 +38,11 @@ class Chart:
     legend: tuple[tuple[str, Markup], ...] = ()
 
 
-def summary(points: Sequence[LatencyPoint], f: Formatter) -> str:
+def _said(f: Formatter, low: float, middle: float, high: float, p95: float) -> str:
     """``Median 87 ms (40 ms – 120 ms); 95th percentile up to 300 ms``."""
-    medians = sorted(p.p50_ms for p in points)
-    middle = _median(points)
     return f.gettext("Median %(median)s (%(low)s – %(high)s); 95th percentile up to "
-                     "%(p95)s") % {
-        "median": f.millis(middle), "low": f.millis(medians[0]), "high": f.millis(medians[-1]),
-        "p95": f.millis(max(p.p95_ms for p in points))}
+                     "%(p95)s") % {"median": f.millis(middle), "low": f.millis(low),
+                                   "high": f.millis(high), "p95": f.millis(p95)}
 
 
 def _lines(points: Sequence[LatencyPoint], first: int, per: int, slots: int, top: float,
@@ -78,14 +76,27 @@ def _series(points: Sequence[LatencyPoint], first: int, per: int, slots: int, to
     return "".join(out)
 
 
-def chart(title: str, points: Sequence[LatencyPoint], first: int, per: int, slots: int,
-          f: Formatter,
-          by_location: Sequence[tuple[str, Sequence[LatencyPoint]]] = ()) -> Chart | None:
-    """The chart of ``points`` over ``slots`` slots of ``per`` hours from epoch hour
+@dataclass(frozen=True)
+class Drawing:
+    """A chart in no language (:func:`drawing`): the SVG, the figures its words say, and
+    each location's title and median when it has a line per location."""
+
+    svg: Markup
+    low: float
+    middle: float
+    high: float
+    p95: float
+    places: tuple[tuple[str, float], ...] = ()
+
+
+def drawing(points: Sequence[LatencyPoint], first: int, per: int, slots: int,
+            by_location: Sequence[tuple[str, Sequence[LatencyPoint]]] = ()) -> Drawing | None:
+    """The drawing of ``points`` over ``slots`` slots of ``per`` hours from epoch hour
     ``first``; None when no slot has checks. With ``by_location`` (title, points) of two
     locations or more, each location's median is a line of its own, told apart by its dashes
-    (:data:`DASHES`, in the legend) and said in the summary."""
-    shown = [p for p in points if first <= p.hour < first + per * slots]
+    (:data:`DASHES`, in the legend). The same in every language: a page works it out once per
+    service and build, and says it in each language with :func:`words`."""
+    shown = tuple(p for p in points if first <= p.hour < first + per * slots)
     if not shown:
         return None
     places = tuple((name, tuple(p for p in pts if first <= p.hour < first + per * slots))
@@ -93,13 +104,28 @@ def chart(title: str, points: Sequence[LatencyPoint], first: int, per: int, slot
     places = tuple((name, pts) for name, pts in places if pts)[:len(DASHES)]
     if len(places) < 2:
         places = ()
-    said = summary(shown, f)
-    if places:
+    medians = sorted(p.p50_ms for p in shown)
+    return Drawing(_svg(shown, first, per, slots, tuple(pts for _, pts in places)),
+                   medians[0], _median(shown), medians[-1], max(p.p95_ms for p in shown),
+                   tuple((name, _median(pts)) for name, pts in places))
+
+
+def words(title: str, d: Drawing, f: Formatter) -> Chart:
+    """``d`` in ``f``'s language, headed ``title``."""
+    said = _said(f, d.low, d.middle, d.high, d.p95)
+    if d.places:
         said += f.gettext("; median by location: %(list)s") % {"list": ", ".join(
-            f"{name} {f.millis(_median(pts))}" for name, pts in places)}
-    legend = tuple((name, _sample(i)) for i, (name, _) in enumerate(places))
-    return Chart(title, _svg(tuple(shown), first, per, slots,
-                             tuple(pts for _, pts in places)), said, legend)
+            f"{name} {f.millis(median)}" for name, median in d.places)}
+    legend = tuple((name, _sample(i)) for i, (name, _) in enumerate(d.places))
+    return Chart(title, d.svg, said, legend)
+
+
+def chart(title: str, points: Sequence[LatencyPoint], first: int, per: int, slots: int,
+          f: Formatter,
+          by_location: Sequence[tuple[str, Sequence[LatencyPoint]]] = ()) -> Chart | None:
+    """:func:`drawing` said in ``f``'s language by :func:`words`; None without checks."""
+    d = drawing(points, first, per, slots, by_location)
+    return None if d is None else words(title, d, f)
 
 
 #: The dash patterns of the locations' median lines, in the order of probes.yaml.

@@ -23,7 +23,7 @@ updates' Markdown rendered to safe HTML here (:func:`monitor.incidents.markdown.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -105,6 +105,11 @@ class ServiceData:
     latency_locations: tuple[LocationLatency, ...] = ()
     #: probes.yaml's ``since``: history.html starts at its month (None: the first with data).
     history_from: date | None = None
+    #: What the five languages share of it, worked out by the first that needs it in a build
+    #: (:func:`statuspage.views.service_view`: the charts' drawings, by hour; the days with
+    #: something to tell). Not part of its value.
+    shared: dict[str, object] = field(default_factory=dict, init=False, compare=False,
+                                      repr=False)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from statuspage.data import Day, IncidentData
 from statuspage.i18n import Formatter
 from statuspage.incident_views import incident_anchor
 
-__all__ = ["DayDetail", "IncidentLink", "day_details"]
+__all__ = ["DayDetail", "Events", "IncidentLink", "day_details", "eventful"]
 
 
 @dataclass(frozen=True)
@@ -48,25 +48,47 @@ def _window(w: AppliedWindow, f: Formatter) -> str:
                                                              "minutes": minutes}
 
 
-def day_details(name: str, days: Sequence[Day], summaries: Sequence[str],
-                incidents: Sequence[IncidentData], history_href: str,
-                f: Formatter) -> tuple[DayDetail, ...]:
-    """The days of ``days`` (with the bar's ``summaries`` of them) that have something to tell,
-    newest first."""
+Events = tuple[tuple[int, tuple[IncidentData, ...]], ...]
+
+
+def eventful(name: str, days: Sequence[Day], incidents: Sequence[IncidentData]) -> Events:
+    """The days of ``days`` (by index, newest first) that have something to tell, each with
+    the incidents of ``incidents`` that touched service ``name`` that day: the same in every
+    language, so a page works it out once per service (:func:`day_details`' ``events``)."""
     mine = [i for i in incidents if name in i.services]
     out = []
-    for day, summary in zip(days, summaries, strict=True):
+    for index, day in enumerate(days):
         u = day.uptime
         if not (mine or u.down_minutes or u.degraded_minutes or u.maintenance
                 or u.exclusions):
             continue  # nothing to tell (most days): say so without working it out
-        start, end = minute_start(u.period_start), minute_start(u.period_end)
-        touched = tuple(
-            IncidentLink(i.title, f"{history_href}#{incident_anchor(i.id)}") for i in mine
-            if i.started_at < end and (i.resolved_at is None or i.resolved_at > start))
-        windows = tuple(_window(w, f) for w in (*u.maintenance, *u.exclusions) if w.minutes)
-        if not (u.down_minutes or u.degraded_minutes or touched or windows):
+        touched: tuple[IncidentData, ...] = ()
+        if mine:
+            start, end = minute_start(u.period_start), minute_start(u.period_end)
+            touched = tuple(i for i in mine if i.started_at < end
+                            and (i.resolved_at is None or i.resolved_at > start))
+        if not (u.down_minutes or u.degraded_minutes or touched
+                or any(w.minutes for w in (*u.maintenance, *u.exclusions))):
             continue
-        out.append(DayDetail(f.day(day.date), day.date.isoformat(), summary, touched, windows))
+        out.append((index, touched))
     out.reverse()
+    return tuple(out)
+
+
+def day_details(name: str, days: Sequence[Day], summaries: Sequence[str],
+                incidents: Sequence[IncidentData], history_href: str,
+                f: Formatter, events: Events | None = None) -> tuple[DayDetail, ...]:
+    """The days of ``days`` (with the bar's ``summaries`` of them) that have something to tell,
+    newest first (``events``: :func:`eventful`'s, when the caller has them)."""
+    if events is None:
+        events = eventful(name, days, incidents)
+    out = []
+    for index, touched in events:
+        day = days[index]
+        u = day.uptime
+        out.append(DayDetail(
+            f.day(day.date), day.date.isoformat(), summaries[index],
+            tuple(IncidentLink(i.title, f"{history_href}#{incident_anchor(i.id)}")
+                  for i in touched),
+            tuple(_window(w, f) for w in (*u.maintenance, *u.exclusions) if w.minutes)))
     return tuple(out)

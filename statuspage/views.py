@@ -33,10 +33,10 @@ from monitor.core.checks import State
 from monitor.core.sla import Uptime
 from monitor.core.windows import Window
 from monitor.times import epoch_minute
-from statuspage.charts import Chart, chart
+from statuspage.charts import Chart, drawing, words
 from statuspage.chrome import Chrome, chrome, page_href
 from statuspage.data import Day, IncidentData, PageData, ServiceData
-from statuspage.days import DayDetail, day_details
+from statuspage.days import DayDetail, Events, day_details, eventful
 from statuspage.i18n import Formatter, formatter
 from statuspage.incident_views import IMPACT_BANNER, IncidentView, incident_view
 from statuspage.markup import bar_markup, days_markup
@@ -307,17 +307,34 @@ def _service(s: ServiceData, now: datetime, f: Formatter, tz: ZoneInfo,
         note=None if state == "maintenance" else last_result(s.kind, s.last, s.last_ping, now, f),
         charts=_charts(s, now, f),
         day_details=day_details(s.name, s.days, [text for _, text in said], incidents,
-                                history_href, f),
+                                history_href, f, _events(s, incidents)),
     )
+
+
+def _events(s: ServiceData, incidents: tuple[IncidentData, ...]) -> Events:
+    """:func:`statuspage.days.eventful` of ``s``, worked out once for the five languages."""
+    found = s.shared.get("days")
+    if isinstance(found, tuple) and found[0] is incidents:
+        events: Events = found[1]
+        return events
+    events = eventful(s.name, s.days, incidents)
+    s.shared["days"] = (incidents, events)
+    return events
 
 
 def _charts(s: ServiceData, now: datetime, f: Formatter) -> tuple[Chart, ...]:
     now_hour = epoch_minute(now) // 60
-    hours = [(loc.title, loc.hours) for loc in s.latency_locations]
-    days = [(loc.title, loc.days) for loc in s.latency_locations]
-    made = (chart(f.gettext("Last 24 hours"), s.latency_hours, now_hour - 23, 1, 24, f, hours),
-            chart(f.gettext("Last 90 days"), s.latency_days, (now_hour // 24 - 89) * 24, 24, 90,
-                  f, days))
+    drawn = s.shared.get(f"charts {now_hour}")
+    if drawn is None:  # the first language of this build: the drawings, for all five
+        hours = [(loc.title, loc.hours) for loc in s.latency_locations]
+        days = [(loc.title, loc.days) for loc in s.latency_locations]
+        drawn = s.shared[f"charts {now_hour}"] = (
+            drawing(s.latency_hours, now_hour - 23, 1, 24, hours),
+            drawing(s.latency_days, (now_hour // 24 - 89) * 24, 24, 90, days))
+    assert isinstance(drawn, tuple)
+    hours_drawn, days_drawn = drawn
+    made = (None if hours_drawn is None else words(f.gettext("Last 24 hours"), hours_drawn, f),
+            None if days_drawn is None else words(f.gettext("Last 90 days"), days_drawn, f))
     return tuple(c for c in made if c is not None)
 
 
