@@ -157,7 +157,7 @@ class Days:
         when nothing they depend on changed (:class:`Kept`)."""
         name = svc.name
         if self._kept is None or not self.bounds:
-            return [self._day(svc, i, runs, ends) for i in range(len(self.bounds))]
+            return self._days(svc, runs, 0, len(self.bounds))
         key = (self._past, svc.sla.target, svc.sla.coverage, svc.sla.timezone,
                tuple(w for w in self._meeting if w.applies_to(name)),
                _before(runs, ends, self.bounds[-1][0]))
@@ -165,28 +165,43 @@ class Days:
         if found is not None and found[0] == key:
             past = found[1]
         else:
-            past = tuple(self._day(svc, i, runs, ends) for i in range(len(self.bounds) - 1))
+            past = tuple(self._days(svc, runs, 0, len(self.bounds) - 1))
             self._kept.days[name] = (key, past)
-        return [*past, self._day(svc, len(self.bounds) - 1, runs, ends)]
+        return [*past, *self._days(svc, runs, len(self.bounds) - 1, len(self.bounds))]
 
-    def _day(self, svc: ServiceConfig, i: int, runs: Sequence[Run], ends: Sequence[int]) -> Day:
+    def _days(self, svc: ServiceConfig, runs: Sequence[Run], first: int, stop: int) -> list[Day]:
+        """Days ``first`` to ``stop`` (exclusive), walking the sorted runs alongside."""
         name, target = svc.name, svc.sla.target
-        start, end = self.bounds[i]
-        cov, rel = self.covered(svc)[i]
-        day_runs = overlapping(runs, ends, start, end)
-        ws = [w for w in self.windows[i] if w.applies_to(name)] if self.windows[i] else []
-        key = (target, rel, tuple(
-            (max(r.start, start) - start, min(r.end, end) - start, r.state) for r in day_runs),
-            (start, *(w.id for w in ws)) if ws else ())
-        u = self._memo.get(key)
-        if u is None:
-            u = self._memo[key] = period_uptime(
-                service=name, target=target, start=start, end=end, covered=cov,
-                runs=day_runs, windows=ws)
-        elif u.service != name or u.period_start != start:
-            u = _moved(u, name, start, end)
-        first, last = _down_span(day_runs, start, end) if u.down_minutes else (None, None)
-        return Day(self.dates[i], u, first, last)
+        covered, memo = self.covered(svc), self._memo
+        out = []
+        j, n = 0, len(runs)
+        for i in range(first, stop):
+            start, end = self.bounds[i]
+            while j < n and runs[j].end <= start:
+                j += 1
+            k = j
+            while k < n and runs[k].start < end:
+                k += 1
+            day_runs = runs[j:k]
+            cov, rel = covered[i]
+            ws = [w for w in self.windows[i] if w.applies_to(name)] if self.windows[i] else []
+            if k == j + 1 and day_runs[0].start <= start and day_runs[0].end >= end:
+                shape: tuple[tuple[int, int, State], ...] = ((0, end - start, day_runs[0].state),)
+            else:
+                shape = tuple((max(r.start, start) - start, min(r.end, end) - start, r.state)
+                              for r in day_runs)
+            key = (target, rel, shape, (start, *(w.id for w in ws)) if ws else ())
+            u = memo.get(key)
+            if u is None:
+                u = memo[key] = period_uptime(
+                    service=name, target=target, start=start, end=end, covered=cov,
+                    runs=day_runs, windows=ws)
+            elif u.service != name or u.period_start != start:
+                u = _moved(u, name, start, end)
+            first_down, last_down = _down_span(day_runs, start, end) if u.down_minutes \
+                else (None, None)
+            out.append(Day(self.dates[i], u, first_down, last_down))
+        return out
 
 
 def months(svc: ServiceConfig, plan: list[tuple[int, int]], runs: Sequence[Run],
