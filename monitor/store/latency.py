@@ -29,6 +29,7 @@ import struct
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from monitor.store.database import Database
 
@@ -243,12 +244,13 @@ def _dms(ms: float) -> int:
     return round(ms * 10)
 
 
-@dataclass(frozen=True, slots=True)
-class LatencyPoint:
-    """One slot of a service's response times: from epoch hour ``hour``, ``count`` checks."""
+class LatencyPoint(NamedTuple):
+    """One slot of a service's response times: from epoch hour ``hour``, ``count`` checks.
+    (A named tuple: a page of 1,000 services reads 90,000 of them, made in a third of the
+    time a frozen dataclass takes.)"""
 
     hour: int
-    count: int
+    count: int  # type: ignore[assignment]  # the field, not tuple.count: checks in the slot
     p50_ms: float
     p95_ms: float
 
@@ -322,7 +324,7 @@ def _read(conn: Database, lo_hour: int, hi_hour: int, per: int,
                     adding[1] += n * p50
                     adding[2] += n * p95
     for key, (n, p50_dms, p95_dms) in isums.items():
-        sums[key] = [n, p50_dms / 10, p95_dms / 10]
+        sums[key] = [n, p50_dms / 10, p95_dms / 10]  # dms → ms
     for name, location, hour, count, sum_ms, max_ms, last_ms, blob in conn.execute(
             f"SELECT s.name, {loc}, o.hour, o.count, o.sum_ms, o.max_ms, o.last_ms, o.buckets "
             f"FROM latency_open o JOIN services s ON s.id = o.service_id {where.format(t='o')} "
