@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import cached_property
 from zoneinfo import ZoneInfo
 
 from monitor.config import Config, ServiceConfig
@@ -145,6 +146,11 @@ class PageData:
     @property
     def open_incidents(self) -> tuple[IncidentData, ...]:
         return tuple(i for i in self.incidents if i.open)
+
+    @cached_property
+    def titles(self) -> dict[str, str]:
+        """Each service's title by name (worked out once: a page asks per service)."""
+        return {s.name: s.title for s in self.services}
 
 
 def current_state(check: StoredCheck | None, svc: ServiceConfig, now: datetime) -> State:

@@ -125,7 +125,7 @@ def feed_entries(data: PageData, lang: str | None = None,
     base = _base(data.site.url)
     ns = _namespace(data)
     index = _index(data, lang)
-    titles = {s.name: s.title for s in data.services}
+    titles = data.titles
     entries: list[tuple[datetime, Entry]] = []
     before = dict(kept) if kept is not None else {}
     if kept is not None:
@@ -226,7 +226,7 @@ def feed_view(data: PageData, lang: str | None = None, service: str | None = Non
     ns = _namespace(data)
     index = _index(data, lang)
     found = list(feed_entries(data, lang) if entries is None else entries)
-    titles = {s.name: s.title for s in data.services}
+    titles = data.titles
     if service is not None:
         found = [(at, _narrowed(e, service, titles.get(service, service), f))
                  for at, e in found if service in e.about]

@@ -85,7 +85,7 @@ def incident_view(inc: IncidentData, data: PageData, f: Formatter, *,
                   latest_only: bool = False) -> IncidentView:
     """One incident in ``f``'s language: all its updates, or only the latest one."""
     tz = ZoneInfo(data.site.timezone)
-    titles = {s.name: s.title for s in data.services}
+    titles = data.titles
     names = [titles.get(n, n) for n in inc.services]
     updates = inc.updates[:1] if latest_only else inc.updates
     return IncidentView(

@@ -374,7 +374,7 @@ def _window_span(w: Window, f: Formatter, tz: ZoneInfo) -> str:
 
 
 def _maintenance(data: PageData, f: Formatter, tz: ZoneInfo) -> tuple[MaintenanceView, ...]:
-    titles = {s.name: s.title for s in data.services}
+    titles = data.titles
     out = []
     for w in data.maintenance:
         active = w.start <= data.now
