@@ -4,9 +4,14 @@ Every ledger call (check results, :meth:`LedgerWriter.read`, :meth:`LedgerWriter
 pruning, closing) runs in one dedicated thread, in the order asked, so the loop never blocks on
 SQLite and the ledger sees one caller. A commit of check results happens at the latest
 ``flush_interval`` seconds after something was queued, sooner when ``max_batch`` results are
-waiting. A failed commit is logged and its batch goes back to the front of the queue, to be
-retried by the next flush: nothing is dropped. Old raw checks are pruned after a commit at most
-every :data:`PRUNE_EVERY_S` seconds of monotonic time.
+waiting. Batches commit one at a time, in the order submitted; :meth:`LedgerWriter.flush`
+returns once what was submitted before it is committed, so that a push is answered after its
+own batch, not after the batches of the pushes that came in while it waited (which kept
+probers waiting in step, and the writer idle while they all sent and were parsed again). A
+failed commit is logged and its batch goes back to the front of the queue, to be retried by the
+next flush: nothing is dropped. Old raw checks are pruned after a commit at most every
+:data:`PRUNE_EVERY_S` seconds of monotonic time, when no results are queued (a central catching
+up after an outage does not make them wait for it), or once it has waited another interval.
 
 Reads and writes are apart, as datasette's ``execute_fn`` and ``execute_write_fn``:
 
@@ -59,7 +64,12 @@ class LedgerWriter:
         self._flush_interval = flush_interval
         self._max_batch = max_batch
         self._queue: deque[Observation] = deque()
-        self._inflight = 0
+        # Batches commit one at a time, in the order submitted (a failed one goes back to the
+        # front of the queue): the first ``_committed`` of the ``_submitted`` are committed.
+        self._submitted = 0
+        self._committed = 0
+        self._running: asyncio.Future[None] | None = None  # the batch being committed
+        self._inflight = 0  # its size
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="upwatch-ledger")
         self._pending = asyncio.Event()  # something is queued
         self._urgent = asyncio.Event()  # a full batch is queued, or closing
@@ -71,6 +81,7 @@ class LedgerWriter:
         self._started: float | None = None
         self._last_error: str | None = None
         self._last_prune: float | None = None
+        self._prune_due: float | None = None
 
     @property
     def queued(self) -> int:
@@ -104,23 +115,31 @@ class LedgerWriter:
         if self._closed:
             raise RuntimeError("the ledger writer is closed")
         self._queue.append(obs)
+        self._submitted += 1
         self._pending.set()
         if len(self._queue) >= self._max_batch:
             self._urgent.set()
 
     async def flush(self) -> None:
-        """Commit everything submitted so far, in batches of at most ``max_batch``.
+        """Commit everything submitted so far, in batches of at most ``max_batch``; return
+        once that is committed (what is submitted meanwhile may still be, by the flush that
+        its submitter awaits: one caller's answer does not wait for another's commit).
 
         Raises the ledger's error when a commit fails; that batch stays queued.
         """
         loop = asyncio.get_running_loop()
+        target = self._submitted
         async with self._flush_lock:
-            remaining = len(self._queue)
-            while remaining > 0 and self._queue:
-                batch = [self._queue.popleft() for _ in range(min(remaining, self._max_batch))]
-                remaining -= len(batch)
-                self._inflight += len(batch)
+            while self._committed < target:
+                if self._running is not None:  # the batch of a flush whose caller was cancelled
+                    await asyncio.shield(self._running)
+                    continue
+                take = min(len(self._queue), self._max_batch)
+                if take == 0:  # cannot happen: what is not committed is queued or running
+                    break
+                batch = [self._queue.popleft() for _ in range(take)]
                 fut = loop.run_in_executor(self._executor, self._ledger.record, batch)
+                self._running, self._inflight = fut, len(batch)
                 fut.add_done_callback(functools.partial(self._settle, batch))
                 await asyncio.shield(fut)  # a cancelled caller leaves the outcome to _settle
             if not self._queue:
@@ -130,9 +149,10 @@ class LedgerWriter:
             await self._maybe_prune(loop)
 
     def _settle(self, batch: list[Observation], fut: asyncio.Future[None]) -> None:
-        self._inflight -= len(batch)
+        self._running, self._inflight = None, 0
         exc = asyncio.CancelledError() if fut.cancelled() else fut.exception()
         if exc is None:
+            self._committed += len(batch)
             self._last_commit = self._clock.monotonic()
             self._last_error = None
             return
@@ -145,9 +165,14 @@ class LedgerWriter:
         now = self._clock.monotonic()
         if self._last_prune is not None and now - self._last_prune < PRUNE_EVERY_S:
             return
+        if self._prune_due is None:
+            self._prune_due = now
+        if self._queue and now - self._prune_due < PRUNE_EVERY_S:
+            return  # results wait: prune once none do, or once it has waited an interval
         if not self._prune_when():
             return
         self._last_prune = now
+        self._prune_due = None
         try:
             await loop.run_in_executor(self._executor, self._ledger.prune, self._clock.now())
         except Exception:
