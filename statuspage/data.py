@@ -244,6 +244,8 @@ def gather(
     for w in [*windows_from_config(config, minute_start(lo), ahead), *windows]:
         known.setdefault(w.id, w)
     every = sorted(known.values(), key=lambda w: (w.start, w.end, w.id))
+    if kept is not None:
+        every = kept.same_windows(every)
     shown = page_windows(every, now)
     days = Days(dates, day_bounds, every, kept)
     spans = [(*span(w), w) for w in every]

@@ -68,6 +68,17 @@ class Kept:
     #: read at, runs by service).
     runs: tuple[object, datetime, dict[str, list[Run]]] | None = None
 
+    #: The windows of the last build, each by itself (:meth:`same_windows`).
+    windows: dict[Window, Window] = field(default_factory=dict)
+
+    def same_windows(self, windows: Sequence[Window]) -> list[Window]:
+        """``windows``, each one equal to a window of the last build as that very object: the
+        keys of 1,000 services' days and months, which hold the windows that apply to them,
+        then compare in no time (60 windows a service: 60,000 comparisons otherwise)."""
+        known = self.windows
+        self.windows = {w: known.get(w, w) for w in windows}
+        return list(self.windows.values())
+
     def forget_others(self, names: Sequence[str]) -> None:
         """Drop services no longer configured."""
         for kept in (self.days, self.months):
