@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import re
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,6 +21,7 @@ from monitor.core.clock import FakeClock
 from monitor.core.pings import PingKind, PingState, after_ping, due_run, judge
 from monitor.run.pages import SitePlan
 from monitor.run.runner import Monitor, RunOptions
+from monitor.store.errors import LedgerError
 from monitor.store.ledger import Ledger
 
 NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
@@ -320,6 +321,54 @@ async def test_pings_survive_a_restart(tmp_path: Path) -> None:
             "last ping 2026-11-02T12:00:00Z")
     finally:
         await again.stop()
+
+
+async def test_pings_a_failed_commit_held_get_503_and_the_next_save_stores_them(
+        monitor: tuple[Monitor, FakeClock], monkeypatch: pytest.MonkeyPatch) -> None:
+    mon, clock = monitor
+    tokens = {name: mon.pings.token(name) for name in ("backup", "nightly")}
+    base = f"http://127.0.0.1:{mon.port}"
+    save_pings = mon.ledger.save_pings
+    failures = [LedgerError("saving pings failed: disk I/O error")]
+
+    def failing_once(states: Sequence[tuple[str, str, PingState]], now: datetime) -> None:
+        if failures:
+            raise failures.pop()
+        save_pings(states, now)
+
+    monkeypatch.setattr(mon.ledger, "save_pings", failing_once)
+    async with aiohttp.ClientSession() as session:
+        answers = await asyncio.gather(*(
+            session.get(f"{base}/ping/{token}/fail") for token in tokens.values()))
+        for resp in answers:  # both in the failed commit: neither is answered 200
+            assert resp.status == 503
+            assert (await resp.json())["error"] == "not_stored"
+        clock.advance(30)
+        async with session.get(f"{base}/ping/{tokens['backup']}") as resp:
+            assert resp.status == 200
+    stored = await mon.writer.read(lambda ledger: ledger.push_states())
+    # the retry stored the failure of the service not pinged again too, and the later success
+    assert stored["nightly"][1].last_fail == NOW
+    assert stored["backup"][1].last_fail == NOW
+    assert stored["backup"][1].last_success == NOW + timedelta(seconds=30)
+
+
+async def test_a_ping_whose_client_left_leaves_the_others_answered_and_stored(
+        monitor: tuple[Monitor, FakeClock]) -> None:
+    mon, clock = monitor
+    backup, nightly = mon.pings.token("backup"), mon.pings.token("nightly")
+    assert backup is not None and nightly is not None
+    gone = asyncio.create_task(mon.pings.ping(backup, PingKind.START))
+    waits = asyncio.create_task(mon.pings.ping(nightly, PingKind.START))
+    await asyncio.sleep(0)  # both wait for the same save
+    assert not gone.done() and not waits.done()
+    gone.cancel()
+    assert await waits is True
+    with pytest.raises(asyncio.CancelledError):
+        await gone
+    stored = await mon.writer.read(lambda ledger: ledger.push_states())
+    assert stored["backup"][1].last_start == NOW  # in memory already: saved all the same
+    assert stored["nightly"][1].last_start == NOW
 
 
 def test_push_url_prints_each_push_services_url_and_renews_tokens(

@@ -35,6 +35,8 @@ GATHER_S = 0.005
 
 log = logging.getLogger(__name__)
 
+_NEVER = PingState()
+
 
 class PingBook:
     """Push services' tokens and ping states; ``specs(name)`` is a push service's config (None
@@ -51,7 +53,9 @@ class PingBook:
         self._service_of: dict[str, str] = {}  # token → service
         self._token_of: dict[str, str] = {}  # service → token
         self._dirty: dict[str, None] = {}  # services whose state the ledger has not yet
-        self._saved: asyncio.Future[None] | None = None  # settled by the next save
+        #: The answers of the pings that the next save stores: one future each, so a handler
+        #: cancelled while it waits cancels only its own (no shield on a shared one).
+        self._waiting: list[asyncio.Future[None]] = []
         self._saving: asyncio.Task[None] | None = None
 
     async def track(self, services: Iterable[str]) -> None:
@@ -104,35 +108,32 @@ class PingBook:
         spec = None if name is None else self._specs(name)
         if name is None or spec is None:
             return False
-        old = self._states.get(name, PingState())
+        old = self._states.get(name, _NEVER)
         now = self._clock.now()
         new = self._states[name] = after_ping(old, kind, now, exit_status)
         if kind is not PingKind.START and _verdict_changed(spec, old, new, now):
             self._notify(name)  # a start never changes it: its run has grace to end in
-        await self._save(name)
+        # stored by the next save (only the latest state of a service is written)
+        self._dirty[name] = None
+        stored = asyncio.get_running_loop().create_future()
+        self._waiting.append(stored)
+        if self._saving is None:
+            self._saving = asyncio.create_task(self._save_all(), name="saving pings")
+        await stored
         return True
 
     def _notify(self, name: str) -> None:
         if self.on_changed is not None:
             self.on_changed(name)
 
-    async def _save(self, name: str) -> None:
-        self._dirty[name] = None
-        if self._saved is None:
-            self._saved = asyncio.get_running_loop().create_future()
-        saved = self._saved
-        if self._saving is None:
-            self._saving = asyncio.create_task(self._save_all(), name="saving pings")
-        await asyncio.shield(saved)
-
     async def _save_all(self) -> None:
         """Save what is dirty, again while more came during the save; one commit each time.
         Each save first waits :data:`GATHER_S` for the pings arriving with this one."""
         try:
-            while self._dirty and self._saved is not None:
+            while self._waiting:
                 await asyncio.sleep(GATHER_S)
                 names, self._dirty = list(self._dirty), {}
-                saved, self._saved = self._saved, None
+                waiting, self._waiting = self._waiting, []
                 rows = [(n, self._token_of[n], self._states[n]) for n in names]
                 now = self._clock.now()
                 try:
@@ -142,13 +143,16 @@ class PingBook:
                     for n in names:  # the next ping's save tries them again
                         self._dirty.setdefault(n, None)
                     # those waiting for this save and the next one: their handlers answer 503
-                    for waiting in (saved, self._saved):
-                        if waiting is not None:
-                            waiting.set_exception(exc)
-                            waiting.exception()  # retrieved, so never "never retrieved"
-                    self._saved = None
+                    waiting += self._waiting
+                    self._waiting = []
+                    for stored in waiting:
+                        if not stored.done():  # not cancelled (a client gone)
+                            stored.set_exception(exc)
+                            stored.exception()  # retrieved: no warning if its client goes now
                     return
-                saved.set_result(None)
+                for stored in waiting:
+                    if not stored.done():
+                        stored.set_result(None)
         finally:
             self._saving = None
 

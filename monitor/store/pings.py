@@ -99,7 +99,8 @@ def save_states(db: Database, states: Sequence[tuple[str, str, PingState]],
                 now: datetime) -> None:
     """Store ``(service, token, state)`` rows in one transaction, keeping the later of each
     field where the stored one is later (another replica's ping)."""
-    rows = [(service, token, to_ms(now), _ms(s.last_ping), _ms(s.last_success),
+    created_ms = to_ms(now)
+    rows = [(service, token, created_ms, _ms(s.last_ping), _ms(s.last_success),
              _ms(s.last_start), _ms(s.last_fail), s.exit_status, s.run_ms)
             for service, token, s in dict((row[0], row) for row in states).values()]
     with transaction(db, "saving pings"):
