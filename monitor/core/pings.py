@@ -19,7 +19,7 @@ the service's check is:
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
@@ -65,16 +65,22 @@ class PingState:
 
 def after_ping(state: PingState, kind: PingKind, at: datetime,
                exit_status: int | None = None) -> PingState:
-    """``state`` after a ping of ``kind`` at ``at``."""
+    """``state`` after a ping of ``kind`` at ``at``. (Made field by field rather than with
+    ``dataclasses.replace``, a third of the cost: a busy monitor takes thousands a second.)"""
     if kind is PingKind.START:
-        return replace(state, last_ping=at, last_start=at)
+        return PingState(last_ping=at, last_success=state.last_success, last_start=at,
+                         last_fail=state.last_fail, exit_status=state.exit_status,
+                         run_ms=state.run_ms)
     if kind is PingKind.FAIL:
-        return replace(state, last_ping=at, last_fail=at, exit_status=exit_status)
+        return PingState(last_ping=at, last_success=state.last_success,
+                         last_start=state.last_start, last_fail=at, exit_status=exit_status,
+                         run_ms=state.run_ms)
     started = state.last_start
     run_ms = None
     if started is not None and (state.last_success is None or started > state.last_success):
         run_ms = max((at - started).total_seconds() * 1000.0, 0.0)
-    return replace(state, last_ping=at, last_success=at, run_ms=run_ms)
+    return PingState(last_ping=at, last_success=at, last_start=started,
+                     last_fail=state.last_fail, exit_status=state.exit_status, run_ms=run_ms)
 
 
 class PingSpec(Protocol):
