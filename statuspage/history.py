@@ -47,7 +47,8 @@ class ServiceHistory:
 
     def rows_html(self, to_date: str) -> Markup:
         """The rows as HTML (:func:`statuspage.markup.row_markup`)."""
-        return row_markup(self.rows, to_date)
+        return row_markup(((r.label, r.to_date, r.uptime, r.verdict, r.verdict_label, r.down,
+                            r.maintenance, r.excluded) for r in self.rows), to_date)
 
 
 @dataclass(frozen=True)

@@ -12,39 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from functools import lru_cache
-from typing import Protocol
 
 from markupsafe import Markup, escape
 
 from statuspage.days import DayDetail
 
-__all__ = ["bar_markup", "days_markup", "row_markup"]
-
-
-class _Segment(Protocol):
-    @property
-    def cls(self) -> str: ...
-    @property
-    def label(self) -> str: ...
-
-
-class _Row(Protocol):
-    @property
-    def label(self) -> str: ...
-    @property
-    def to_date(self) -> bool: ...
-    @property
-    def uptime(self) -> str | None: ...
-    @property
-    def verdict(self) -> str: ...
-    @property
-    def verdict_label(self) -> str: ...
-    @property
-    def down(self) -> str: ...
-    @property
-    def maintenance(self) -> str: ...
-    @property
-    def excluded(self) -> str: ...
+__all__ = ["Row", "bar_markup", "days_markup", "row_markup"]
 
 
 @lru_cache(maxsize=65536)
@@ -52,9 +25,10 @@ def _segment(cls: str, label: str) -> str:
     return f'<li class="{escape(cls)}"><span class="vh">{escape(label)}</span></li>'
 
 
-def bar_markup(segments: Iterable[_Segment]) -> Markup:
-    """The ``<li>`` of each segment of a 90-day bar, its words hidden for the eye."""
-    return Markup("".join([_segment(s.cls, s.label) for s in segments]))
+def bar_markup(segments: Iterable[tuple[str, str]]) -> Markup:
+    """The ``<li>`` of each segment of a 90-day bar (its class attribute and its words,
+    hidden for the eye)."""
+    return Markup("".join([_segment(cls, label) for cls, label in segments]))
 
 
 @lru_cache(maxsize=65536)
@@ -68,12 +42,15 @@ def _row(label: str, to_date: str | None, uptime: str | None, verdict: str, verd
             f"<td>{escape(excluded)}</td>\n</tr>\n")
 
 
-def row_markup(rows: Iterable[_Row], to_date: str) -> Markup:
-    """The ``<tr>`` of each month of a service's history table (``to_date``: the words after a
-    month that has not ended, in the page's language)."""
+Row = tuple[str, bool, str | None, str, str, str, str, str]
+
+
+def row_markup(rows: Iterable[Row], to_date: str) -> Markup:
+    """The ``<tr>`` of each month of a service's history table: (label, to date, uptime,
+    verdict class, verdict, minutes down, maintenance, excluded) each; ``to_date``: the words
+    after a month that has not ended, in the page's language."""
     return Markup("".join([
-        _row(r.label, to_date if r.to_date else None, r.uptime, r.verdict, r.verdict_label,
-             r.down, r.maintenance, r.excluded) for r in rows]))
+        _row(label, to_date if ongoing else None, *rest) for label, ongoing, *rest in rows]))
 
 
 def days_markup(details: Iterable[DayDetail], incident: str) -> Markup:

@@ -120,7 +120,7 @@ class ServiceView:
     @property
     def bar_html(self) -> Markup:
         """The bar's segments as HTML (:func:`statuspage.markup.bar_markup`)."""
-        return bar_markup(self.bar)
+        return bar_markup((seg.cls, seg.label) for seg in self.bar)
 
     def days_html(self, incident: str) -> Markup:
         """The days with something to tell as HTML (:func:`statuspage.markup.days_markup`)."""
