@@ -33,11 +33,11 @@ ledger, loop) share one GIL, so it uses about one core whatever the machine has:
 after a real outage a prober tries again on its backoff (1 s doubling to 60 s, with jitter), so
 up to a minute more passes before it sees that the central is back.
 
-``--batch`` (lines per push; default the prober's 5,000, at most the central's 20,000) and
-``--writer-batch`` (the central's ``LedgerWriter`` ``max_batch``; default ``upwatch run``'s
-5,000) try other batchings than the shipped ones. A batch of 5,000 lines from a prober of 5,000
-services holds one check per (service, location), the case where the ledger's work per (service,
-location) and commit weighs most.
+``--batch`` (lines per push; default the prober's, 20,000, which is also the most the central
+takes) and ``--writer-batch`` (the central's ``LedgerWriter`` ``max_batch``; default ``upwatch
+run``'s 5,000) try other batchings than the shipped ones. ``--batch 5000`` from a prober of
+5,000 services holds one check per (service, location) in each push, the case where the
+ledger's work per (service, location) and commit weighs most.
 
 Reference, same run: ``upwatch import`` of the same backlog (every location's lines in one
 JSON Lines file) into a fresh ledger with the same probes.yaml, as the real CLI in a
