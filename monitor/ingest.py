@@ -59,14 +59,16 @@ def parse_pushed(text: str, location: str, config: Config, now: datetime) -> Pus
     ``location``; raises :class:`TooManyLines` past :data:`MAX_LINES` (nothing is taken)."""
     batch = PushedBatch()
     known, probed = _lookups(config, location)
+    # a byte that is not UTF-8 is looked for line by line only in a body that holds one
+    check_bytes = not text.isascii() and not_utf8(text) is not None
     for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
+        if not line or line.isspace():  # blank
             continue
         batch.lines += 1
         if batch.lines > MAX_LINES:
             raise TooManyLines(f"more than {MAX_LINES:,} lines in one request; send at most "
                                f"{MAX_LINES:,}")
-        record = not_utf8(line) or decode_json_line(line)
+        record = (check_bytes and not_utf8(line)) or decode_json_line(line)
         try:
             if isinstance(record, LineError):
                 raise record
