@@ -12,11 +12,12 @@ per transaction): the backlog a prober holds after a central outage of that long
 lie before the central's clock (a ``FakeClock``), which takes nothing more than 5 minutes ahead.
 
 The central is the real app (``make_app`` with ``location_tokens``, a ``Ledger`` and its
-``LedgerWriter``, as ``upwatch run`` builds them) in a process of its own, so that its CPU time
-is its own: the child reports ``time.process_time()`` (every thread of the process) over the
-measured window, split into the time spent parsing bodies (worker threads), committing to the
-ledger (the writer thread) and the rest (the event loop: HTTP, auth, the answers). The probers
-are the real ``Pusher`` over ``AsyncSpool``, one aiohttp session and one token each, all in
+``LedgerWriter``, as ``upwatch run`` builds them, and the garbage collector tuned as ``upwatch
+run`` tunes it once it listens: ``monitor.run.collector``) in a process of its own, so that its
+CPU time is its own: the child reports ``time.process_time()`` (every thread of the process)
+over the measured window, split into the time spent parsing bodies (worker threads), committing
+to the ledger (the writer thread) and the rest (the event loop: HTTP, auth, the answers). The
+probers are the real ``Pusher`` over ``AsyncSpool``, one aiohttp session and one token each, all in
 this process and pushing concurrently over loopback HTTP. While they drain, each prober goes on
 probing, as a prober does after an outage: every second it appends the results of that second
 (``services / 60`` per location) through ``Pusher.submit``, as ``SpoolSink`` does.
@@ -109,6 +110,7 @@ from monitor.core.checks import CheckResult, ErrorKind  # noqa: E402
 from monitor.core.clock import FakeClock  # noqa: E402
 from monitor.ingest import MAX_LINES  # noqa: E402
 from monitor.metrics.probes import ProbeMetrics  # noqa: E402
+from monitor.run.collector import tune_collector  # noqa: E402
 from monitor.run.pusher import Pusher  # noqa: E402
 from monitor.run.scheduler import ProbeScheduler  # noqa: E402
 from monitor.store.ledger import Ledger  # noqa: E402
@@ -306,6 +308,7 @@ async def _central(cfg: Path, db: str, env: dict[str, str], conn: Connection,
     runner = web.AppRunner(make_app(runtime), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
+    tune_collector()  # as upwatch run does once it listens
     conn.send(runner.addresses[0][1])
     try:
         if await _recv(conn) != "start":

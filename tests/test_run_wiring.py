@@ -16,6 +16,7 @@ import pytest
 import monitor.run.runner as runner_module
 from monitor.config import Config, load_config
 from monitor.core.clock import FakeClock
+from monitor.run.collector import GC_THRESHOLD0
 from monitor.run.runner import Monitor, RunOptions
 
 NOW = datetime(2026, 11, 10, 10, 0, 20, tzinfo=UTC)
@@ -143,7 +144,7 @@ async def test_the_collector_is_tuned_while_running_and_restored_after(tmp_path:
                       clock=FakeClock(NOW))
     await monitor.start()
     try:
-        assert gc.get_threshold()[0] == runner_module.GC_THRESHOLD0
+        assert gc.get_threshold()[0] == GC_THRESHOLD0
         assert gc.get_freeze_count() > 0  # what was alive at start is out of the scans
     finally:
         await monitor.stop()

@@ -8,7 +8,6 @@ services; an invalid one is refused, its problems logged, and the old config kee
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import os
 import signal
@@ -36,6 +35,7 @@ from monitor.probes.http import make_session
 from monitor.probes.kinds import ServiceProbe
 from monitor.run.central import Central
 from monitor.run.certs import check_certificates
+from monitor.run.collector import restore_collector, tune_collector
 from monitor.run.leader import POLL_S, Lead, Leadership, SoleLeader
 from monitor.run.pages import SitePlan
 from monitor.run.pings import PingBook
@@ -53,10 +53,6 @@ from monitor.windows.events import MaintenanceAnnouncer
 from monitor.windows.sources import WindowsFn, config_windows, with_declared
 
 log = logging.getLogger("upwatch")
-
-#: The collector's first threshold while running (CPython's default is 700): a check leaves a
-#: few hundred short-lived objects, which should die before a collection scans them.
-GC_THRESHOLD0 = 20_000
 
 
 @dataclass(frozen=True)
@@ -270,7 +266,8 @@ class Monitor:
         if addresses:
             self.port = int(addresses[0][1])
         self.runtime.started_at = self.clock.now()
-        self._tune_gc()  # its full collection takes a second at 20,000 services: before checks
+        # its full collection takes a second at 20,000 services: before checks start
+        self._gc_threshold = tune_collector()
         # the services this instance's own location probes; other locations push theirs.
         # Paused until this process leads (at once on SQLite; replicas: on election).
         self.scheduler.start(self.config.probes_here(self.config.location),
@@ -323,18 +320,6 @@ class Monitor:
         else:
             self.scheduler.pause()
             await self.incidents.drain()
-
-    def _tune_gc(self) -> None:
-        """Keep what lives as long as the run (thousands of services' config, folds, metric
-        series) out of the collector's scans, and collect young objects less often.
-
-        Measured with bench/probes.py at 20,000 services: the collector took 60-75 % of the
-        monitor's CPU, with full collections of 0.3-1.6 s stalling the loop; with this, under
-        10 % and no full collection. Undone by :meth:`stop`."""
-        self._gc_threshold = gc.get_threshold()
-        gc.collect()
-        gc.freeze()
-        gc.set_threshold(GC_THRESHOLD0, *self._gc_threshold[1:])
 
     def request_reload(self) -> None:
         """SIGHUP: reload in a task of its own (the signal handler must not block)."""
@@ -409,8 +394,7 @@ class Monitor:
             await self.subscriptions.close()
         self._release_lock()
         if self._gc_threshold is not None:
-            gc.unfreeze()
-            gc.set_threshold(*self._gc_threshold)
+            restore_collector(self._gc_threshold)
             self._gc_threshold = None
         log.info("stopped; ledger flushed")
 

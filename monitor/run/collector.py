@@ -1,0 +1,37 @@
+"""The garbage collector as a long-running monitor wants it.
+
+Thousands of services' config, folds and metric series live as long as the run; left in the
+collector's generations, every full collection scans them all. :func:`tune_collector` freezes
+what is alive once start-up is done (out of every later scan) and raises the first threshold,
+so that the few hundred short-lived objects a check or a pushed line leaves die before a
+collection looks at them. :func:`restore_collector` undoes it.
+
+Measured: bench/probes.py at 20,000 services, the collector took 60-75 % of the monitor's CPU
+with full collections of 0.3-1.6 s stalling the loop, and under 10 % with this; bench/ingest.py
+(PostgreSQL), a central taking 22,800-23,700 pushed results a second with it against
+18,000-19,100 without, in interleaved runs.
+"""
+
+from __future__ import annotations
+
+import gc
+
+__all__ = ["GC_THRESHOLD0", "restore_collector", "tune_collector"]
+
+#: The collector's first threshold while running (CPython's default is 700).
+GC_THRESHOLD0 = 20_000
+
+
+def tune_collector() -> tuple[int, int, int]:
+    """Collect, freeze what is alive, raise the first threshold; the thresholds before."""
+    before = gc.get_threshold()
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_THRESHOLD0, *before[1:])
+    return before
+
+
+def restore_collector(before: tuple[int, int, int]) -> None:
+    """Undo :func:`tune_collector`: unfreeze, and the thresholds ``before``."""
+    gc.unfreeze()
+    gc.set_threshold(*before)
