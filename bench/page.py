@@ -22,6 +22,9 @@ Then measures, best of ``--repeat``:
   ``rebuild_identical``: whether the rebuilt site is byte for byte the one a build from
   nothing makes at that minute.
 
+The collector is tuned before the builds, as ``upwatch build-page`` tunes it
+(``monitor.run.collector``).
+
 Reference, from the same run: ``reference_s``, a bare f-string rendering of one ``<li>`` per
 day per service with a pre-formatted label (the least work any such page needs, ×5 languages);
 ``ratio`` = build_s / reference_s, ``rebuild_ratio`` = rebuild_s / reference_s. Last line: one
@@ -45,6 +48,7 @@ sys.path.insert(0, str(ROOT))
 from monitor.config import Config, parse_config  # noqa: E402
 from monitor.core.checks import CheckResult, Observation, State  # noqa: E402
 from monitor.core.incidents import Impact, IncidentStatus  # noqa: E402
+from monitor.run.collector import tune_collector  # noqa: E402
 from monitor.store.ledger import Ledger  # noqa: E402
 from statuspage import charts  # noqa: E402
 from statuspage.builder import SiteBuilder  # noqa: E402
@@ -175,6 +179,7 @@ def main() -> None:
         checks = seed(ledger, config, args.days, rng)
         incidents = seed_incidents(ledger, config, rng)
         seed_s = time.perf_counter() - t0
+        tune_collector()  # as upwatch build-page (and its --serve child) does
         gathers, renders = [], []
         report = None
         for _ in range(args.repeat):  # from nothing, as ``upwatch build-page``
