@@ -25,7 +25,7 @@ from typing import IO, TYPE_CHECKING
 from monitor.cli.common import EXIT_OK, UsageError, config_path, open_ledger
 from monitor.config import Config, load_config
 from monitor.core.clock import SystemClock
-from monitor.run.collector import restore_collector, tune_collector
+from monitor.run.collector import tuned_collector
 
 if TYPE_CHECKING:  # statuspage is imported when used
     from statuspage.builder import SiteBuilder
@@ -39,8 +39,7 @@ def cmd_build_page(args: argparse.Namespace) -> int:
     # A build holds tens of thousands of objects per hundred services at once: with the
     # collector's defaults, its collections took a quarter of a 1,000-service build
     # (bench/page.py). Put back after, for a caller in the same process.
-    collector = tune_collector()
-    try:
+    with tuned_collector():
         builder = SiteBuilder()
         if args.serve:
             return _serve(args, builder, sys.stdin, sys.stdout)
@@ -48,8 +47,6 @@ def cmd_build_page(args: argparse.Namespace) -> int:
         _build(args, builder, load_config(config_path(args)), now, sys.stdout,
                "; serve it with any static web server")
         return EXIT_OK
-    finally:
-        restore_collector(collector)
 
 
 def _build(args: argparse.Namespace, builder: SiteBuilder, config: Config, now: datetime,

@@ -23,6 +23,7 @@ from monitor.cli.common import (
 from monitor.cli.page import cmd_build_page
 from monitor.config import Config, load_config
 from monitor.core.clock import Clock, SystemClock
+from monitor.run.collector import tuned_collector
 from monitor.times import iso_utc
 
 __all__ = ["add_page_parser", "add_parsers"]
@@ -119,7 +120,8 @@ def cmd_import(args: argparse.Namespace, *, clock: Clock | None = None) -> int:
         if interactive:
             print(f"\rread {lines:,} lines…", end="", file=sys.stderr, flush=True)
 
-    with _input(args.file) as stream:
+    # tens of thousands of lines are held at once: see monitor.run.collector (put back after)
+    with _input(args.file) as stream, tuned_collector():
         ledger = open_ledger(args)
         try:
             summary = import_lines(read_records(stream, fmt), config, ledger,
