@@ -172,7 +172,7 @@ def parse_record(record: Any, config: Config, now: datetime,
     for value in record.values():  # every field is one value: never an array or an object
         if isinstance(value, (list, dict)):
             for fld in _FIELDS:  # the first in the format's order is named
-                if isinstance(record.get(fld), list | dict):
+                if isinstance(record.get(fld), (list, dict)):
                     what = "an array" if isinstance(record[fld], list) else "an object"
                     raise LineError(fld, f"expected one value, got {what}")
     if "service" not in record:

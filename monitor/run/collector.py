@@ -45,7 +45,9 @@ def restore_collector(before: tuple[int, int, int]) -> None:
 
 @contextmanager
 def tuned_collector() -> Iterator[None]:
-    """The collector tuned for the length of the block (a command's work), then put back."""
+    """The collector tuned for the length of the block (a command's work), then put back.
+    One at a time in a process: putting it back unfreezes every object, an outer tuning's
+    too."""
     before = tune_collector()
     try:
         yield
