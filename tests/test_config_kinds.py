@@ -245,8 +245,9 @@ def test_the_documented_examples_load() -> None:
     example = re.search(r"```yaml\n(.*?)```", section, re.S)
     assert example is not None
     config = parse_config(example.group(1))
-    assert [(s.name, s.kind, s.port) for s in config.services] == [
-        ("mail", "tcp", 25), ("www-cert", "tls", 443), ("api-cert", "tls", 8443)]
+    assert [(s.name, s.kind, s.port, s.starttls) for s in config.services] == [
+        ("mail", "tcp", 25, None), ("www-cert", "tls", 443, None), ("api-cert", "tls", 8443, None),
+        ("mail-cert", "tls", 25, "smtp")]
     assert config.service("mail").send == "QUIT\r\n"
     assert config.service("www-cert").expect.cert_valid_for == timedelta(days=21)
 

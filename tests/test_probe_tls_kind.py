@@ -56,6 +56,7 @@ class TlsService:
     host: str = "127.0.0.1"
     name: str = "secure"
     server_name: str | None = None
+    starttls: str | None = None
     timeout: timedelta = timedelta(seconds=5)
     retries: int = 0
     expect: TlsExpect = field(default_factory=TlsExpect)

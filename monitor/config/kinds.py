@@ -3,12 +3,12 @@
 
 A service's ``kind`` says what a check is: an HTTP(S) request to ``url`` (``expect.json``,
 ``expect.headers``), a TCP connection to ``host`` and ``port`` (``send``, ``expect.banner``), a
-verified TLS handshake with ``host`` and ``port`` (``server_name``, ``expect.cert_valid_for``),
-a DNS query for ``query`` of type ``record`` (``server``, ``port``, ``expect.rcode``,
-``expect.answers``, ``expect.answers_contain``), or, for ``push``, whether the service's own
-pings came in time (``period`` or ``schedule`` and ``timezone``, ``grace``). Every other key
-(``name``, ``interval``, ``timeout``, ``retries``, ``expect.max_latency``, ``sla`` …) is
-common to all kinds; a push service is judged where its pings arrive, so it takes no
+verified TLS handshake with ``host`` and ``port`` (``server_name``, ``starttls``,
+``expect.cert_valid_for``), a DNS query for ``query`` of type ``record`` (``server``, ``port``,
+``expect.rcode``, ``expect.answers``, ``expect.answers_contain``), or, for ``push``, whether the
+service's own pings came in time (``period`` or ``schedule`` and ``timezone``, ``grace``). Every
+other key (``name``, ``interval``, ``timeout``, ``retries``, ``expect.max_latency``, ``sla`` …)
+is common to all kinds; a push service is judged where its pings arrive, so it takes no
 ``locations`` or ``quorum``.
 
 A key of another kind is refused where it is written, naming the service and its kind, e.g.
@@ -33,8 +33,8 @@ from pydantic_core import InitErrorDetails
 from monitor.config.durations import invalid, show
 
 __all__ = ["DEFAULT_CERT_VALID_FOR", "DEFAULT_DNS_PORT", "DEFAULT_GRACE", "DEFAULT_TLS_PORT",
-           "EXPECT_KEYS", "KINDS", "SERVICE_KEYS",
-           "Kind", "check_expect_keys", "check_kind", "check_push", "refuse_foreign",
+           "EXPECT_KEYS", "KINDS", "SERVICE_KEYS", "STARTTLS_PORTS",
+           "Kind", "StartTls", "check_expect_keys", "check_kind", "check_push", "refuse_foreign",
            "require"]
 
 _T = TypeVar("_T")
@@ -49,7 +49,7 @@ SERVICE_KEYS: Mapping[str, tuple[Kind, ...]] = {
     "tls_verify": ("http",), "follow_redirects": ("http",), "max_redirects": ("http",),
     "max_body_bytes": ("http",),
     "host": ("tcp", "tls"), "port": ("tcp", "tls", "dns"), "send": ("tcp",),
-    "server_name": ("tls",),
+    "server_name": ("tls",), "starttls": ("tls",),
     "query": ("dns",), "record": ("dns",), "server": ("dns",),
     "period": ("push",), "grace": ("push",), "schedule": ("push",), "timezone": ("push",),
     "locations": _PROBED, "quorum": _PROBED,
@@ -71,6 +71,10 @@ _INSTEAD = {("url", "tcp"): "give host and port", ("url", "tls"): "give host and
             ("quorum", "push"): "it is judged where its pings arrive"}
 
 DEFAULT_TLS_PORT = 443
+#: What a tls service's ``starttls`` takes (monitor.probes.starttls speaks each), and its port
+#: when the service gives none.
+StartTls = Literal["smtp", "imap", "pop3", "postgres"]
+STARTTLS_PORTS: Mapping[str, int] = {"smtp": 25, "imap": 143, "pop3": 110, "postgres": 5432}
 DEFAULT_DNS_PORT = 53
 #: How long after its deadline a push service's ping may still come before it is down.
 DEFAULT_GRACE = timedelta(minutes=5)
@@ -116,13 +120,15 @@ def refuse_foreign(value: Any, info: ValidationInfo) -> Any:
 
 def require(value: Any, info: ValidationInfo) -> Any:
     """``url`` (http), ``host`` and ``port`` (tcp, tls) and ``query`` (dns) are required by the
-    kinds that take them; a tls service's port defaults to 443, a dns service's to 53."""
+    kinds that take them; a tls service's port defaults to 443 (or its ``starttls``
+    protocol's: 25, 143, 110, 5432), a dns service's to 53."""
     kind = _kind(info)
     key = info.field_name
     if value is not None or kind is None or key is None or kind not in SERVICE_KEYS[key]:
         return value
     if key == "port" and kind == "tls":
-        return DEFAULT_TLS_PORT
+        starttls = info.data.get("starttls")
+        return DEFAULT_TLS_PORT if starttls is None else STARTTLS_PORTS[starttls]
     if key == "port" and kind == "dns":
         return DEFAULT_DNS_PORT
     if kind in ("http", "dns"):

@@ -48,6 +48,7 @@ from monitor.config.kinds import (
     DEFAULT_GRACE,
     SERVICE_KEYS,
     Kind,
+    StartTls,
     check_expect_keys,
     check_kind,
     check_push,
@@ -320,6 +321,7 @@ class ServiceConfig(BaseModel):
     since: Annotated[date | None, BeforeValidator(_since)] = None
     url: Annotated[Url | None, Field(validate_default=True)] = None
     host: Annotated[Host | None, Field(validate_default=True)] = None
+    starttls: StartTls | None = None  # before port: it sets port's default
     port: Annotated[Annotated[Int, _between(1, 65535)] | None,
                     Field(validate_default=True)] = None
     server_name: Host | None = None
@@ -402,8 +404,8 @@ class ServiceConfig(BaseModel):
     @property
     def target(self) -> str:
         """What a check reaches, for people: the url, or ``tcp://host:port``,
-        ``tls://host:port`` (with the server name when it is not the host), ``dns:query A``
-        (``@server:port`` when it asks one), ``push every 1h (grace 5m)``."""
+        ``tls://host:port`` (with ``starttls``, and the server name when it is not the host),
+        ``dns:query A`` (``@server:port`` when it asks one), ``push every 1h (grace 5m)``."""
         if self.kind == "http":
             return self.url or ""
         if self.kind == "dns":
@@ -414,6 +416,8 @@ class ServiceConfig(BaseModel):
                     else f"every {format_duration(self.period or timedelta(0))}")
             return f"push {when} (grace {format_duration(self.grace)})"
         where = f"{self.kind}://{_bracketed(self.host or '')}:{self.port}"
+        if self.kind == "tls" and self.starttls is not None:
+            where += f" (starttls {self.starttls})"
         if self.kind == "tls" and self.server_name not in (None, self.host):
             where += f" (server name {self.server_name})"
         return where

@@ -23,7 +23,7 @@ class ErrorKind(StrEnum):
     HTTP_STATUS = "http_status"  # an answer arrived with a status code not expected
     CONTENT = "content"  # the body did not contain / match what was expected
     TOO_LARGE = "too_large"  # the body exceeded the read limit
-    PROTOCOL = "protocol"  # not HTTP, malformed HTTP, too many redirects, connection cut
+    PROTOCOL = "protocol"  # not HTTP / malformed, too many redirects, cut, STARTTLS refused
     CERT_EXPIRING = "cert_expiring"  # a valid certificate that expires within cert_valid_for
     DNS_ANSWER = "dns_answer"  # a DNS answer with another response code or other records
     MISSED_PING = "missed_ping"  # a push service's ping did not come by its deadline

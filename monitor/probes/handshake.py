@@ -15,6 +15,10 @@ reads the leaf's ``notAfter``, closes, and judges how long the certificate has l
   cert_valid_for 14d``);
 - otherwise up, the detail saying until when (``certificate valid until 2027-01-05T00:00:00Z``).
 
+With ``starttls`` the connection is plain until the server agrees to TLS in its protocol's
+words (:mod:`monitor.probes.starttls`); a server that does not fails the check as
+``protocol``, its detail quoting what the server said.
+
 "Within" is measured on the injected clock; that the certificate has not expired yet is
 OpenSSL's verdict, on the system's. ``latency_ms`` is connect plus handshake, from the start of
 the final attempt; for a timeout it is the time waited, and it is ``None`` when the handshake
@@ -37,6 +41,7 @@ from monitor.core.clock import Clock
 from monitor.probes.classify import classify
 from monitor.probes.connection import EndpointSpec, close_stream, open_stream
 from monitor.probes.retry import with_retries
+from monitor.probes.starttls import StartTlsRefused, upgrade
 from monitor.probes.tls import SYSTEM_TRUST, peer_not_after
 from monitor.times import iso_utc
 
@@ -55,6 +60,9 @@ class TlsSpec(EndpointSpec, Protocol):
 
     @property
     def server_name(self) -> str | None: ...
+
+    @property
+    def starttls(self) -> str | None: ...
 
     @property
     def expect(self) -> TlsExpectSpec: ...
@@ -91,15 +99,24 @@ class TlsProbe:
         latency: float | None = None
         try:
             async with asyncio.timeout(service.timeout.total_seconds()):
-                _reader, writer = await open_stream(
-                    host, port, resolver=self._resolver, ssl_context=context,
-                    server_name=service.server_name, source_address=self._source_address)
+                if service.starttls is None:
+                    _reader, writer = await open_stream(
+                        host, port, resolver=self._resolver, ssl_context=context,
+                        server_name=service.server_name, source_address=self._source_address)
+                else:  # plain first, TLS once the server agrees
+                    reader, writer = await open_stream(
+                        host, port, resolver=self._resolver,
+                        source_address=self._source_address)
+                    await upgrade(reader, writer, service.starttls, context,
+                                  service.server_name or host)
             latency = self._since(t0)
             not_after = peer_not_after(writer)
             error, detail = self._judge(not_after, service.expect.cert_valid_for)
         except TimeoutError as exc:
             error, detail = classify(exc, timeout=service.timeout)
             latency = self._since(t0)
+        except StartTlsRefused as exc:  # no TLS was tried
+            error, detail = ErrorKind.PROTOCOL, str(exc)
         except OSError as exc:  # dns, connect, and ssl.SSLError: the handshake failed
             error, detail = classify(exc, timeout=service.timeout, peer=(host, port))
         except Exception as exc:

@@ -22,11 +22,13 @@ import ssl
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from yarl import URL
 
-__all__ = ["SYSTEM_TRUST", "CertSpec", "SharedContext", "cert_expiry", "cert_target",
+from monitor.probes.starttls import StartTlsRefused, upgrade
+
+__all__ = ["SYSTEM_TRUST", "CertSpec", "CertTarget", "SharedContext", "cert_expiry", "cert_target",
            "peer_not_after", "tls_target"]
 
 
@@ -87,35 +89,54 @@ class CertSpec(Protocol):
     @property
     def server_name(self) -> str | None: ...
 
+    @property
+    def starttls(self) -> str | None: ...
 
-def cert_target(service: CertSpec) -> tuple[str, int, str | None] | None:
-    """Host, port and server name (None: the host) of the certificate whose expiry a service
-    reports: a tls service's, or a verified https service's; None for any other."""
+
+class CertTarget(NamedTuple):
+    host: str
+    port: int
+    server_name: str | None  # None: the host
+    starttls: str | None = None  # the protocol that upgrades the connection, if any
+
+
+def cert_target(service: CertSpec) -> CertTarget | None:
+    """Where the certificate is whose expiry a service reports: a tls service's, or a
+    verified https service's; None for any other."""
     if service.kind == "tls" and service.host is not None and service.port is not None:
-        return service.host, service.port, service.server_name
+        return CertTarget(service.host, service.port, service.server_name, service.starttls)
     if service.kind != "http" or service.url is None or not service.tls_verify:
         return None
     target = tls_target(service.url)
-    return None if target is None else (*target, None)
+    return None if target is None else CertTarget(*target, None)
 
 
 async def cert_expiry(
     host: str, port: int, *, context: ssl.SSLContext | None = None,
-    server_name: str | None = None,
+    server_name: str | None = None, starttls: str | None = None,
 ) -> datetime | None:
     """The verified leaf certificate's ``notAfter`` (UTC), or None when there is none to trust.
 
     Refused or unverifiable → None. Bound it with ``asyncio.timeout`` (the target may hang).
     Without ``context``: :data:`SYSTEM_TRUST`, the system's trust store. ``server_name`` is the
-    name sent (SNI) and verified, ``host`` unless given.
+    name sent (SNI) and verified, ``host`` unless given; ``starttls`` the protocol that asks
+    for TLS on a plain connection first (:mod:`monitor.probes.starttls`).
     """
     ctx = context if context is not None else await SYSTEM_TRUST.get()
     try:
-        _reader, writer = await asyncio.open_connection(
-            host, port, ssl=ctx, server_hostname=server_name or host)
+        if starttls is None:
+            _reader, writer = await asyncio.open_connection(
+                host, port, ssl=ctx, server_hostname=server_name or host)
+        else:
+            reader, writer = await asyncio.open_connection(host, port)
     except (OSError, ssl.SSLError):
         return None
     try:
+        if starttls is not None:
+            try:
+                await upgrade(reader, writer, starttls, ctx, server_name or host)
+            except (OSError, StartTlsRefused):  # ssl.SSLError is an OSError
+                return None
         return peer_not_after(writer)
     finally:
         writer.close()

@@ -36,11 +36,12 @@ async def check_certificates(services: Sequence[ServiceConfig], probe: ServicePr
                 if n % 200 == 0:
                     await asyncio.sleep(0)  # many http services: let checks run between
                 continue
-            host, port, server_name = target
             try:
                 async with asyncio.timeout(svc.timeout.total_seconds()):
-                    expiry = await cert_expiry(host, port, context=probe.tls_context,
-                                               server_name=server_name)
+                    expiry = await cert_expiry(target.host, target.port,
+                                               context=probe.tls_context,
+                                               server_name=target.server_name,
+                                               starttls=target.starttls)
             except TimeoutError:
                 expiry = None
             metrics.observe_cert_expiry(svc.name, None if expiry is None else expiry.timestamp())
