@@ -6,7 +6,8 @@ own. ``new_target()`` gives a fresh one each call (for tests that open many ledg
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterator
 from itertools import count
 from pathlib import Path
 
@@ -38,3 +39,15 @@ def new_target(engine: str, tmp_path: Path,
 def ledger_target(new_target: Callable[[], str | Path]) -> str | Path:
     """An empty ledger of the test's engine."""
     return new_target()
+
+
+@pytest.fixture(autouse=True)
+def _root_logging_put_back() -> Iterator[None]:
+    """A command run in-process (``main(["run", …])``) points the root logger at the stderr
+    pytest captures for that test; put the handlers back after it, or a later record from a
+    thread still running (aiosmtpd's) is written to a closed stream ("--- Logging error ---")."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
