@@ -1,8 +1,9 @@
-"""What every probes.yaml model shares: frozen models that refuse unknown keys, non-empty text
-and IANA time zone names."""
+"""What every probes.yaml model shares: frozen models that refuse unknown keys, non-empty text,
+IANA time zone names and calendar dates."""
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -10,7 +11,7 @@ from pydantic import AfterValidator, BeforeValidator, ConfigDict
 
 from monitor.config.durations import invalid, show
 
-__all__ = ["MODEL_CONFIG", "Text", "TimeZone", "check_timezone"]
+__all__ = ["MODEL_CONFIG", "Day", "Text", "TimeZone", "check_timezone"]
 
 MODEL_CONFIG = ConfigDict(frozen=True, extra="forbid")
 
@@ -34,3 +35,18 @@ def check_timezone(value: object) -> str:
 
 Text = Annotated[str, AfterValidator(_text)]
 TimeZone = Annotated[str, BeforeValidator(check_timezone)]
+
+
+def _day(value: object) -> object:
+    """A date, as YAML writes it (``2026-09-01``) or as text."""
+    if value is None or (isinstance(value, date) and not isinstance(value, datetime)):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise invalid(f"expected a date like 2026-09-01, got {show(value)}")
+
+
+Day = Annotated[date, BeforeValidator(_day)]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import date, datetime, timedelta
+from datetime import timedelta
 from ipaddress import ip_address
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -42,7 +42,7 @@ from monitor.config.durations import (
     parse_size,
     show,
 )
-from monitor.config.fields import MODEL_CONFIG, Text, TimeZone
+from monitor.config.fields import MODEL_CONFIG, Day, Text, TimeZone
 from monitor.config.kinds import (
     DEFAULT_CERT_VALID_FOR,
     DEFAULT_GRACE,
@@ -295,18 +295,6 @@ class ExpectConfig(BaseModel):
         return None if self.max_latency is None else self.max_latency.total_seconds() * 1000
 
 
-def _since(value: object) -> object:
-    """``since``: a date, as YAML writes it (``2026-09-01``) or as text."""
-    if value is None or (isinstance(value, date) and not isinstance(value, datetime)):
-        return value
-    if isinstance(value, str):
-        try:
-            return date.fromisoformat(value.strip())
-        except ValueError:
-            pass
-    raise invalid(f"expected a date like 2026-09-01, got {show(value)}")
-
-
 class ServiceConfig(BaseModel):
     """One monitored endpoint: an HTTP(S) ``url``, or a ``host`` and ``port`` for kinds tcp and
     tls. A key of another kind is refused, a key its kind requires is required
@@ -318,7 +306,7 @@ class ServiceConfig(BaseModel):
     title: Text = ""  # filled with the name when not given
     group: str = ""
     #: The status page's history starts at this date's month (None: the first with data).
-    since: Annotated[date | None, BeforeValidator(_since)] = None
+    since: Day | None = None
     url: Annotated[Url | None, Field(validate_default=True)] = None
     host: Annotated[Host | None, Field(validate_default=True)] = None
     starttls: StartTls | None = None  # before port: it sets port's default
