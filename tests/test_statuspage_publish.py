@@ -1,0 +1,60 @@
+"""Publishing versions of the site: a retired version lends its files' inodes to the new one,
+and no version still kept is touched (:mod:`statuspage.publish`)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from statuspage.publish import Published, write_and_publish
+
+
+def _site(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _files(i: int) -> dict[str, bytes]:
+    # each version shorter than the one before: a reused file must be cut to its new length
+    return {"index.html": f"<p>version {i}</p>{'.' * (40 - i)}".encode(),
+            f"services/s{i}.json": f'{{"v": {i}}}'.encode(),
+            "static/style.css": b"body { color: black }",  # the same in every version
+            "status.json": f'{{"at": {i}}}'.encode()}
+
+
+def test_a_retired_versions_files_become_the_new_versions_and_kept_ones_stay_whole(
+    tmp_path: Path
+) -> None:
+    out, before = tmp_path / "site", Published()
+    reports = [write_and_publish(_files(i), out, before, folders=("services",))
+               for i in range(3)]
+    kept = {r.version_dir: _site(r.version_dir) for r in reports}
+    oldest = reports[0].version_dir
+    inodes = {os.stat(oldest / rel).st_ino for rel in ("index.html", "status.json",
+                                                         "services/s0.json")}
+
+    newest = write_and_publish(_files(3), out, before, folders=("services",))
+
+    assert not oldest.exists()  # retired: three versions are kept, the current one among them
+    assert _site(out) == _files(3)  # every byte of the new version, cut to its length
+    for version in (reports[1].version_dir, reports[2].version_dir):
+        assert _site(version) == kept[version]  # the kept versions did not change
+    written = {os.stat(newest.version_dir / rel).st_ino
+               for rel in ("index.html", "status.json", "services/s3.json")}
+    assert written == inodes  # the retired files' inodes, moved in and overwritten
+    css = newest.version_dir / "static/style.css"  # linked from the version before
+    assert css.stat().st_ino == (reports[2].version_dir / "static/style.css").stat().st_ino
+    assert newest.written == 3
+
+
+def test_a_file_shared_with_a_kept_version_is_never_reused(tmp_path: Path) -> None:
+    out, before = tmp_path / "site", Published()
+    first = write_and_publish(_files(0), out, before)
+    for i in range(1, 5):
+        write_and_publish(_files(i), out, before)
+    # static/style.css was linked from version to version: one inode all along, never
+    # overwritten although every retired version held it
+    css = (out / "static/style.css").stat()
+    assert css.st_nlink == 3
+    assert (out / "static/style.css").read_bytes() == b"body { color: black }"
+    assert not first.version_dir.exists()
