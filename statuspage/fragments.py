@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 import jinja2
 from markupsafe import Markup
@@ -26,7 +26,7 @@ from statuspage.data import DAYS, Day, IncidentData, PageData, ServiceData
 from statuspage.feed import Entry
 from statuspage.history import ServiceHistory, service_history
 from statuspage.keys import Key, history_key, service_key
-from statuspage.summary import latency_json
+from statuspage.summary import json_text, latency_json
 from statuspage.views import ServiceView, service_view
 
 __all__ = ["Fragments", "Pieces", "embed_pages", "history_pieces", "index_pieces"]
@@ -71,7 +71,7 @@ class Fragments:
         self.embeds: _Kept[str] = _Kept()
         self.history: _Kept[tuple[ServiceHistory, str]] = _Kept()
         #: Not counted: a service's response times in JSON, its own Atom feed.
-        self.latency: _Kept[dict[str, Any]] = _Kept()
+        self.latency: _Kept[str] = _Kept()
         self.feeds: _Kept[str] = _Kept()
         self._uncounted = {"rendered": 0, "reused": 0}
         #: The feed's outage entries (:func:`statuspage.feed.feed_entries`'s ``kept``).
@@ -103,12 +103,12 @@ class Fragments:
     def key(self, name: str) -> tuple[Key, Key]:
         return self._keys[name]
 
-    def latency_json(self, s: ServiceData, now: datetime) -> dict[str, Any]:
-        """:func:`statuspage.summary.latency_json` of ``s``, kept while its points and the
-        hour are the same."""
+    def latency_text(self, s: ServiceData, now: datetime) -> str:
+        """:func:`statuspage.summary.latency_json` of ``s`` as JSON text, kept while its points
+        and the hour are the same."""
         return self.latency.get(("", s.name), (s.latency_hours, s.latency_days,
                                                 s.latency_locations, epoch_minute(now) // 60),
-                                lambda: latency_json(s, now), self._uncounted)
+                                lambda: json_text(latency_json(s, now)), self._uncounted)
 
     def feed(self, name: str, key: object, make: Callable[[], str]) -> str:
         """A service's own feed, kept while ``key`` (its entries…) is the same."""

@@ -152,7 +152,7 @@ def _spare_files(versions: Iterable[Path]) -> Iterator[str]:
                 yield path
 
 
-def _write(path: Path, blob: bytes, spare: Iterator[str]) -> None:
+def _write(path: str, blob: bytes, spare: Iterator[str]) -> None:
     """Write ``blob`` at ``path``, in a spare file's inode when one is left (see the module's
     notes). Overwritten, not truncated first: a file truncated to nothing and written again
     costs four times as much on ext4."""
@@ -170,7 +170,8 @@ def _write(path: Path, blob: bytes, spare: Iterator[str]) -> None:
         finally:
             os.close(fd)
         return
-    path.write_bytes(blob)
+    with open(path, "wb") as fh:
+        fh.write(blob)
 
 
 def _same_as(before: Published, out_dir: Path) -> tuple[Path | None, Mapping[str, bytes]]:
@@ -204,14 +205,15 @@ def write_and_publish(files: Mapping[str, bytes], out_dir: Path,
             version.chmod(0o755)  # mkdtemp makes it private; a web server must read it
             for folder in sorted({os.path.dirname(rel) for rel in files} - {""} | set(folders)):
                 (version / folder).mkdir(parents=True, exist_ok=True)
+            here, there = f"{version}/", f"{old}/"  # strings: a Path a file costs 20 µs
             for rel, blob in files.items():
                 if old is not None and old_files.get(rel) == blob:
                     try:
-                        os.link(old / rel, version / rel)
+                        os.link(there + rel, here + rel)
                         continue
                     except OSError:  # removed meanwhile, or a file system without links
                         pass
-                _write(version / rel, blob, spare)
+                _write(here + rel, blob, spare)
                 written += 1
             publish(version, out_dir, retiring)
         except BaseException:

@@ -26,6 +26,7 @@ from monitor.web.site import site_file
 from statuspage import BuildError, build_from_ledger, build_site
 from statuspage.badges import badge_svg, text_width
 from statuspage.render import STATIC_DIR, render_files
+from statuspage.summary import LATENCY_HOLE, json_text, latency_json, service_json, status_json
 
 PAYLOADS = ["<script>alert(1)</script>", '"><img src=x onerror=alert(1)>']
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
@@ -171,6 +172,28 @@ def test_user_text_is_escaped_everywhere(payload: str) -> None:
     doc = json.loads(out["status.json"])
     assert doc["page"]["name"] == payload
     assert {c["name"] for c in doc["components"]} == {payload}
+
+
+def test_the_json_documents_read_as_if_encoded_whole(files: dict[str, str]) -> None:
+    """status.json and services/*.json have each service's response times encoded once and
+    put in their place: the same text as the whole document encoded at once."""
+    page = sample_page()
+    assert files["status.json"] == json_text(status_json(page)) + "\n"
+    for s in page.services:
+        assert files[f"services/{s.name}.json"] == json_text(service_json(page, s)) + "\n"
+        assert json.loads(files[f"services/{s.name}.json"])["latency"] == latency_json(s, NOW)
+
+
+def test_a_title_shaped_like_the_response_times_place_stays_a_title() -> None:
+    """The place's name is drawn at random when upwatch starts: a title cannot name it."""
+    lookalike = "\0latency " + "0" * 32 + "\0"
+    assert LATENCY_HOLE != lookalike and len(LATENCY_HOLE) == len(lookalike)
+    page = with_titles(sample_page(), lookalike)
+    doc = json.loads(render_files(page, ("en",))["status.json"])
+    assert {c["name"] for c in doc["components"]} == {lookalike}
+    assert all("hours" in s["latency"] for s in doc["upwatch"]["services"])
+    with pytest.raises(ValueError, match="2 places for response times, 1 given"):
+        json_text([LATENCY_HOLE, LATENCY_HOLE], ["{}"])
 
 
 def test_atom_feed(files: dict[str, str]) -> None:
