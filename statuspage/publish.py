@@ -33,6 +33,7 @@ import os
 import shutil
 import stat
 import tempfile
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -61,6 +62,8 @@ class BuildReport:
     #: Files written (their bytes new or changed); the others were linked from the version
     #: this process published last.
     written: int = 0
+    #: Seconds spent writing, linking and publishing the files (the rest of a build is CPU).
+    write_s: float = 0.0
 
     @property
     def total_bytes(self) -> int:
@@ -194,6 +197,7 @@ def write_and_publish(files: Mapping[str, bytes], out_dir: Path,
     ``before``: what this process published last (updated here), to link unchanged files
     from; ``folders``: made even when empty."""
     before = before if before is not None else Published()
+    started = time.monotonic()
     with _locked(out_dir):
         old, old_files = _same_as(before, out_dir)
         retiring = _retiring(out_dir)
@@ -222,4 +226,5 @@ def write_and_publish(files: Mapping[str, bytes], out_dir: Path,
             raise
     before.out_dir, before.version, before.files = out_dir, version, dict(files)
     sizes = {rel: len(blob) for rel, blob in files.items()}
-    return BuildReport(out_dir, version, tuple(sorted(sizes)), sizes, written)
+    return BuildReport(out_dir, version, tuple(sorted(sizes)), sizes, written,
+                       time.monotonic() - started)

@@ -64,8 +64,8 @@ def _build(args: argparse.Namespace, builder: SiteBuilder, config: Config, now: 
         ledger.close()
     index_kb = report.sizes.get("index.html", 0) / 1024
     out.write(f"built {len(report.files)} files into {args.out} in "
-              f"{time.monotonic() - started:.1f}s (index.html {index_kb:.0f} KB, "
-              f"{report.written} written){tail}\n")
+              f"{time.monotonic() - started:.1f}s (writing {report.write_s:.1f}s, index.html "
+              f"{index_kb:.0f} KB, {report.written} written){tail}\n")
     out.flush()
 
 
