@@ -35,13 +35,13 @@ import stat
 import tempfile
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from monitor.errors import UpwatchError
 
-__all__ = ["BuildError", "BuildReport", "Published", "publish", "write_and_publish"]
+__all__ = ["BuildError", "BuildReport", "NewVersion", "Published", "publish",
+           "write_and_publish"]
 
 _VERSION_MARK = ".build-"
 
@@ -62,7 +62,8 @@ class BuildReport:
     #: Files written (their bytes new or changed); the others were linked from the version
     #: this process published last.
     written: int = 0
-    #: Seconds spent writing, linking and publishing the files (the rest of a build is CPU).
+    #: Seconds spent writing and linking the files and publishing them (during a build, in a
+    #: thread of its own while the build renders: :mod:`statuspage.writing`).
     write_s: float = 0.0
 
     @property
@@ -77,16 +78,6 @@ class Published:
     out_dir: Path | None = None
     version: Path | None = None
     files: Mapping[str, bytes] | None = None
-
-
-@contextmanager
-def _locked(out_dir: Path) -> Iterator[None]:
-    with open(out_dir.parent / f".{out_dir.name}.lock", "a+b") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def current(out_dir: Path) -> Path | None:
@@ -190,41 +181,103 @@ def _same_as(before: Published, out_dir: Path) -> tuple[Path | None, Mapping[str
     return before.version, before.files
 
 
+class NewVersion:
+    """A version being written beside ``out_dir``: its files go in one at a time
+    (:meth:`add`), then :meth:`publish` points ``out_dir`` at it, or :meth:`discard` removes
+    it. Holds the build lock (one build at a time per ``out_dir``) from its making to either.
+
+    ``before``: what this process published last (updated on publishing), to link unchanged
+    files from; ``folders``: made even when no file goes in them."""
+
+    def __init__(self, out_dir: Path, before: Published | None = None,
+                 folders: Sequence[str] = ()) -> None:
+        self.out_dir, self.before = out_dir, before if before is not None else Published()
+        self.files: dict[str, bytes] = {}
+        self.written = 0
+        self._busy_s = 0.0
+        self._lock = open(out_dir.parent / f".{out_dir.name}.lock", "a+b")  # noqa: SIM115
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX)
+            old, self._old_files = _same_as(self.before, out_dir)
+            self._retiring = _retiring(out_dir)
+            self._spare = _spare_files(self._retiring)
+            self.path = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}{_VERSION_MARK}",
+                                              dir=out_dir.parent))
+        except BaseException:
+            self._lock.close()
+            raise
+        self._here, self._there = f"{self.path}/", f"{old}/" if old is not None else None
+        self._folders = {""}
+        try:
+            self.path.chmod(0o755)  # mkdtemp makes it private; a web server must read it
+            for folder in folders:
+                self._folder(folder)
+        except BaseException:
+            self.discard()
+            raise
+
+    def _folder(self, folder: str) -> None:
+        if folder not in self._folders:
+            os.makedirs(self._here + folder, exist_ok=True)
+            while folder not in self._folders:
+                self._folders.add(folder)
+                folder = os.path.dirname(folder)
+
+    def add(self, rel: str, blob: bytes) -> None:
+        """Put ``blob`` at ``rel`` (a path in the site): linked from the version before when
+        it holds the same bytes, else written."""
+        started = time.monotonic()
+        try:
+            self._add(rel, blob)
+        finally:
+            self._busy_s += time.monotonic() - started
+
+    def _add(self, rel: str, blob: bytes) -> None:
+        self._folder(os.path.dirname(rel))
+        self.files[rel] = blob
+        if self._there is not None and self._old_files.get(rel) == blob:
+            try:
+                os.link(self._there + rel, self._here + rel)  # strings: a Path costs more
+                return
+            except OSError:  # removed meanwhile, or a file system without links
+                pass
+        _write(self._here + rel, blob, self._spare)
+        self.written += 1
+
+    def publish(self) -> BuildReport:
+        """Point ``out_dir`` at this version, remove the retired ones, release the lock."""
+        started = time.monotonic()
+        try:
+            publish(self.path, self.out_dir, self._retiring)
+        except BaseException:
+            self.discard()
+            raise
+        self._lock.close()  # closing releases the flock
+        self.before.out_dir, self.before.version = self.out_dir, self.path
+        self.before.files = self.files
+        sizes = {rel: len(blob) for rel, blob in self.files.items()}
+        return BuildReport(self.out_dir, self.path, tuple(sorted(sizes)), sizes, self.written,
+                           self._busy_s + time.monotonic() - started)
+
+    def discard(self) -> None:
+        """Remove this version (unless ``out_dir`` already points to it); release the lock."""
+        try:
+            if not (self.out_dir.is_symlink() and os.readlink(self.out_dir) == self.path.name):
+                shutil.rmtree(self.path, ignore_errors=True)
+        finally:
+            self._lock.close()
+
+
 def write_and_publish(files: Mapping[str, bytes], out_dir: Path,
                       before: Published | None = None, folders: Sequence[str] = ()
                       ) -> BuildReport:
-    """Write ``files`` (site path → bytes) as a new version beside ``out_dir`` and publish it;
-    ``before``: what this process published last (updated here), to link unchanged files
-    from; ``folders``: made even when empty."""
-    before = before if before is not None else Published()
-    started = time.monotonic()
-    with _locked(out_dir):
-        old, old_files = _same_as(before, out_dir)
-        retiring = _retiring(out_dir)
-        spare = _spare_files(retiring)
-        version = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}{_VERSION_MARK}",
-                                        dir=out_dir.parent))
-        written = 0
-        try:
-            version.chmod(0o755)  # mkdtemp makes it private; a web server must read it
-            for folder in sorted({os.path.dirname(rel) for rel in files} - {""} | set(folders)):
-                (version / folder).mkdir(parents=True, exist_ok=True)
-            here, there = f"{version}/", f"{old}/"  # strings: a Path a file costs 20 µs
-            for rel, blob in files.items():
-                if old is not None and old_files.get(rel) == blob:
-                    try:
-                        os.link(there + rel, here + rel)
-                        continue
-                    except OSError:  # removed meanwhile, or a file system without links
-                        pass
-                _write(here + rel, blob, spare)
-                written += 1
-            publish(version, out_dir, retiring)
-        except BaseException:
-            if not (out_dir.is_symlink() and os.readlink(out_dir) == version.name):
-                shutil.rmtree(version, ignore_errors=True)
-            raise
-    before.out_dir, before.version, before.files = out_dir, version, dict(files)
-    sizes = {rel: len(blob) for rel, blob in files.items()}
-    return BuildReport(out_dir, version, tuple(sorted(sizes)), sizes, written,
-                       time.monotonic() - started)
+    """Write ``files`` (site path → bytes) as a new version beside ``out_dir`` and publish it
+    (see :class:`NewVersion`)."""
+    version = NewVersion(out_dir, before, folders)
+    try:
+        for rel, blob in files.items():
+            version.add(rel, blob)
+    except BaseException:
+        version.discard()
+        raise
+    return version.publish()

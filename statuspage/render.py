@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -33,13 +33,13 @@ from monitor.config import Config
 from monitor.core.windows import Window
 from monitor.store.ledger import Ledger
 from statuspage.badges import status_badge, uptime_badge
-from statuspage.chrome import Chrome, brand_href, page_href
+from statuspage.chrome import brand_href, page_href
 from statuspage.data import DAYS, PageData, gather
 from statuspage.feed import Entry, feed_entries, feed_view
 from statuspage.fragments import Fragments, embed_pages, history_pieces, index_pieces
 from statuspage.history import history_view
 from statuspage.i18n import LANGUAGES
-from statuspage.publish import BuildError, BuildReport, Published, publish, write_and_publish
+from statuspage.publish import BuildError, BuildReport, Published, publish
 from statuspage.subscribe import subscribe_view
 from statuspage.summary import (
     LATENCY_HOLE,
@@ -50,6 +50,7 @@ from statuspage.summary import (
 )
 from statuspage.templating import TEMPLATE_DIR, environment
 from statuspage.views import ServiceView, index_view
+from statuspage.writing import writing
 
 __all__ = ["STATIC_DIR", "TEMPLATE_DIR", "BuildError", "BuildReport", "build_from_ledger",
            "build_site", "environment", "publish", "render_files"]
@@ -87,44 +88,64 @@ def _languages(default: str, languages: Sequence[str]) -> list[str]:
 
 def render_files(
     data: PageData, languages: Sequence[str] = LANGUAGES, *, asset_version: str = "",
-    fragments: Fragments | None = None,
+    fragments: Fragments | None = None, emit: Callable[[str, str], None] | None = None,
 ) -> dict[str, str]:
     """Every generated file (not the static assets), path → text. Deterministic.
 
     ``fragments``: the services' pieces kept from the builds before in this process (see
     :mod:`statuspage.fragments`); a service whose key did not change is not rendered again.
-    None: render everything."""
-    default = data.site.language
+    None: render everything. ``emit``: called with each file as soon as it is rendered (a
+    :class:`statuspage.writing.Writer` writes it meanwhile); the per-service files come first,
+    the five languages' pages after."""
     files: dict[str, str] = {}
-    zone = data.site.timezone
+
+    def put(rel: str, text: str) -> None:
+        files[rel] = text
+        if emit is not None:
+            emit(rel, text)
+
     fragments = fragments or Fragments()
     fragments.begin(data, asset_version)
-    for lang in _languages(default, languages):
-        env = environment(lang)
-        common = {"asset_version": asset_version, "days": DAYS, "zone": zone}
-        pieces = index_pieces(data, lang, env, fragments)
-        iv = index_view(data, lang, pieces.views)
-        groups = {g.id: _joined(pieces.html, (s.id for s in g.services)) for g in iv.groups}
-        files[page_href("index", lang, default)] = env.get_template("index.html").render(
-            c=iv.chrome, v=iv, more=True, svc=groups, **common)
-        if lang == default:  # one line per service for an iframe, in the site's language
-            def embed(template: jinja2.Template, sv: ServiceView, c: Chrome = iv.chrome,
-                      common: dict[str, object] = common) -> str:
-                return template.render(c=c, s=sv, **common)
-            for name, text in embed_pages(pieces.views, lang, env, fragments, embed).items():
-                files[f"embed/{name}.html"] = text
-        months = history_pieces(data, lang, env, fragments)
-        hv = history_view(data, lang, months.views)
-        files[page_href("history", lang, default)] = env.get_template("history.html").render(
-            c=hv.chrome, v=hv, more=False,
-            svc=_joined(months.html, (s.id for s in hv.services)), **common)
-        sub = subscribe_view(data, lang)  # with subscriptions: in probes.yaml
-        if sub is not None:
-            files[page_href("subscribe", lang, default)] = env.get_template(
-                "subscribe.html").render(c=sub.chrome, v=sub, more=False, **common)
-    feed = environment(default).get_template("feed.xml")
+    _service_files(data, fragments, put)
+    for lang in _languages(data.site.language, languages):
+        _language_files(data, lang, asset_version, fragments, put)
+    fragments.end()
+    return files
+
+
+def _language_files(data: PageData, lang: str, asset_version: str, fragments: Fragments,
+                    put: Callable[[str, str], None]) -> None:
+    """index, history and subscribe pages in ``lang``; the embed pages in the site's."""
+    default = data.site.language
+    env = environment(lang)
+    common = {"asset_version": asset_version, "days": DAYS, "zone": data.site.timezone}
+    pieces = index_pieces(data, lang, env, fragments)
+    iv = index_view(data, lang, pieces.views)
+    groups = {g.id: _joined(pieces.html, (s.id for s in g.services)) for g in iv.groups}
+    put(page_href("index", lang, default), env.get_template("index.html").render(
+        c=iv.chrome, v=iv, more=True, svc=groups, **common))
+    if lang == default:  # one line per service for an iframe, in the site's language
+        def embed(template: jinja2.Template, sv: ServiceView) -> str:
+            return template.render(c=iv.chrome, s=sv, **common)
+        for name, text in embed_pages(pieces.views, lang, env, fragments, embed).items():
+            put(f"embed/{name}.html", text)
+    months = history_pieces(data, lang, env, fragments)
+    hv = history_view(data, lang, months.views)
+    put(page_href("history", lang, default), env.get_template("history.html").render(
+        c=hv.chrome, v=hv, more=False,
+        svc=_joined(months.html, (s.id for s in hv.services)), **common))
+    sub = subscribe_view(data, lang)  # with subscriptions: in probes.yaml
+    if sub is not None:
+        put(page_href("subscribe", lang, default), env.get_template("subscribe.html").render(
+            c=sub.chrome, v=sub, more=False, **common))
+
+
+def _service_files(data: PageData, fragments: Fragments,
+                   put: Callable[[str, str], None]) -> None:
+    """feed.atom, status.json, and each service's badges, JSON and feed."""
+    feed = environment(data.site.language).get_template("feed.xml")
     entries = feed_entries(data, kept=fragments.outages)  # feed.atom and each service's
-    files["feed.atom"] = feed.render(f=feed_view(data, entries=entries))
+    put("feed.atom", feed.render(f=feed_view(data, entries=entries)))
     about: dict[str, list[tuple[datetime, Entry]]] = {s.name: [] for s in data.services}
     for entry in entries:
         for name in dict.fromkeys(entry[1].about):  # each entry once per service
@@ -134,20 +155,18 @@ def render_files(
     # an hour (Fragments.latency_text) and put in the place each figures leave for them
     figures = {s.name: service_figures(s, data.now, LATENCY_HOLE) for s in data.services}
     latency = {s.name: fragments.latency_text(s, data.now) for s in data.services}
-    files["status.json"] = json_text(status_json(data, figures), list(latency.values())) + "\n"
+    put("status.json", json_text(status_json(data, figures), list(latency.values())) + "\n")
     for s in data.services:
-        files[f"badges/{s.name}-uptime.svg"] = uptime_badge(s)
-        files[f"badges/{s.name}-status.svg"] = status_badge(s)
-        files[f"services/{s.name}.json"] = json_text(service_json(data, s, figures[s.name]),
-                                                     [latency[s.name]]) + "\n"
+        put(f"badges/{s.name}-uptime.svg", uptime_badge(s))
+        put(f"badges/{s.name}-status.svg", status_badge(s))
+        put(f"services/{s.name}.json",
+            json_text(service_json(data, s, figures[s.name]), [latency[s.name]]) + "\n")
         mine = about[s.name]
 
         def own_feed(name: str = s.name, mine: list[tuple[datetime, Entry]] = mine) -> str:
             return feed.render(f=feed_view(data, service=name, entries=mine))
-        files[f"feeds/{s.name}.atom"] = fragments.feed(
-            s.name, (tuple(mine), s.title, None if mine else data.now), own_feed)
-    fragments.end()
-    return files
+        put(f"feeds/{s.name}.atom", fragments.feed(
+            s.name, (tuple(mine), s.title, None if mine else data.now), own_feed))
 
 
 def _joined(pieces: Mapping[str, Markup], names: Iterable[str]) -> Markup:
@@ -179,19 +198,22 @@ def build_site(
     brand = _brand_files(data)
     version_tag = _asset_version(static_dir) + "".join(
         f"-{src.stat().st_mtime_ns % 100_000}" for src in brand.values())
-    files = {rel: text.encode() for rel, text in render_files(
-        data, languages, asset_version=version_tag, fragments=fragments).items()}
     try:
-        for src in sorted(static_dir.rglob("*")):  # copied as they are
-            if src.is_file():
-                files[f"static/{src.relative_to(static_dir).as_posix()}"] = src.read_bytes()
-        for rel, src in brand.items():  # site.logo, favicon, custom_css
-            files[rel] = src.read_bytes()
-        return write_and_publish(files, out_dir, published,
-                                 folders=("badges", "services", "embed", "feeds"))
+        with writing(out_dir, published,
+                     folders=("badges", "services", "embed", "feeds")) as writer:
+            render_files(data, languages, asset_version=version_tag, fragments=fragments,
+                         emit=writer.put)
+            for src in sorted(static_dir.rglob("*")):  # copied as they are
+                if src.is_file():
+                    writer.put(f"static/{src.relative_to(static_dir).as_posix()}",
+                               src.read_bytes())
+            for rel, src in brand.items():  # site.logo, favicon, custom_css
+                writer.put(rel, src.read_bytes())
     except OSError as err:  # no permission, a read-only file system, a full disk …
         raise BuildError(f"cannot write in {out_dir.parent} ({_reason(err)}): choose a folder "
                          "this user can write to, on a disk with free space") from err
+    assert writer.report is not None
+    return writer.report
 
 
 def _reason(err: OSError) -> str:
