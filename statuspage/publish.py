@@ -216,6 +216,12 @@ class NewVersion:
             self.discard()
             raise
 
+    @property
+    def links(self) -> bool:
+        """Whether unchanged files are linked from the version this process published last
+        (a rebuild), rather than every file written anew (a build from nothing)."""
+        return self._there is not None
+
     def _folder(self, folder: str) -> None:
         if folder not in self._folders:
             os.makedirs(self._here + folder, exist_ok=True)

@@ -80,3 +80,18 @@ def test_the_thread_switch_interval_is_short_only_while_writing(tmp_path: Path) 
         assert sys.getswitchinterval() == pytest.approx(0.0001)
         writer.put("a.txt", b"a")
     assert sys.getswitchinterval() == before
+
+
+def test_a_rebuild_writes_in_line_and_links_what_did_not_change(tmp_path: Path) -> None:
+    out, before = tmp_path / "site", Published()
+    with writing(out, before) as first:
+        first.put("a.txt", b"same")
+    assert first.threaded  # a build from nothing: every file is new
+    with writing(out, before) as again:
+        assert not again.threaded
+        assert sys.getswitchinterval() == pytest.approx(0.005)
+        again.put("a.txt", b"same")
+        again.put("b.txt", "new")
+    assert again.report is not None and again.report.written == 1  # a.txt linked
+    assert first.report is not None
+    assert (out / "a.txt").stat().st_ino == (first.report.version_dir / "a.txt").stat().st_ino
