@@ -34,9 +34,11 @@ Reference, from the same run: ``reference_s``, a bare f-string rendering of one 
 day per service with a pre-formatted label (the least work any such page needs, ×5 languages);
 ``ratio`` = build_s / reference_s, ``rebuild_ratio`` = rebuild_s / reference_s.
 
+Each timed build starts on a calm disk (``os.sync()`` first, untimed: see ``CALM``).
+
 A second reference, for the disk: ``io_reference_s``, the site's files written as new files
-into an empty folder beside it with bare ``open``/``write`` right after each build from
-nothing (best of ``--repeat``), which any
+into an empty folder beside it with bare ``open``/``write`` after each build from
+nothing, on a calm disk too (best of ``--repeat``), which any
 static site of that many files pays on this disk; ``build_less_io_s`` = build_s −
 io_reference_s, the build's own share. Making a file costs 0.3–1 ms on some of the ext4 disks
 we measured and 0.02 ms on others; the rebuild mostly reuses the files of the version it
@@ -69,6 +71,10 @@ from statuspage.builder import SiteBuilder  # noqa: E402
 NOW = datetime(2026, 10, 20, 12, 0, 30, tzinfo=UTC)
 STEP = timedelta(hours=6)
 INTERVAL_MS = 6 * 3600 * 1000
+#: CALM: each timed build starts after ``os.sync()`` (untimed). ``upwatch run`` builds a minute
+#: apart, and the kernel writes dirty pages back within 30 s; built back to back, each build
+#: paid for the last one's writes (making a file waits on this VM's disk while the inode
+#: bitmap is being written back: 0.8 ms a file, against 0.04 ms on a calm disk).
 #: Rebuilds before the timed ones: from the third on, each retires a version and takes over
 #: its files (statuspage.publish), as every minute of a running ``upwatch run`` does.
 WARM_UP = 2
@@ -207,13 +213,13 @@ def main() -> None:
         checks = seed(ledger, config, args.days, rng)
         incidents = seed_incidents(ledger, config, rng)
         seed_s = time.perf_counter() - t0
-        os.sync()  # the seed's writes reach the disk now, not while the builds are timed
         tune_collector()  # as upwatch build-page (and its --serve child) does
         gathers, renders, writes, ios = [], [], [], []
         report = None
         for _ in range(args.repeat):  # from nothing, as ``upwatch build-page``
             charts.forget()
             builder = SiteBuilder()
+            os.sync()  # a calm disk (see CALM): the seed's or the last build's writes are out
             t0 = time.perf_counter()
             data = builder.gather(config, ledger, NOW)
             t1 = time.perf_counter()
@@ -222,8 +228,10 @@ def main() -> None:
             gathers.append(t1 - t0)
             renders.append(t2 - t1)
             writes.append(report.write_s)
-            # the disk's reference, right after each build: the same files, new, bare
-            ios.append(io_reference(site_bytes(report.version_dir), Path(tmp) / f"io-{len(ios)}"))
+            # the disk's reference after each build: the same files, new, bare, on a calm disk
+            files = site_bytes(report.version_dir)
+            os.sync()
+            ios.append(io_reference(files, Path(tmp) / f"io-{len(ios)}"))
         assert report is not None
         # minute by minute, as ``upwatch run``: one builder kept between builds
         builder = SiteBuilder()
@@ -236,6 +244,7 @@ def main() -> None:
             if step <= WARM_UP:  # not timed: upwatch run's first minutes retire no version
                 builder.build(config, ledger, [], at, Path(tmp) / "live")
                 continue
+            os.sync()  # see CALM
             t0 = time.perf_counter()
             data = builder.gather(config, ledger, at)
             t1 = time.perf_counter()
