@@ -40,8 +40,7 @@ from pathlib import Path
 
 from monitor.errors import UpwatchError
 
-__all__ = ["BuildError", "BuildReport", "NewVersion", "Published", "publish",
-           "write_and_publish"]
+__all__ = ["BuildError", "BuildReport", "NewVersion", "Published", "publish"]
 
 _VERSION_MARK = ".build-"
 
@@ -273,17 +272,3 @@ class NewVersion:
         finally:
             self._lock.close()
 
-
-def write_and_publish(files: Mapping[str, bytes], out_dir: Path,
-                      before: Published | None = None, folders: Sequence[str] = ()
-                      ) -> BuildReport:
-    """Write ``files`` (site path → bytes) as a new version beside ``out_dir`` and publish it
-    (see :class:`NewVersion`)."""
-    version = NewVersion(out_dir, before, folders)
-    try:
-        for rel, blob in files.items():
-            version.add(rel, blob)
-    except BaseException:
-        version.discard()
-        raise
-    return version.publish()

@@ -70,9 +70,9 @@ class Writer:
         self.threaded = not version.links if threaded is None else threaded
         self._queue: queue.SimpleQueue[tuple[str, str | bytes] | None] = queue.SimpleQueue()
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="upwatch-site-writer",
-                                        daemon=True)
         if self.threaded:
+            self._thread = threading.Thread(target=self._run, name="upwatch-site-writer",
+                                            daemon=True)
             _fast_switching(True)
             self._thread.start()
 

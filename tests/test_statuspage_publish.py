@@ -6,12 +6,22 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from statuspage.publish import Published, write_and_publish
+from statuspage.publish import BuildReport, Published
+from statuspage.writing import writing
 
 
 def _site(root: Path) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes()
             for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def write_and_publish(files: dict[str, bytes], out: Path, before: Published,
+                      folders: tuple[str, ...] = ()) -> BuildReport:
+    with writing(out, before, folders) as writer:
+        for rel, blob in files.items():
+            writer.put(rel, blob)
+    assert writer.report is not None
+    return writer.report
 
 
 def _files(i: int) -> dict[str, bytes]:
