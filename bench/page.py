@@ -183,7 +183,7 @@ def changed(ledger: Ledger, config: Config, at: datetime, step: int) -> int:
 
 
 def io_reference(files: dict[str, bytes], into: Path) -> float:
-    """Write ``files`` as new files under ``into`` (made empty first): bare open/write."""
+    """Write ``files`` as new files under ``into`` (a folder not there yet): bare open/write."""
     folders = sorted({(into / rel).parent for rel in files})
     t0 = time.perf_counter()
     for folder in folders:

@@ -113,11 +113,9 @@ def _retiring(out_dir: Path) -> list[Path]:
     return [old for old in versions if old.name not in keep and old != now]
 
 
-def publish(version: Path, out_dir: Path, retiring: Sequence[Path] | None = None) -> None:
+def publish(version: Path, out_dir: Path, retiring: Sequence[Path]) -> None:
     """Point ``out_dir`` at ``version`` (a directory beside it) in one rename, then remove the
-    ``retiring`` versions (by default those :func:`_retiring` names before the rename)."""
-    if retiring is None:
-        retiring = [old for old in _retiring(out_dir) if old != version]
+    ``retiring`` versions (:func:`_retiring`'s, named before the new version was written)."""
     link = out_dir.parent / f".{out_dir.name}.link-{version.name}"
     os.symlink(version.name, link)
     try:

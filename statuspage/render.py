@@ -39,7 +39,7 @@ from statuspage.feed import Entry, feed_entries, feed_view
 from statuspage.fragments import Fragments, embed_pages, history_pieces, index_pieces
 from statuspage.history import history_view
 from statuspage.i18n import LANGUAGES
-from statuspage.publish import BuildError, BuildReport, Published, publish
+from statuspage.publish import BuildError, BuildReport, Published
 from statuspage.subscribe import subscribe_view
 from statuspage.summary import (
     LATENCY_HOLE,
@@ -53,7 +53,7 @@ from statuspage.views import ServiceView, index_view
 from statuspage.writing import writing
 
 __all__ = ["STATIC_DIR", "TEMPLATE_DIR", "BuildError", "BuildReport", "build_from_ledger",
-           "build_site", "environment", "publish", "render_files"]
+           "build_site", "environment", "render_files"]
 
 
 def _find_static() -> Path:
