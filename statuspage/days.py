@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from monitor.core.sla import AppliedWindow
 from monitor.times import minute_start
@@ -39,13 +40,16 @@ class DayDetail:
 
 
 def _window(w: AppliedWindow, f: Formatter) -> str:
-    minutes = f.ngettext("%(num)s minute", "%(num)s minutes", w.minutes) % {
-        "num": f.integer(w.minutes)}
-    if w.kind == "maintenance":
+    return _window_text(w.kind, w.title, w.minutes, f)
+
+
+@lru_cache(maxsize=16384)  # a weekly window reads the same for each service and week
+def _window_text(kind: str, title: str, n: int, f: Formatter) -> str:
+    minutes = f.ngettext("%(num)s minute", "%(num)s minutes", n) % {"num": f.integer(n)}
+    if kind == "maintenance":
         return f.gettext("Maintenance “%(title)s”: %(minutes)s") % {
-            "title": w.title, "minutes": minutes}
-    return f.gettext("Excluded “%(title)s”: %(minutes)s") % {"title": w.title,
-                                                             "minutes": minutes}
+            "title": title, "minutes": minutes}
+    return f.gettext("Excluded “%(title)s”: %(minutes)s") % {"title": title, "minutes": minutes}
 
 
 Events = tuple[tuple[int, tuple[IncidentData, ...]], ...]

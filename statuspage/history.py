@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from markupsafe import Markup
@@ -20,7 +21,7 @@ from statuspage.data import Month, PageData, ServiceData
 from statuspage.i18n import Formatter, formatter
 from statuspage.incident_views import IncidentView, incident_view
 from statuspage.markup import row_markup
-from statuspage.views import count, decimals, percent_places, verdict
+from statuspage.views import count, decimals, percent_places, verdict_of
 
 __all__ = ["HistoryView", "MonthRow", "ServiceHistory", "history_view", "service_history"]
 
@@ -76,13 +77,21 @@ def _applied(w: AppliedWindow, f: Formatter, tz: ZoneInfo) -> str:
     return f.gettext("Excluded: %(title)s, %(span)s: %(minutes)s (%(declared)s)") % values
 
 
-def _month_notes(u: Uptime, f: Formatter, tz: ZoneInfo) -> list[str]:
+def _month_notes(u: Uptime, f: Formatter, tz: ZoneInfo) -> tuple[str, ...]:
     """The windows that removed minutes from a month. Windows from probes.yaml with the same
     title (a recurring window) are one line; each one declared at run time and each exclusion
     has a line of its own."""
+    if not (u.maintenance or u.exclusions):
+        return ()
+    return _notes(u.maintenance, u.exclusions, f, tz)
+
+
+@lru_cache(maxsize=16384)  # services with the same windows have the same notes, month by month
+def _notes(maintenance: tuple[AppliedWindow, ...], exclusions: tuple[AppliedWindow, ...],
+           f: Formatter, tz: ZoneInfo) -> tuple[str, ...]:
     out: list[str] = []
     recurring: dict[str, list[AppliedWindow]] = {}
-    for w in u.maintenance:
+    for w in maintenance:
         if w.minutes and w.declared_at is None:
             recurring.setdefault(w.title, []).append(w)
         elif w.minutes:
@@ -101,18 +110,26 @@ def _month_notes(u: Uptime, f: Formatter, tz: ZoneInfo) -> list[str]:
                               minutes, f),
             "declared": f.gettext("declared in the configuration"),
         })
-    out.extend(_applied(w, f, tz) for w in u.exclusions if w.minutes)
-    return out
+    out.extend(_applied(w, f, tz) for w in exclusions if w.minutes)
+    return tuple(out)
 
 
-def _month_row(m: Month, places: int, f: Formatter, tz: ZoneInfo) -> MonthRow:
+def _month_row(m: Month, places: int, f: Formatter) -> MonthRow:
     u = m.uptime
-    result, result_label = verdict(u, f)
+    return _row(f, places, m.year, m.month, m.to_date, u.uptime_percent, u.met, u.down_minutes,
+                u.maintenance_minutes, u.excluded_minutes)
+
+
+@lru_cache(maxsize=65536)  # most services' months read the same ("100.00%, Met, 0, 0, 0")
+def _row(f: Formatter, places: int, year: int, month: int, to_date: bool,
+         percent: float | None, met: bool | None, down: int, maintenance: int,
+         excluded: int) -> MonthRow:
+    result, result_label = verdict_of(met, f)
     return MonthRow(
-        label=_capitalized(f.month(m.year, m.month)), to_date=m.to_date,
-        uptime=None if u.uptime_percent is None else f.percent(u.uptime_percent, places),
-        verdict=result, verdict_label=result_label, down=f.integer(u.down_minutes),
-        maintenance=f.integer(u.maintenance_minutes), excluded=f.integer(u.excluded_minutes),
+        label=_capitalized(f.month(year, month)), to_date=to_date,
+        uptime=None if percent is None else f.percent(percent, places),
+        verdict=result, verdict_label=result_label, down=f.integer(down),
+        maintenance=f.integer(maintenance), excluded=f.integer(excluded),
     )
 
 
@@ -122,7 +139,7 @@ def service_history(s: ServiceData, data: PageData, lang: str) -> ServiceHistory
     tz = ZoneInfo(data.site.timezone)
     places = percent_places(s.target)
     months = _shown_months(s.month, s.history, s.history_from)
-    rows = tuple(_month_row(m, places, f, tz) for m in months)
+    rows = tuple(_month_row(m, places, f) for m in months)
     notes = tuple(
         (row.label, note)
         for row, m in zip(rows, months, strict=True) for note in _month_notes(m.uptime, f, tz)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from functools import lru_cache
-from typing import Literal
+from typing import Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
 from babel.lists import format_list
@@ -45,6 +45,7 @@ from statuspage.notes import last_result
 __all__ = [
     "BANNER_ORDER", "BannerKind", "IndexView", "Segment", "bar_segments", "count", "decimals",
     "index_view", "overall", "page_banner", "percent_places", "service_view", "verdict",
+    "verdict_of",
 ]
 
 BannerKind = Literal["operational", "degraded", "partial", "major", "maintenance"]
@@ -234,30 +235,86 @@ def bar_segments(days: tuple[Day, ...], places: int, today: date, f: Formatter,
                  said: Sequence[tuple[str, str]] | None = None) -> tuple[Segment, ...]:
     """The 90-day bar: one segment per run of days that say the same, oldest first
     (``said``: each day's colour class and words, when the caller has them)."""
-    runs: list[tuple[str, str, date, date, int]] = []
     if said is None:
         said = [_day_summary(day.uptime, places, f) for day in days]
-    for day, (css, text) in zip(days, said, strict=True):
-        if runs and runs[-1][0] == css and runs[-1][1] == text:
-            c, t, first, _, n = runs[-1]
-            runs[-1] = (c, t, first, day.date, n + 1)
+    return _segments(days, [(css_text, i, i) for i, css_text in enumerate(said)], today, f)
+
+
+class DayFigures(NamedTuple):
+    """What decides the words of a day of the bar (:func:`_summary`'s arguments)."""
+
+    covered: int
+    maintenance: int
+    excluded: int
+    nodata: int
+    eligible: int
+    down: int
+    degraded: int
+    percent: float | None
+    met: bool | None
+
+
+#: Runs of consecutive days whose uptimes say the same in any language: (their figures, first
+#: day's index, last day's index).
+DayRuns = tuple[tuple[DayFigures, int, int], ...]
+
+
+def _day_runs(s: ServiceData) -> DayRuns:
+    """The runs of ``s``'s days with equal figures, worked out once for the five languages
+    (most of a bar's 90 days repeat the day before: each language then words a run, not a
+    day)."""
+    found = s.shared.get("day runs")
+    if found is not None:
+        return found  # type: ignore[return-value]
+    runs: list[tuple[DayFigures, int, int]] = []
+    for i, d in enumerate(s.days):
+        u = d.uptime
+        figures = DayFigures(u.covered_minutes, u.maintenance_minutes, u.excluded_minutes,
+                             u.nodata_minutes, u.eligible_minutes, u.down_minutes,
+                             u.degraded_minutes, u.uptime_percent, u.met)
+        if runs and runs[-1][0] == figures:
+            runs[-1] = (figures, runs[-1][1], i)
         else:
-            runs.append((css, text, day.date, day.date, 1))
-    out = []
-    for css, text, first, last, n in runs:
-        year = first.year != today.year or last.year != today.year
-        when = f.day_range(first, last, year=year)
-        label = f.gettext("%(date)s: %(summary)s") % {"date": when, "summary": text}
-        out.append(Segment(css, n, label, css if n == 1 else f"{css} w{n}"))
-    return tuple(out)
+            runs.append((figures, i, i))
+    made = tuple(runs)
+    s.shared["day runs"] = made
+    return made
+
+
+def _segments(days: Sequence[Day], said: Sequence[tuple[tuple[str, str], int, int]],
+              today: date, f: Formatter) -> tuple[Segment, ...]:
+    """The bar's segments from runs of days (``said``: (colour class, words), first and last
+    index): adjacent runs that read the same become one segment."""
+    merged: list[tuple[tuple[str, str], int, int]] = []
+    for css_text, first, last in said:
+        if merged and merged[-1][0] == css_text:
+            merged[-1] = (css_text, merged[-1][1], last)
+        else:
+            merged.append((css_text, first, last))
+    return tuple(_segment(f, css, text, days[first].date, days[last].date, today.year,
+                          last - first + 1) for (css, text), first, last in merged)
+
+
+@lru_cache(maxsize=65536)
+def _segment(f: Formatter, css: str, text: str, first: date, last: date, this_year: int,
+             n: int) -> Segment:
+    year = first.year != this_year or last.year != this_year
+    when = f.day_range(first, last, year=year)
+    label = f.gettext("%(date)s: %(summary)s") % {"date": when, "summary": text}
+    return Segment(css, n, label, css if n == 1 else f"{css} w{n}")
 
 
 def verdict(u: Uptime, f: Formatter) -> tuple[str, str]:
     """(css class, label) of a period's result against its target."""
-    if u.met is None:
+    return verdict_of(u.met, f)
+
+
+def verdict_of(met: bool | None, f: Formatter) -> tuple[str, str]:
+    """:func:`verdict` of a period whose target was ``met`` (None: no data)."""
+    if met is None:
         return "nodata", f.gettext("No data")
     # TRANSLATORS: the month's uptime reached the committed target (SLA met) or did not.
-    return ("met", f.gettext("Met")) if u.met else ("breached", f.gettext("Breached"))
+    return ("met", f.gettext("Met")) if met else ("breached", f.gettext("Breached"))
 
 
 def _budget(u: Uptime, f: Formatter) -> str | None:
@@ -274,14 +331,17 @@ def _budget(u: Uptime, f: Formatter) -> str | None:
     return f.gettext("Error budget overspent by %(duration)s") % {"duration": f.duration(left)}
 
 
-def _bar_label(days: tuple[Day, ...], places: int, f: Formatter) -> str:
-    eligible = sum(d.uptime.eligible_minutes for d in days)
-    down = sum(d.uptime.down_minutes for d in days)
+def _bar_label(runs: DayRuns, days: int, places: int, f: Formatter) -> str:
+    eligible = down = 0
+    for figures, first, last in runs:
+        n = last - first + 1
+        eligible += n * figures.eligible
+        down += n * figures.down
     if not eligible:
-        return f.gettext("Last %(days)s days: no data") % {"days": f.integer(len(days))}
+        return f.gettext("Last %(days)s days: no data") % {"days": f.integer(days)}
     pct = f.percent(100 * (eligible - down) / eligible, places)
     return (f.gettext("Last %(days)s days: %(percent)s up")
-            % {"days": f.integer(len(days)), "percent": pct})
+            % {"days": f.integer(days), "percent": pct})
 
 
 def _service(s: ServiceData, now: datetime, f: Formatter, tz: ZoneInfo,
@@ -295,18 +355,22 @@ def _service(s: ServiceData, now: datetime, f: Formatter, tz: ZoneInfo,
     since = None
     if s.since is not None and state != "maintenance":
         since = f.gettext("since %(time)s") % {"time": f.moment(s.since, tz)}
-    said = [_day_summary(d.uptime, places, f) for d in s.days]
+    runs = _day_runs(s)
+    said = [(_summary(f, places, *figures), first, last) for figures, first, last in runs]
+    summaries: list[str] = []
+    for (_, text), first, last in said:
+        summaries += [text] * (last - first + 1)
     return ServiceView(
         id=s.name, title=s.title, state=state, state_label=label, since=since,
         uptime=None if u.uptime_percent is None else f.percent(u.uptime_percent, places),
         target=f.percent(s.target, places=decimals(s.target)), verdict=result,
         verdict_label=result_label, budget=_budget(u, f),
-        bar_label=_bar_label(s.days, places, f),
-        bar=bar_segments(s.days, places, today, f, said),
+        bar_label=_bar_label(runs, len(s.days), places, f),
+        bar=_segments(s.days, said, today, f),
         where=_where(s, f),
         note=None if state == "maintenance" else last_result(s.kind, s.last, s.last_ping, now, f),
         charts=_charts(s, now, f),
-        day_details=day_details(s.name, s.days, [text for _, text in said], incidents,
+        day_details=day_details(s.name, s.days, summaries, incidents,
                                 history_href, f, _events(s, incidents)),
     )
 
