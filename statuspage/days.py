@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from monitor.core.sla import AppliedWindow
 from monitor.times import minute_start
 from statuspage.data import Day, IncidentData
 from statuspage.i18n import Formatter
@@ -39,10 +38,6 @@ class DayDetail:
     windows: tuple[str, ...]
 
 
-def _window(w: AppliedWindow, f: Formatter) -> str:
-    return _window_text(w.kind, w.title, w.minutes, f)
-
-
 @lru_cache(maxsize=16384)  # a weekly window reads the same for each service and week
 def _window_text(kind: str, title: str, n: int, f: Formatter) -> str:
     minutes = f.ngettext("%(num)s minute", "%(num)s minutes", n) % {"num": f.integer(n)}
@@ -52,13 +47,16 @@ def _window_text(kind: str, title: str, n: int, f: Formatter) -> str:
     return f.gettext("Excluded “%(title)s”: %(minutes)s") % {"title": title, "minutes": minutes}
 
 
-Events = tuple[tuple[int, tuple[IncidentData, ...]], ...]
+#: The days with something to tell, newest first, as every language tells them: (the day's
+#: index in the bar, its ISO date, the incidents that touched the service that day, the
+#: windows that removed minutes from it: (kind, title, minutes)).
+Events = tuple[tuple[int, str, tuple[IncidentData, ...], tuple[tuple[str, str, int], ...]], ...]
 
 
 def eventful(name: str, days: Sequence[Day], incidents: Sequence[IncidentData]) -> Events:
-    """The days of ``days`` (by index, newest first) that have something to tell, each with
-    the incidents of ``incidents`` that touched service ``name`` that day: the same in every
-    language, so a page works it out once per service (:func:`day_details`' ``events``)."""
+    """The days of ``days`` that have something to tell about service ``name`` (see
+    :data:`Events`): the same in every language, so a page works it out once per service
+    (:func:`day_details`' ``events``)."""
     mine = [i for i in incidents if name in i.services]
     out = []
     for index, day in enumerate(days):
@@ -71,10 +69,11 @@ def eventful(name: str, days: Sequence[Day], incidents: Sequence[IncidentData]) 
             start, end = minute_start(u.period_start), minute_start(u.period_end)
             touched = tuple(i for i in mine if i.started_at < end
                             and (i.resolved_at is None or i.resolved_at > start))
-        if not (u.down_minutes or u.degraded_minutes or touched
-                or any(w.minutes for w in (*u.maintenance, *u.exclusions))):
+        windows = tuple((w.kind, w.title, w.minutes) for w in (*u.maintenance, *u.exclusions)
+                        if w.minutes)
+        if not (u.down_minutes or u.degraded_minutes or touched or windows):
             continue
-        out.append((index, touched))
+        out.append((index, day.date.isoformat(), touched, windows))
     out.reverse()
     return tuple(out)
 
@@ -86,13 +85,9 @@ def day_details(name: str, days: Sequence[Day], summaries: Sequence[str],
     newest first (``events``: :func:`eventful`'s, when the caller has them)."""
     if events is None:
         events = eventful(name, days, incidents)
-    out = []
-    for index, touched in events:
-        day = days[index]
-        u = day.uptime
-        out.append(DayDetail(
-            f.day(day.date), day.date.isoformat(), summaries[index],
-            tuple(IncidentLink(i.title, f"{history_href}#{incident_anchor(i.id)}")
-                  for i in touched),
-            tuple(_window(w, f) for w in (*u.maintenance, *u.exclusions) if w.minutes)))
-    return tuple(out)
+    return tuple(
+        DayDetail(f.day(days[index].date), iso, summaries[index],
+                  tuple(IncidentLink(i.title, f"{history_href}#{incident_anchor(i.id)}")
+                        for i in touched) if touched else (),
+                  tuple(_window_text(kind, title, n, f) for kind, title, n in windows))
+        for index, iso, touched, windows in events)
