@@ -16,12 +16,13 @@ from zoneinfo import ZoneInfo
 from markupsafe import Markup
 
 from monitor.core.sla import AppliedWindow, Uptime
+from statuspage.bar import count
 from statuspage.chrome import Chrome, chrome
 from statuspage.data import Month, PageData, ServiceData
 from statuspage.i18n import Formatter, formatter
 from statuspage.incident_views import IncidentView, incident_view
 from statuspage.markup import row_markup
-from statuspage.views import count, decimals, percent_places, verdict_of
+from statuspage.views import decimals, percent_places, verdict_of
 
 __all__ = ["HistoryView", "MonthRow", "ServiceHistory", "history_view", "service_history"]
 

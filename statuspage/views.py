@@ -5,12 +5,7 @@ here (tested), and the templates only put them in place. ``history.html``'s view
 :mod:`statuspage.history`, ``status.json`` in :mod:`statuspage.summary`, the feed in
 :mod:`statuspage.feed`; they share the helpers exported here.
 
-Colour classes of a bar segment (each also said in words in its text alternative):
-``up`` no down or degraded minute, ``dg`` degraded minutes only, ``mi`` down minutes but the
-day still at or above the target, ``ma`` below the target, ``nd`` no data, ``off`` no minute of
-the day covered by the SLA, ``mt`` every covered minute in maintenance or excluded. ``m`` is
-added to a day with any maintenance. Consecutive days that would say the same are one segment
-spanning them (``span`` days), which keeps pages small and screen readers brief.
+The 90-day bar of each service is :mod:`statuspage.bar`'s.
 
 The banner is the worse of what the services say (:func:`overall`) and what the open
 incidents' impacts say (:func:`page_banner`).
@@ -18,12 +13,12 @@ incidents' impacts say (:func:`page_banner`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
-from typing import Literal, NamedTuple
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from babel.lists import format_list
@@ -33,9 +28,10 @@ from monitor.core.checks import State
 from monitor.core.sla import Uptime
 from monitor.core.windows import Window
 from monitor.times import epoch_minute
+from statuspage.bar import Segment, service_bar
 from statuspage.charts import Chart, drawing, words
 from statuspage.chrome import Chrome, chrome, page_href
-from statuspage.data import Day, IncidentData, PageData, ServiceData
+from statuspage.data import IncidentData, PageData, ServiceData
 from statuspage.days import DayDetail, Events, day_details, eventful
 from statuspage.i18n import Formatter, formatter
 from statuspage.incident_views import IMPACT_BANNER, IncidentView, incident_view
@@ -43,7 +39,7 @@ from statuspage.markup import bar_markup, days_markup
 from statuspage.notes import last_result
 
 __all__ = [
-    "BANNER_ORDER", "BannerKind", "IndexView", "Segment", "bar_segments", "count", "decimals",
+    "BANNER_ORDER", "BannerKind", "IndexView", "decimals",
     "index_view", "overall", "page_banner", "percent_places", "service_view", "verdict",
     "verdict_of",
 ]
@@ -85,14 +81,6 @@ def decimals(target: float) -> int:
 def percent_places(target: float) -> int:
     """Decimals to show uptimes of a service with ``target`` in: 2, or the target's own."""
     return max(2, decimals(target))
-
-
-@dataclass(frozen=True)
-class Segment:
-    css: str  # colour class (and "m" for maintenance)
-    span: int  # days
-    label: str
-    cls: str  # the HTML class attribute: css, and "w<span>" when it spans several days
 
 
 @dataclass(frozen=True)
@@ -187,123 +175,6 @@ def _state(s: ServiceData, f: Formatter) -> tuple[str, str]:
     }[s.state]
 
 
-def count(message: str, n: int, f: Formatter) -> str:
-    """Fill ``%(num)s`` of an already chosen singular/plural ``message`` with ``n``."""
-    return message % {"num": f.integer(n)}
-
-
-def _day_summary(u: Uptime, places: int, f: Formatter) -> tuple[str, str]:
-    """(css class, what the day says) of one day's uptime."""
-    return _summary(f, places, u.covered_minutes, u.maintenance_minutes, u.excluded_minutes,
-                    u.nodata_minutes, u.eligible_minutes, u.down_minutes, u.degraded_minutes,
-                    u.uptime_percent, u.met)
-
-
-@lru_cache(maxsize=16384)
-def _summary(f: Formatter, places: int, covered: int, maintenance: int, excluded: int,
-             nodata: int, eligible: int, down: int, degraded: int, percent: float | None,
-             met: bool | None) -> tuple[str, str]:
-    if eligible == 0 or percent is None:
-        if covered == 0:
-            return "off", f.gettext("outside service hours")
-        if maintenance + excluded == covered:
-            return "mt", f.gettext("maintenance")
-        return "nd", f.gettext("no data")
-    # TRANSLATORS: a day's availability, e.g. "99.93% up"; followed by ", 1 minute down".
-    parts = [f.gettext("%(percent)s up") % {"percent": f.percent(percent, places)}]
-    if down:
-        parts.append(count(f.ngettext("%(num)s minute down", "%(num)s minutes down", down),
-                            down, f))
-    if degraded:
-        parts.append(count(
-            f.ngettext("%(num)s minute degraded", "%(num)s minutes degraded", degraded),
-            degraded, f))
-    if maintenance:
-        parts.append(f.gettext("maintenance %(duration)s") % {"duration": f.duration(maintenance)})
-    if nodata:
-        parts.append(f.gettext("no data for %(duration)s") % {"duration": f.duration(nodata)})
-    if down:
-        css = "mi" if met else "ma"
-    else:
-        css = "dg" if degraded else "up"
-    if maintenance:
-        css += " m"
-    return css, ", ".join(parts)
-
-
-def bar_segments(days: tuple[Day, ...], places: int, today: date, f: Formatter,
-                 said: Sequence[tuple[str, str]] | None = None) -> tuple[Segment, ...]:
-    """The 90-day bar: one segment per run of days that say the same, oldest first
-    (``said``: each day's colour class and words, when the caller has them)."""
-    if said is None:
-        said = [_day_summary(day.uptime, places, f) for day in days]
-    return _segments(days, [(css_text, i, i) for i, css_text in enumerate(said)], today, f)
-
-
-class DayFigures(NamedTuple):
-    """What decides the words of a day of the bar (:func:`_summary`'s arguments)."""
-
-    covered: int
-    maintenance: int
-    excluded: int
-    nodata: int
-    eligible: int
-    down: int
-    degraded: int
-    percent: float | None
-    met: bool | None
-
-
-#: Runs of consecutive days whose uptimes say the same in any language: (their figures, first
-#: day's index, last day's index).
-DayRuns = tuple[tuple[DayFigures, int, int], ...]
-
-
-def _day_runs(s: ServiceData) -> DayRuns:
-    """The runs of ``s``'s days with equal figures, worked out once for the five languages
-    (most of a bar's 90 days repeat the day before: each language then words a run, not a
-    day)."""
-    found = s.shared.get("day runs")
-    if found is not None:
-        return found  # type: ignore[return-value]
-    runs: list[tuple[DayFigures, int, int]] = []
-    for i, d in enumerate(s.days):
-        u = d.uptime
-        figures = DayFigures(u.covered_minutes, u.maintenance_minutes, u.excluded_minutes,
-                             u.nodata_minutes, u.eligible_minutes, u.down_minutes,
-                             u.degraded_minutes, u.uptime_percent, u.met)
-        if runs and runs[-1][0] == figures:
-            runs[-1] = (figures, runs[-1][1], i)
-        else:
-            runs.append((figures, i, i))
-    made = tuple(runs)
-    s.shared["day runs"] = made
-    return made
-
-
-def _segments(days: Sequence[Day], said: Sequence[tuple[tuple[str, str], int, int]],
-              today: date, f: Formatter) -> tuple[Segment, ...]:
-    """The bar's segments from runs of days (``said``: (colour class, words), first and last
-    index): adjacent runs that read the same become one segment."""
-    merged: list[tuple[tuple[str, str], int, int]] = []
-    for css_text, first, last in said:
-        if merged and merged[-1][0] == css_text:
-            merged[-1] = (css_text, merged[-1][1], last)
-        else:
-            merged.append((css_text, first, last))
-    return tuple(_segment(f, css, text, days[first].date, days[last].date, today.year,
-                          last - first + 1) for (css, text), first, last in merged)
-
-
-@lru_cache(maxsize=65536)
-def _segment(f: Formatter, css: str, text: str, first: date, last: date, this_year: int,
-             n: int) -> Segment:
-    year = first.year != this_year or last.year != this_year
-    when = f.day_range(first, last, year=year)
-    label = f.gettext("%(date)s: %(summary)s") % {"date": when, "summary": text}
-    return Segment(css, n, label, css if n == 1 else f"{css} w{n}")
-
-
 def verdict(u: Uptime, f: Formatter) -> tuple[str, str]:
     """(css class, label) of a period's result against its target."""
     return verdict_of(u.met, f)
@@ -331,19 +202,6 @@ def _budget(u: Uptime, f: Formatter) -> str | None:
     return f.gettext("Error budget overspent by %(duration)s") % {"duration": f.duration(left)}
 
 
-def _bar_label(runs: DayRuns, days: int, places: int, f: Formatter) -> str:
-    eligible = down = 0
-    for figures, first, last in runs:
-        n = last - first + 1
-        eligible += n * figures.eligible
-        down += n * figures.down
-    if not eligible:
-        return f.gettext("Last %(days)s days: no data") % {"days": f.integer(days)}
-    pct = f.percent(100 * (eligible - down) / eligible, places)
-    return (f.gettext("Last %(days)s days: %(percent)s up")
-            % {"days": f.integer(days), "percent": pct})
-
-
 def _service(s: ServiceData, now: datetime, f: Formatter, tz: ZoneInfo,
              incidents: tuple[IncidentData, ...] = (), history_href: str = "history.html",
              ) -> ServiceView:
@@ -355,22 +213,17 @@ def _service(s: ServiceData, now: datetime, f: Formatter, tz: ZoneInfo,
     since = None
     if s.since is not None and state != "maintenance":
         since = f.gettext("since %(time)s") % {"time": f.moment(s.since, tz)}
-    runs = _day_runs(s)
-    said = [(_summary(f, places, *figures), first, last) for figures, first, last in runs]
-    summaries: list[str] = []
-    for (_, text), first, last in said:
-        summaries += [text] * (last - first + 1)
+    bar = service_bar(s, places, today, f)
     return ServiceView(
         id=s.name, title=s.title, state=state, state_label=label, since=since,
         uptime=None if u.uptime_percent is None else f.percent(u.uptime_percent, places),
         target=f.percent(s.target, places=decimals(s.target)), verdict=result,
         verdict_label=result_label, budget=_budget(u, f),
-        bar_label=_bar_label(runs, len(s.days), places, f),
-        bar=_segments(s.days, said, today, f),
+        bar_label=bar.label, bar=bar.segments,
         where=_where(s, f),
         note=None if state == "maintenance" else last_result(s.kind, s.last, s.last_ping, now, f),
         charts=_charts(s, now, f),
-        day_details=day_details(s.name, s.days, summaries, incidents,
+        day_details=day_details(s.name, s.days, bar.summaries, incidents,
                                 history_href, f, _events(s, incidents)),
     )
 

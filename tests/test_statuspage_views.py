@@ -28,11 +28,12 @@ from monitor.core.minutes import Run
 from monitor.core.sla import Uptime, period_uptime
 from monitor.core.windows import Window
 from monitor.times import minute_start
+from statuspage.bar import bar_segments
 from statuspage.data import Day, Month, ServiceData
 from statuspage.history import history_view
 from statuspage.i18n import formatter
 from statuspage.summary import COMPONENT_STATUSES, INDICATORS, component_status, status_json
-from statuspage.views import bar_segments, index_view, overall, percent_places
+from statuspage.views import index_view, overall, percent_places
 
 # ---- golden files -------------------------------------------------------------------------
 
