@@ -8,6 +8,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from monitor.core.checks import CheckResult, Observation, State
 from monitor.store.connect import open_database
 from monitor.store.latency import unpack_day
@@ -105,5 +107,26 @@ def test_each_locations_series_adds_up_to_the_services(ledger_target: str | Path
                 assert sum(p.count for p in parts) == point.count
                 low, high = min(p.p50_ms for p in parts), max(p.p50_ms for p in parts)
                 assert low <= point.p50_ms <= high
+    finally:
+        led.close()
+
+
+def test_a_services_slots_come_in_time_order_whatever_order_its_locations_fill_them(
+        ledger_target: str | Path) -> None:
+    """Two locations whose hours interleave, each with its last hour still open: the service's
+    points (all locations together) come oldest first, each slot once with all its checks."""
+    led = Ledger(ledger_target)
+    start = datetime(2026, 3, 10, 8, 5, tzinfo=UTC)
+    plan = {"a": (0, 2), "b": (1, 3, 4)}  # hours after ``start``; the last of each stays open
+    try:
+        led.record([
+            Observation(CheckResult("api", start + timedelta(hours=h), True, 10.0 * (h + 1), 200,
+                                    location=location), State.UP, 600_000)
+            for location, hours in plan.items() for h in hours])
+        hour = int(start.timestamp()) // 3600
+        points = led.latency_series(hour - 1, hour + 6)["api"]
+        assert [(p.hour - hour, p.count, p.p50_ms) for p in points] == [
+            (h, 1, pytest.approx(10.0 * (h + 1), rel=0.1)) for h in range(5)]
+        assert len(led.latency_series(hour - 24, hour + 24, 24)["api"]) == 1  # one day
     finally:
         led.close()

@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 import operator
 import struct
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -293,51 +293,87 @@ def _day_sums(blob: bytes) -> tuple[int, int, int]:
 
 def _read(conn: Database, lo_hour: int, hi_hour: int, per: int,
           by_location: bool) -> dict[tuple[str, str], list[LatencyPoint]]:
-    """Points by (service, location name), or by (service, "") over all locations."""
+    """Points by (service, location name), or by (service, "") over all locations.
+
+    The rows come ordered by service (and location), then day, so each series' slots are
+    summed in time order as they come, without sorting every slot of every service (90,000
+    for the 90-day charts of 1,000 services)."""
     where = ("JOIN locations l ON l.id = {t}.location_id" if by_location else "")
     loc = "l.name" if by_location else "''"
-    sums: dict[tuple[str, str, int], list[float]] = {}
-    isums: dict[tuple[str, str, int], list[int]] = {}  # count, Σ count · p50 and p95 (dms)
+    # per series: slot → [checks, Σ count · p50, Σ count · p95] of the closed hours (in dms)
+    found: dict[tuple[str, str], dict[int, list[int]]] = {}
+    unsorted: set[tuple[str, str]] = set()  # a slot came after a later one (several locations)
+    current: tuple[str, str] | None = None  # the series the rows are of
+    slots: dict[int, list[int]] = {}
+    last = -1
     for name, location, day, blob in conn.execute(
             f"SELECT s.name, {loc}, d.day, d.hours FROM latency_days d JOIN services s "
-            f"ON s.id = d.service_id {where.format(t='d')} WHERE d.day >= ? AND d.day < ?",
-            (lo_hour // 24, (hi_hour + 23) // 24)):
+            f"ON s.id = d.service_id {where.format(t='d')} WHERE d.day >= ? AND d.day < ? "
+            f"ORDER BY 1, {'2, ' if by_location else ''}3", (lo_hour // 24, (hi_hour + 23) // 24)):
+        if current is None or name != current[0] or location != current[1]:
+            current = (name, location)
+            slots = found.setdefault(current, {})
+            last = max(slots, default=-1)
         base = day * 24
         if per == 24 and lo_hour <= base and base + 24 <= hi_hour:  # a whole day: one slot
-            n, n_p50, n_p95 = _day_sums(bytes(blob))
-            adding = isums.get((name, location, day))
+            sums = _day_sums(bytes(blob))
+            adding = slots.get(day)
             if adding is None:
-                isums[name, location, day] = [n, n_p50, n_p95]
+                slots[day] = list(sums)
+                if day < last:
+                    unsorted.add(current)
+                last = max(last, day)
             else:
-                adding[0] += n
-                adding[1] += n_p50
-                adding[2] += n_p95
+                adding[0] += sums[0]
+                adding[1] += sums[1]
+                adding[2] += sums[2]
             continue
         for h, n, _mean, _max, p50, p95, _p99 in HOUR_ENTRY.iter_unpack(bytes(blob)):
             hour = base + h
-            if lo_hour <= hour < hi_hour:
-                adding = isums.get((name, location, hour // per))
-                if adding is None:
-                    isums[name, location, hour // per] = [n, n * p50, n * p95]
-                else:
-                    adding[0] += n
-                    adding[1] += n * p50
-                    adding[2] += n * p95
-    for key, (n, p50_dms, p95_dms) in isums.items():
-        sums[key] = [n, p50_dms / 10, p95_dms / 10]  # dms → ms
+            if not lo_hour <= hour < hi_hour:
+                continue
+            slot = hour // per
+            adding = slots.get(slot)
+            if adding is None:
+                slots[slot] = [n, n * p50, n * p95]
+                if slot < last:
+                    unsorted.add(current)
+                last = max(last, slot)
+            else:
+                adding[0] += n
+                adding[1] += n * p50
+                adding[2] += n * p95
+    # the open hours (in ms), added in the order read to their slot's closed sums, in ms
+    opened: dict[tuple[str, str], list[tuple[int, int, float, float]]] = {}
     for name, location, hour, count, sum_ms, max_ms, last_ms, blob in conn.execute(
             f"SELECT s.name, {loc}, o.hour, o.count, o.sum_ms, o.max_ms, o.last_ms, o.buckets "
             f"FROM latency_open o JOIN services s ON s.id = o.service_id {where.format(t='o')} "
             "WHERE o.hour >= ? AND o.hour < ? AND o.count > 0", (lo_hour, hi_hour)):
         hist = HourHistogram.restore(int(hour), int(count), float(sum_ms), float(max_ms),
                                      int(last_ms), bytes(blob))
-        found = sums.setdefault((name, location, int(hour) // per), [0, 0.0, 0.0])
-        found[0] += hist.count
-        found[1] += hist.count * hist.percentile(0.50)
-        found[2] += hist.count * hist.percentile(0.95)
+        opened.setdefault((name, location), []).append(
+            (int(hour) // per, hist.count, hist.count * hist.percentile(0.50),
+             hist.count * hist.percentile(0.95)))
     series: dict[tuple[str, str], list[LatencyPoint]] = {}
-    for (name, location, slot), (count, p50, p95) in sorted(sums.items()):
-        if count:
-            series.setdefault((name, location), []).append(
-                LatencyPoint(slot * per, int(count), p50 / count, p95 / count))
+    for key in sorted(found.keys() | opened.keys()):
+        closed = found.get(key, {})
+        in_order = sorted(closed.items()) if key in unsorted else closed.items()
+        extra = opened.get(key)
+        if extra is None:
+            points = [LatencyPoint(slot * per, n, p50_dms / 10 / n, p95_dms / 10 / n)
+                      for slot, (n, p50_dms, p95_dms) in in_order if n]
+        else:
+            rows = [[slot, n, p50_dms / 10, p95_dms / 10]  # dms → ms
+                    for slot, (n, p50_dms, p95_dms) in in_order]
+            for slot, n, p50_ms, p95_ms in extra:
+                i = bisect_left(rows, slot, key=operator.itemgetter(0))
+                if i == len(rows) or rows[i][0] != slot:
+                    rows.insert(i, [slot, 0, 0.0, 0.0])
+                rows[i][1] += n
+                rows[i][2] += p50_ms
+                rows[i][3] += p95_ms
+            points = [LatencyPoint(int(slot) * per, int(n), p50 / n, p95 / n)
+                      for slot, n, p50, p95 in rows if n]
+        if points:
+            series[key] = points
     return series
