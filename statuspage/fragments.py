@@ -19,7 +19,6 @@ from datetime import date, datetime
 from typing import Generic, TypeVar
 
 import jinja2
-from markupsafe import Markup
 
 from monitor.times import epoch_minute
 from statuspage.data import DAYS, Day, IncidentData, PageData, ServiceData
@@ -67,9 +66,9 @@ class Fragments:
 
     def __init__(self) -> None:
         self._site: Hashable = None
-        self.services: _Kept[tuple[ServiceView, str]] = _Kept()
+        self.services: _Kept[tuple[ServiceView, bytes]] = _Kept()
         self.embeds: _Kept[str] = _Kept()
-        self.history: _Kept[tuple[ServiceHistory, str]] = _Kept()
+        self.history: _Kept[tuple[ServiceHistory, bytes]] = _Kept()
         #: Not counted: a service's response times in JSON, its own Atom feed.
         self.latency: _Kept[str] = _Kept()
         self.feeds: _Kept[str] = _Kept()
@@ -117,24 +116,27 @@ class Fragments:
 
 @dataclass(frozen=True)
 class Pieces(Generic[V]):
+    """Each service's view model and its piece of the page, as UTF-8 (the page is joined as
+    bytes: its megabytes of pieces are not encoded again at every build)."""
+
     views: Mapping[str, V]
-    html: Mapping[str, Markup]
+    blobs: Mapping[str, bytes]
 
 
-def _pieces(data: PageData, lang: str, template: jinja2.Template, cache: _Kept[tuple[V, str]],
-            key: Callable[[str], object], view_of: Callable[[ServiceData, PageData, str], V],
+def _pieces(data: PageData, lang: str, template: jinja2.Template,
+            cache: _Kept[tuple[V, bytes]], key: Callable[[str], object],
+            view_of: Callable[[ServiceData, PageData, str], V],
             counts: dict[str, int]) -> Pieces[V]:
     """Each service's view and piece of a page in ``lang``: kept while ``key`` is the same,
     else made with ``view_of`` and ``template``."""
     views: dict[str, V] = {}
-    html: dict[str, Markup] = {}
+    blobs: dict[str, bytes] = {}
     for s in data.services:
-        def make(s: ServiceData = s) -> tuple[V, str]:
+        def make(s: ServiceData = s) -> tuple[V, bytes]:
             view = view_of(s, data, lang)
-            return view, template.render(s=view, days=DAYS)
-        views[s.name], text = cache.get((lang, s.name), key(s.name), make, counts)
-        html[s.name] = Markup(text)
-    return Pieces(views, html)
+            return view, template.render(s=view, days=DAYS).encode()
+        views[s.name], blobs[s.name] = cache.get((lang, s.name), key(s.name), make, counts)
+    return Pieces(views, blobs)
 
 
 def index_pieces(data: PageData, lang: str, env: jinja2.Environment,

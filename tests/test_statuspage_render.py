@@ -196,6 +196,19 @@ def test_a_title_shaped_like_the_response_times_place_stays_a_title() -> None:
         json_text([LATENCY_HOLE, LATENCY_HOLE], ["{}"])
 
 
+def test_a_title_shaped_like_the_pieces_place_stays_a_title() -> None:
+    """index.html and history.html are joined around a place drawn at random when upwatch
+    starts (statuspage.render._filled): a title like it is a title, and each piece is there."""
+    lookalike = "\0pieces " + "0" * 32 + " group-1\0"
+    out = render_files(with_titles(sample_page(), lookalike), ("en",))
+    plain = render_files(with_titles(sample_page(), "Plain"), ("en",))
+    for rel in ("index.html", "history.html"):
+        assert lookalike in out[rel]
+        as_plain = out[rel].replace(lookalike, "Plain")
+        # an incident's update is Markdown, which drops the NULs
+        assert as_plain.replace(lookalike.strip("\0"), "Plain") == plain[rel]
+
+
 def test_atom_feed(files: dict[str, str]) -> None:
     feed = feedparser.parse(files["feed.atom"])
     assert not feed.bozo, feed.get("bozo_exception")

@@ -25,7 +25,8 @@ def _versions(parent: Path) -> list[Path]:
 
 def test_the_per_service_files_come_before_the_languages_pages() -> None:
     order: list[str] = []
-    files = render_files(sample_page(), ("en", "de"), emit=lambda rel, _: order.append(rel))
+    assert render_files(sample_page(), ("en", "de"), emit=lambda rel, _: order.append(rel)) == {}
+    files = render_files(sample_page(), ("en", "de"))
     assert order == list(files)  # each file handed over once, as it was rendered
     first_page = order.index("index.html")
     assert {rel for rel in order[:first_page]} == {
