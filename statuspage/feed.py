@@ -17,7 +17,6 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from babel.lists import format_list
 from markupsafe import escape
 
 from monitor.times import iso_utc, minute_start
@@ -170,7 +169,7 @@ def feed_entries(data: PageData, lang: str | None = None,
         names = [titles[n] for n in w.services if n in titles]
         when = f"{f.moment(w.start, tz)} – {f.moment(w.end, tz)}"
         summary = when if not names else f.gettext("%(when)s; affects %(services)s") % {
-            "when": when, "services": format_list(names, locale=f.locale)}
+            "when": when, "services": f.listing(tuple(names))}
         # when it was announced: its declaration, or (probes.yaml) when the page began to show it
         stamp = w.declared_at if w.declared_at is not None else w.start - UPCOMING
         entries.append((stamp, Entry(

@@ -20,6 +20,7 @@ from typing import Final, Literal
 
 from babel import Locale
 from babel.dates import format_datetime, format_interval, format_skeleton, format_time
+from babel.lists import format_list
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal, format_percent
@@ -105,6 +106,11 @@ class Formatter:
         if first == last:
             return self.day(first, year=year)
         return format_interval(first, last, "yMMMd" if year else "MMMd", locale=self.locale)
+
+    @lru_cache(maxsize=1024)  # noqa: B019 - a window of 1,000 services is listed every build
+    def listing(self, items: tuple[str, ...]) -> str:
+        """``a, b and c``, ``a, b und c``: Babel's ``format_list`` in this language."""
+        return format_list(list(items), locale=self.locale)
 
     @lru_cache(maxsize=256)  # noqa: B019
     def month(self, year: int, month: int) -> str:

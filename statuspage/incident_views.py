@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from babel.lists import format_list
 from markupsafe import Markup
 
 from monitor.times import iso_utc
@@ -92,7 +91,7 @@ def incident_view(inc: IncidentData, data: PageData, f: Formatter, *,
         anchor=incident_anchor(inc.id), title=inc.title, impact=inc.impact,
         impact_label=impact_label(inc.impact, f), status=inc.status,
         status_label=status_label(inc.status, f), open=inc.open,
-        services=format_list(names, locale=f.locale) if names else "",
+        services=f.listing(tuple(names)) if names else "",
         started=f.gettext("Started %(time)s") % {"time": f.moment(inc.started_at, tz)},
         started_iso=iso_utc(inc.started_at),
         resolved=None if inc.resolved_at is None else

@@ -21,7 +21,6 @@ from functools import lru_cache
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from babel.lists import format_list
 from markupsafe import Markup
 
 from monitor.core.checks import State
@@ -266,7 +265,7 @@ def _where(s: ServiceData, f: Formatter) -> str | None:
         (State.NODATA, f.gettext("no data from %(places)s")),
         (State.UP, f.gettext("up from %(places)s")),
     )
-    parts = [phrase % {"places": format_list(titles, locale=f.locale)}
+    parts = [phrase % {"places": f.listing(tuple(titles))}
              for state, phrase in phrases
              if (titles := [w.title for w in s.locations if w.state == state])]
     text = "; ".join(parts)
@@ -278,7 +277,7 @@ def _silent(data: PageData, f: Formatter) -> str | None:
         return None
     return f.gettext("No recent results from %(places)s: the figures are counted from the "
                      "other locations.") % {
-        "places": format_list(list(data.silent_locations), locale=f.locale)}
+        "places": f.listing(tuple(data.silent_locations))}
 
 
 def _window_span(w: Window, f: Formatter, tz: ZoneInfo) -> str:
@@ -300,7 +299,7 @@ def _maintenance(data: PageData, f: Formatter, tz: ZoneInfo) -> tuple[Maintenanc
             id=w.id, title=w.title, active=active,
             status=f.gettext("In progress") if active else f.gettext("Scheduled"),
             when=_window_span(w, f, tz),
-            services=format_list(names, locale=f.locale) if names else "",
+            services=f.listing(tuple(names)) if names else "",
         ))
     return tuple(out)
 
