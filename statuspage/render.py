@@ -150,7 +150,8 @@ def _service_files(data: PageData, fragments: Fragments,
                    put: Callable[[str, str | bytes], None]) -> None:
     """feed.atom, status.json, and each service's badges, JSON and feed."""
     feed = environment(data.site.language).get_template("feed.xml")
-    entries = feed_entries(data, kept=fragments.outages)  # feed.atom and each service's
+    # feed.atom and each service's
+    entries = fragments.same_entries(feed_entries(data, kept=fragments.outages))
     put("feed.atom", feed.render(f=feed_view(data, entries=entries)))
     about: dict[str, list[tuple[datetime, Entry]]] = {s.name: [] for s in data.services}
     for entry in entries:

@@ -132,6 +132,25 @@ def test_the_days_and_months_that_did_not_change_are_kept(
     assert second["web"].days[-3].uptime.down_minutes > 0
 
 
+def test_the_feeds_entries_that_did_not_change_are_the_same_objects(
+    config: Config, ledger: Ledger, tmp_path: Path
+) -> None:
+    """Each service's feed is kept while its entries are the same (compared by identity: a
+    window of every service is in every service's entries); an entry that changed is new."""
+    builder = SiteBuilder()
+    builder.build(config, ledger, [], NOW, tmp_path / "site")
+    first = dict(builder.fragments._entries)
+    assert any(e.categories[0] == "maintenance" for _, e in first.values())
+    ledger.record([check("api", NOW + timedelta(seconds=30), State.DOWN)])
+    builder.build(config, ledger, [], NOW + timedelta(minutes=1), tmp_path / "site")
+    second = builder.fragments._entries
+    assert second.keys() >= first.keys()
+    assert all(second[key] is first[key] for key in first)  # nothing they say changed
+    moved = [(at, replace(e, title=e.title + " (moved)")) for at, e in second.values()]
+    again = builder.fragments.same_entries(moved)
+    assert all(entry is new for entry, new in zip(again, moved, strict=True))
+
+
 def test_another_process_publishing_between_two_builds_means_writing_everything(
     config: Config, ledger: Ledger, tmp_path: Path
 ) -> None:
