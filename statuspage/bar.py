@@ -22,9 +22,9 @@ from typing import NamedTuple
 
 from monitor.core.sla import Uptime
 from statuspage.data import Day, ServiceData
-from statuspage.i18n import Formatter
+from statuspage.i18n import Formatter, count
 
-__all__ = ["Bar", "DayFigures", "Segment", "bar_segments", "count", "service_bar"]
+__all__ = ["Bar", "DayFigures", "Segment", "bar_segments", "service_bar"]
 
 
 @dataclass(frozen=True)
@@ -33,11 +33,6 @@ class Segment:
     span: int  # days
     label: str
     cls: str  # the HTML class attribute: css, and "w<span>" when it spans several days
-
-
-def count(message: str, n: int, f: Formatter) -> str:
-    """Fill ``%(num)s`` of an already chosen singular/plural ``message`` with ``n``."""
-    return message % {"num": f.integer(n)}
 
 
 def _day_summary(u: Uptime, places: int, f: Formatter) -> tuple[str, str]:

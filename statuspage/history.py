@@ -16,10 +16,9 @@ from zoneinfo import ZoneInfo
 from markupsafe import Markup
 
 from monitor.core.sla import AppliedWindow, Uptime
-from statuspage.bar import count
 from statuspage.chrome import Chrome, chrome
 from statuspage.data import Month, PageData, ServiceData
-from statuspage.i18n import Formatter, formatter
+from statuspage.i18n import Formatter, count, formatter
 from statuspage.incident_views import IncidentView, incident_view
 from statuspage.markup import row_markup
 from statuspage.views import decimals, percent_places, verdict_of

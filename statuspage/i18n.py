@@ -27,8 +27,8 @@ from babel.numbers import format_decimal, format_percent
 from babel.support import NullTranslations, Translations
 from babel.units import format_unit
 
-__all__ = ["LANGUAGES", "LANGUAGE_NAMES", "LOCALE_DIR", "Formatter", "duration_parts", "formatter",
-           "translations", "truncated_percent"]
+__all__ = ["LANGUAGES", "LANGUAGE_NAMES", "LOCALE_DIR", "Formatter", "count", "duration_parts",
+           "formatter", "translations", "truncated_percent"]
 
 Language = Literal["en", "de", "da", "it", "es"]
 LANGUAGES: Final[tuple[str, ...]] = ("en", "de", "da", "it", "es")
@@ -155,6 +155,11 @@ class Formatter:
     @staticmethod
     def _join(big: str, small: str = "") -> str:
         return f"{big} {small}" if small else big
+
+
+def count(message: str, n: int, f: Formatter) -> str:
+    """Fill ``%(num)s`` of an already chosen singular/plural ``message`` with ``n``."""
+    return message % {"num": f.integer(n)}
 
 
 def duration_parts(minutes: float) -> tuple[tuple[int | Decimal, str], ...]:
