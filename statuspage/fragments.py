@@ -44,7 +44,7 @@ class _Kept(Generic[V]):
             counts: dict[str, int]) -> V:
         self.used.add(slot)
         found = self.pieces.get(slot)
-        if found is not None and found[0] == key:
+        if found is not None and (found[0] is key or found[0] == key):
             counts["reused"] += 1
             return found[1]
         made = make()
@@ -93,8 +93,16 @@ class Fragments:
             for name in dict.fromkeys(inc.services):
                 if name in mine:
                     mine[name].append(inc)
-        self._keys = {s.name: (service_key(s, data, tuple(mine[s.name])), history_key(s))
-                      for s in data.services}
+        before, self._keys = self._keys, {}
+        for s in data.services:
+            keys = (service_key(s, data, tuple(mine[s.name])), history_key(s))
+            # a key equal to the last build's is that very object: the eleven pieces that
+            # look it up compare it by identity, not again item by item
+            old = before.get(s.name)
+            if old is not None:
+                keys = (old[0] if old[0] == keys[0] else keys[0],
+                        old[1] if old[1] == keys[1] else keys[1])
+            self._keys[s.name] = keys
         self.counts = {"rendered": 0, "reused": 0}
 
     def end(self) -> None:

@@ -132,6 +132,22 @@ def test_the_days_and_months_that_did_not_change_are_kept(
     assert second["web"].days[-3].uptime.down_minutes > 0
 
 
+def test_a_key_that_did_not_change_is_the_same_object(
+    config: Config, ledger: Ledger, tmp_path: Path
+) -> None:
+    """Eleven pieces of a service look its keys up every build: a key equal to the last
+    build's is that very object, compared by identity; a changed one is new."""
+    builder = SiteBuilder()
+    builder.build(config, ledger, [], NOW, tmp_path / "site")
+    web, api = builder.fragments.key("web"), builder.fragments.key("api")
+    ledger.record([check("api", NOW + timedelta(seconds=30), State.DOWN)])
+    builder.build(config, ledger, [], NOW + timedelta(minutes=1), tmp_path / "site")
+    assert builder.fragments.key("web")[0] is web[0]
+    assert builder.fragments.key("web")[1] is web[1]
+    assert builder.fragments.key("api")[0] is not api[0]  # api is down now
+    assert builder.fragments.key("api")[0] != api[0]
+
+
 def test_the_feeds_entries_that_did_not_change_are_the_same_objects(
     config: Config, ledger: Ledger, tmp_path: Path
 ) -> None:
