@@ -23,7 +23,7 @@ from babel.dates import format_datetime, format_interval, format_skeleton, forma
 from babel.lists import format_list
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from babel.numbers import format_decimal, format_percent
+from babel.numbers import parse_pattern
 from babel.support import NullTranslations, Translations
 from babel.units import format_unit
 
@@ -73,9 +73,11 @@ class Formatter:
         self.locale = Locale.parse(_BABEL_LOCALE.get(lang, lang))
         self._t = translations(lang)
         pattern = self.locale.percent_formats[None].pattern
-        self._percent_patterns = {0: pattern} | {
-            places: pattern.replace("#,##0", "#,##0." + "0" * places) for places in range(1, 5)
-        }
+        # parsed once: format_percent and format_decimal parse their pattern at every call
+        self._percent_patterns = {places: parse_pattern(text) for places, text in (
+            {0: pattern} | {places: pattern.replace("#,##0", "#,##0." + "0" * places)
+                            for places in range(1, 5)}).items()}
+        self._integer_pattern = parse_pattern("#,##0")
         self._dt_pattern: str = self.locale.datetime_formats["medium"]
 
     def gettext(self, message: str) -> str:
@@ -88,12 +90,13 @@ class Formatter:
     def percent(self, value: float, places: int = 2) -> str:
         """``value`` (0..100) truncated to ``places`` decimals: ``99.99%``, ``99,99 %``."""
         exact = truncated_percent(value, places) / 100
-        return format_percent(exact, format=self._percent_patterns[min(max(places, 0), 4)],
-                              locale=self.locale)
+        text: str = self._percent_patterns[min(max(places, 0), 4)].apply(exact, self.locale)
+        return text
 
     @lru_cache(maxsize=16384)  # noqa: B019
     def integer(self, value: int) -> str:
-        return format_decimal(value, format="#,##0", locale=self.locale)
+        text: str = self._integer_pattern.apply(value, self.locale)
+        return text
 
     @lru_cache(maxsize=16384)  # noqa: B019
     def day(self, d: date, *, year: bool = True) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import re
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -13,8 +14,16 @@ from babel.dates import format_interval, format_skeleton
 from babel.messages.extract import extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
+from babel.numbers import format_decimal, format_percent
 
-from statuspage.i18n import LANGUAGES, LOCALE_DIR, Formatter, formatter, translations
+from statuspage.i18n import (
+    LANGUAGES,
+    LOCALE_DIR,
+    Formatter,
+    formatter,
+    translations,
+    truncated_percent,
+)
 
 PACKAGE = Path(__file__).parent.parent / "statuspage"
 TRANSLATED = [lang for lang in LANGUAGES if lang != "en"]
@@ -159,6 +168,21 @@ def test_durations(lang: str, minutes: float, expected: str) -> None:
 def test_integers_are_grouped_per_locale() -> None:
     assert [formatter(lang).integer(44700) for lang in LANGUAGES] == [
         "44,700", "44.700", "44.700", "44.700", "44.700"]
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_percentages_and_integers_are_babels(lang: str) -> None:
+    """The formatter parses its number patterns once; what it writes is what Babel's
+    format_percent and format_decimal write with those patterns."""
+    rng = random.Random(lang)
+    f = Formatter(lang)
+    pattern = f.locale.percent_formats[None].pattern
+    for _ in range(500):
+        value, places, n = rng.uniform(0, 100), rng.randrange(0, 5), rng.randrange(10**8)
+        wanted = pattern if not places else pattern.replace("#,##0", "#,##0." + "0" * places)
+        assert f.percent(value, places) == format_percent(
+            truncated_percent(value, places) / 100, format=wanted, locale=f.locale)
+        assert f.integer(n) == format_decimal(n, format="#,##0", locale=f.locale)
 
 
 def test_unknown_language_is_refused() -> None:
