@@ -20,7 +20,6 @@ from datetime import date
 from functools import lru_cache
 from typing import NamedTuple
 
-from monitor.core.sla import Uptime
 from statuspage.data import Day, ServiceData
 from statuspage.i18n import Formatter, count
 
@@ -33,13 +32,6 @@ class Segment:
     span: int  # days
     label: str
     cls: str  # the HTML class attribute: css, and "w<span>" when it spans several days
-
-
-def _day_summary(u: Uptime, places: int, f: Formatter) -> tuple[str, str]:
-    """(css class, what the day says) of one day's uptime."""
-    return _summary(f, places, u.covered_minutes, u.maintenance_minutes, u.excluded_minutes,
-                    u.nodata_minutes, u.eligible_minutes, u.down_minutes, u.degraded_minutes,
-                    u.uptime_percent, u.met)
 
 
 @lru_cache(maxsize=16384)
@@ -74,13 +66,11 @@ def _summary(f: Formatter, places: int, covered: int, maintenance: int, excluded
     return css, ", ".join(parts)
 
 
-def bar_segments(days: tuple[Day, ...], places: int, today: date, f: Formatter,
-                 said: Sequence[tuple[str, str]] | None = None) -> tuple[Segment, ...]:
-    """The 90-day bar: one segment per run of days that say the same, oldest first
-    (``said``: each day's colour class and words, when the caller has them)."""
-    if said is None:
-        said = [_day_summary(day.uptime, places, f) for day in days]
-    return _segments(days, [(css_text, i, i) for i, css_text in enumerate(said)], today, f)
+def bar_segments(days: Sequence[Day], places: int, today: date,
+                 f: Formatter) -> tuple[Segment, ...]:
+    """The 90-day bar of ``days``: one segment per run of days that say the same, oldest
+    first (as :func:`service_bar` makes it)."""
+    return _segments(days, _said(_runs(days), places, f), today, f)
 
 
 class DayFigures(NamedTuple):
@@ -103,14 +93,19 @@ DayRuns = tuple[tuple[DayFigures, int, int], ...]
 
 
 def _day_runs(s: ServiceData) -> DayRuns:
-    """The runs of ``s``'s days with equal figures, worked out once for the five languages
-    (most of a bar's 90 days repeat the day before: each language then words a run, not a
-    day)."""
+    """:func:`_runs` of ``s``'s days, worked out once for the five languages (most of a bar's
+    90 days repeat the day before: each language then words a run, not a day)."""
     found = s.shared.get("day runs")
     if found is not None:
         return found  # type: ignore[return-value]
+    made = s.shared["day runs"] = _runs(s.days)
+    return made
+
+
+def _runs(days: Sequence[Day]) -> DayRuns:
+    """The runs of consecutive ``days`` with equal figures."""
     runs: list[tuple[DayFigures, int, int]] = []
-    for i, d in enumerate(s.days):
+    for i, d in enumerate(days):
         u = d.uptime
         figures = DayFigures(u.covered_minutes, u.maintenance_minutes, u.excluded_minutes,
                              u.nodata_minutes, u.eligible_minutes, u.down_minutes,
@@ -119,9 +114,12 @@ def _day_runs(s: ServiceData) -> DayRuns:
             runs[-1] = (figures, runs[-1][1], i)
         else:
             runs.append((figures, i, i))
-    made = tuple(runs)
-    s.shared["day runs"] = made
-    return made
+    return tuple(runs)
+
+
+def _said(runs: DayRuns, places: int, f: Formatter) -> list[tuple[tuple[str, str], int, int]]:
+    """Each run's colour class and words in ``f``'s language, with its first and last day."""
+    return [(_summary(f, places, *figures), first, last) for figures, first, last in runs]
 
 
 def _segments(days: Sequence[Day], said: Sequence[tuple[tuple[str, str], int, int]],
@@ -169,7 +167,7 @@ class Bar(NamedTuple):
 def service_bar(s: ServiceData, places: int, today: date, f: Formatter) -> Bar:
     """``s``'s 90-day bar in ``f``'s language (``places``: the decimals of its percentages)."""
     runs = _day_runs(s)
-    said = [(_summary(f, places, *figures), first, last) for figures, first, last in runs]
+    said = _said(runs, places, f)
     summaries: list[str] = []
     for (_, text), first, last in said:
         summaries += [text] * (last - first + 1)

@@ -164,5 +164,5 @@ def _svg(shown: tuple[LatencyPoint, ...], first: int, per: int, slots: int,
 
 
 def forget() -> None:
-    """Forget the drawings made so far (a benchmark's build from nothing)."""
+    """Forget the drawings made so far (a test that counts the drawings a build makes)."""
     _svg.cache_clear()
