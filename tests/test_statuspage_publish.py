@@ -4,6 +4,7 @@ and no version still kept is touched (:mod:`statuspage.publish`)."""
 from __future__ import annotations
 
 import os
+import random
 from pathlib import Path
 
 from statuspage.publish import BuildReport, Published
@@ -68,3 +69,48 @@ def test_a_file_shared_with_a_kept_version_is_never_reused(tmp_path: Path) -> No
     assert css.st_nlink == 3
     assert (out / "static/style.css").read_bytes() == b"body { color: black }"
     assert not first.version_dir.exists()
+
+
+def test_a_taken_over_version_holds_each_build_exactly_and_kept_versions_never_change(
+    tmp_path: Path
+) -> None:
+    # files appear, change, stay, go and come back at random; folders empty out
+    rng = random.Random(7)
+    out, before = tmp_path / "site", Published()
+    names = [f"{folder}f{i}.txt" for folder in ("", "services/", "deep/er/") for i in range(6)]
+    files = {name: b"first" for name in names if rng.random() < 0.7}
+    kept: list[tuple[Path, dict[str, bytes]]] = []
+    for build in range(40):
+        report = write_and_publish(files, out, before)
+        assert _site(out) == files, f"build {build}"
+        assert (out / "services").is_dir() == any(n.startswith("services/") for n in files)
+        kept = [(v, site) for v, site in kept if v.exists()][-2:] + [
+            (report.version_dir, dict(files))]
+        for version, site in kept:  # what a reader inside a kept version finds
+            assert _site(version) == site, f"build {build}: {version.name} changed"
+        assert len([p for p in tmp_path.iterdir() if ".build-" in p.name]) == 3 or build < 2
+        files = dict(files)
+        for name in names:
+            roll = rng.random()
+            if roll < 0.1:
+                files.pop(name, None)
+            elif roll < 0.3 or (roll < 0.4 and name not in files):
+                files[name] = f"build {build} {'x' * rng.randrange(30)}".encode()
+
+
+def test_a_file_that_did_not_change_is_not_touched_when_its_version_is_taken_over(
+    tmp_path: Path
+) -> None:
+    out, before = tmp_path / "site", Published()
+    reports = [write_and_publish(_files(i), out, before) for i in range(3)]
+    css = reports[0].version_dir / "static/style.css"
+    stamp = css.stat()
+
+    newest = write_and_publish(_files(3), out, before)
+
+    # the retired version is the new one, renamed: its unchanged file is the very same file,
+    # untouched, linked from version to version
+    again = (newest.version_dir / "static/style.css").stat()
+    assert (again.st_ino, again.st_mtime_ns) == (stamp.st_ino, stamp.st_mtime_ns)
+    assert again.st_nlink == 3
+    assert not (newest.version_dir / "services/s0.json").exists()
