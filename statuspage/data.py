@@ -40,7 +40,7 @@ from monitor.store.latency import LatencyPoint
 from monitor.store.ledger import Ledger, StoredCheck
 from monitor.times import ceil_minute, epoch_minute, minute_start
 from statuspage.incident_data import IncidentData, UpdateData, page_incident
-from statuspage.uptimes import Day, Days, Kept, Month, months, span
+from statuspage.uptimes import Day, Days, Kept, Month, Tally, months, span, tally
 
 __all__ = [
     "DAYS", "MONTHS", "UPCOMING", "Day", "IncidentData", "Month", "PageData", "ServiceData",
@@ -111,6 +111,13 @@ class ServiceData:
     #: something to tell). Not part of its value.
     shared: dict[str, object] = field(default_factory=dict, init=False, compare=False,
                                       repr=False)
+    #: :attr:`tally`, as :func:`gather` kept it with the days (None: worked out when asked).
+    past: Tally | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def tally(self) -> Tally:
+        """The :class:`~statuspage.uptimes.Tally` of the days before today."""
+        return self.past if self.past is not None else tally(self.days[:-1])
 
 
 @dataclass(frozen=True)
@@ -273,19 +280,20 @@ def gather(
                                     or check.time > heard[check.location]):
             heard[check.location] = check.time
         found = months(svc, plans[svc.name], runs, ends, spans, now_min, month_memo, kept)
+        bar, past = days.uptimes(svc, runs, ends)
         services.append(ServiceData(
             name=svc.name, title=svc.title, group=svc.group, target=svc.sla.target,
             sla_timezone=svc.sla.timezone, state=state,
             since=_since(runs, state, check, now_min),
             last_checked=None if check is None else check.time,
             in_maintenance=any(_is_active(w, now) and w.applies_to(svc.name) for w in shown),
-            days=tuple(days.uptimes(svc, runs, ends)), month=found[0],
+            days=tuple(bar), month=found[0],
             history=tuple(found[1:]), locations=where, kind=svc.kind, last=check,
             last_ping=pings.get(svc.name),
             latency_hours=tuple(hourly.get(svc.name, ())),
             latency_days=tuple(daily.get(svc.name, ())),
             history_from=svc.since,
-            latency_locations=by_location.get(svc.name, ()),
+            latency_locations=by_location.get(svc.name, ()), past=past,
         ))
     if kept is not None:
         kept.forget_others(config.service_names)

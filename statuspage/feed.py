@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from markupsafe import escape
 
 from monitor.times import iso_utc, minute_start
-from statuspage.data import UPCOMING, Day, PageData
+from statuspage.data import UPCOMING, Day, PageData, ServiceData
 from statuspage.i18n import Formatter, formatter
 from statuspage.incident_views import IncidentView, incident_view
 from statuspage.views import percent_places
@@ -71,6 +71,11 @@ class _Win:
     services: tuple[str, ...]
 
 
+def _days(s: ServiceData, before_today: tuple[int, ...]) -> list[Day]:
+    """Those of ``s``'s days before today at the indices given, then today."""
+    return [*(s.days[i] for i in before_today), *s.days[-1:]]
+
+
 def _windows(data: PageData) -> list[_Win]:
     """Every maintenance window the page knows of, with the services it applied to."""
     found: dict[str, _Win] = {}
@@ -80,7 +85,7 @@ def _windows(data: PageData) -> list[_Win]:
         found[w.id] = _Win(w.id, w.title, w.start, end, w.declared_at, w.services)
         services[w.id] = dict.fromkeys(w.services)
     for s in data.services:
-        for day in s.days:
+        for day in _days(s, s.tally.maintained):
             for a in day.uptime.maintenance:
                 if a.minutes == 0:
                     continue
@@ -131,7 +136,7 @@ def feed_entries(data: PageData, lang: str | None = None,
         kept.clear()
     for s in data.services:
         places = percent_places(s.target)
-        for day in s.days:
+        for day in _days(s, s.tally.down_days):
             u = day.uptime
             if not u.down_minutes or u.uptime_percent is None:
                 continue

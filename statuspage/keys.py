@@ -81,8 +81,9 @@ def service_key(s: ServiceData, data: PageData, mine: tuple[IncidentData, ...]) 
     ``mine``: the incidents of ``data`` that affect it."""
     places = percent_places(s.target)
     today = s.days[-1] if s.days else None
-    eligible = sum(d.uptime.eligible_minutes for d in s.days)
-    down = sum(d.uptime.down_minutes for d in s.days)
+    past = s.tally
+    eligible = past.eligible + (today.uptime.eligible_minutes if today is not None else 0)
+    down = past.down + (today.uptime.down_minutes if today is not None else 0)
     now_hour = epoch_minute(data.now) // 60
     return (
         s.name, s.title, s.group, s.target, s.state, s.since, s.in_maintenance, s.locations,

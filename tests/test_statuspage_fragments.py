@@ -23,6 +23,7 @@ from statuspage.builder import SiteBuilder
 from statuspage.i18n import LANGUAGES, translations
 from statuspage.render import render_files
 from statuspage.templating import TEMPLATE_DIR
+from statuspage.uptimes import tally
 
 NOW = datetime(2026, 10, 20, 12, 0, 30, tzinfo=UTC)
 STEP = timedelta(hours=6)
@@ -130,6 +131,11 @@ def test_the_days_and_months_that_did_not_change_are_kept(
     # web's late check changed a day before today: its days were computed again
     assert first["web"].days[-3] is not second["web"].days[-3]
     assert second["web"].days[-3].uptime.down_minutes > 0
+    # the days' tally, kept with them, is the one they have now
+    for name, s in second.items():
+        assert s.past is not None and s.past == cold[name].past == tally(s.days[:-1])
+    assert second["api"].past is first["api"].past
+    assert second["web"].past.down_days[-1:] == (len(second["web"].days) - 3,)
 
 
 def test_a_key_that_did_not_change_is_the_same_object(
