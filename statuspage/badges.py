@@ -1,5 +1,6 @@
 """Shields-style SVG badges: ``<service>-uptime.svg`` (this month to date against the target)
-and ``<service>-status.svg`` (the current state). Language-neutral (English), text escaped.
+and ``<service>-status.svg`` (the current state), drawn by :func:`badge_svg` from what
+:func:`uptime_parts` and :func:`status_parts` say. Language-neutral (English), text escaped.
 
 Widths are estimated from Verdana 11 px advance widths (as shields.io does), so no font is
 needed at build time; the SVG names its font and falls back to the reader's sans-serif.
@@ -13,7 +14,7 @@ from statuspage.data import ServiceData
 from statuspage.i18n import formatter
 from statuspage.views import percent_places
 
-__all__ = ["COLOURS", "badge_svg", "status_badge", "text_width", "uptime_badge"]
+__all__ = ["COLOURS", "Badge", "badge_svg", "status_parts", "text_width", "uptime_parts"]
 
 #: Fill colours; each has at least 4.5:1 contrast with the white badge text.
 COLOURS = {
@@ -21,6 +22,9 @@ COLOURS = {
     "grey": "#57606a", "label": "#424a53",
 }
 _MAX_TEXT = 40
+
+#: What a badge says: label, value, colour (a key of :data:`COLOURS`).
+Badge = tuple[str, str, str]
 
 # Verdana 11px advance widths (px) of printable ASCII, from space (32) to tilde (126).
 _WIDTHS = (
@@ -71,13 +75,13 @@ def badge_svg(label: str, value: str, colour: str) -> str:
     )
 
 
-def uptime_badge(s: ServiceData) -> str:
+def uptime_parts(s: ServiceData) -> Badge:
     """``[<title> uptime | 99.95%]``: green when on target, red when below, grey without data."""
     u = s.month.uptime
     if u.uptime_percent is None:
-        return badge_svg(f"{s.title} uptime", "no data", "grey")
+        return f"{s.title} uptime", "no data", "grey"
     value = formatter("en").percent(u.uptime_percent, percent_places(s.target))
-    return badge_svg(f"{s.title} uptime", value, "green" if u.met else "red")
+    return f"{s.title} uptime", value, "green" if u.met else "red"
 
 
 _STATUS = {
@@ -88,9 +92,9 @@ _STATUS = {
 }
 
 
-def status_badge(s: ServiceData) -> str:
+def status_parts(s: ServiceData) -> Badge:
     """``[<title> | operational]`` (or degraded, down, no data, maintenance)."""
     if s.in_maintenance:
-        return badge_svg(s.title, "maintenance", "blue")
+        return s.title, "maintenance", "blue"
     text, colour = _STATUS[s.state.label]
-    return badge_svg(s.title, text, colour)
+    return s.title, text, colour

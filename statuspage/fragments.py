@@ -21,6 +21,7 @@ from typing import Generic, TypeVar
 import jinja2
 
 from monitor.times import epoch_minute
+from statuspage.badges import Badge, badge_svg
 from statuspage.data import DAYS, Day, IncidentData, PageData, ServiceData
 from statuspage.feed import Entry
 from statuspage.history import ServiceHistory, service_history
@@ -69,9 +70,10 @@ class Fragments:
         self.services: _Kept[tuple[ServiceView, bytes]] = _Kept()
         self.embeds: _Kept[str] = _Kept()
         self.history: _Kept[tuple[ServiceHistory, bytes]] = _Kept()
-        #: Not counted: a service's response times in JSON, its own Atom feed.
+        #: Not counted: a service's response times in JSON, its own Atom feed, its badges.
         self.latency: _Kept[str] = _Kept()
         self.feeds: _Kept[str] = _Kept()
+        self.badges: _Kept[str] = _Kept()
         self._uncounted = {"rendered": 0, "reused": 0}
         #: The feed's outage entries (:func:`statuspage.feed.feed_entries`'s ``kept``).
         self.outages: dict[tuple[str, date], tuple[Day, str, float, tuple[datetime, Entry]]] = {}
@@ -85,7 +87,7 @@ class Fragments:
         site = (data.site, asset_version, DAYS)
         if site != self._site:
             self.services, self.embeds, self.history = _Kept(), _Kept(), _Kept()
-            self.latency, self.feeds, self.outages = _Kept(), _Kept(), {}
+            self.latency, self.feeds, self.badges, self.outages = _Kept(), _Kept(), _Kept(), {}
             self._entries = {}
             self._site = site
         mine: dict[str, list[IncidentData]] = {s.name: [] for s in data.services}
@@ -106,7 +108,8 @@ class Fragments:
         self.counts = {"rendered": 0, "reused": 0}
 
     def end(self) -> None:
-        for kept in (self.services, self.embeds, self.history, self.latency, self.feeds):
+        for kept in (self.services, self.embeds, self.history, self.latency, self.feeds,
+                     self.badges):
             kept.forget_unused()
 
     def key(self, name: str) -> tuple[Key, Key]:
@@ -133,6 +136,10 @@ class Fragments:
             self._entries[entry[1].id] = entry
             out.append(entry)
         return out
+
+    def badge(self, kind: str, name: str, says: Badge) -> str:
+        """A service's ``kind`` badge saying ``says``, drawn again only when that changed."""
+        return self.badges.get((kind, name), says, lambda: badge_svg(*says), self._uncounted)
 
     def feed(self, name: str, key: object, make: Callable[[], str]) -> str:
         """A service's own feed, kept while ``key`` (its entries…) is the same."""

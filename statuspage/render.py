@@ -33,7 +33,7 @@ from markupsafe import Markup
 from monitor.config import Config
 from monitor.core.windows import Window
 from monitor.store.ledger import Ledger
-from statuspage.badges import status_badge, uptime_badge
+from statuspage.badges import status_parts, uptime_parts
 from statuspage.chrome import brand_href, page_href
 from statuspage.data import DAYS, PageData, gather
 from statuspage.feed import Entry, feed_entries, feed_view
@@ -164,8 +164,8 @@ def _service_files(data: PageData, fragments: Fragments,
     latency = {s.name: fragments.latency_text(s, data.now) for s in data.services}
     put("status.json", json_text(status_json(data, figures), list(latency.values())) + "\n")
     for s in data.services:
-        put(f"badges/{s.name}-uptime.svg", uptime_badge(s))
-        put(f"badges/{s.name}-status.svg", status_badge(s))
+        put(f"badges/{s.name}-uptime.svg", fragments.badge("uptime", s.name, uptime_parts(s)))
+        put(f"badges/{s.name}-status.svg", fragments.badge("status", s.name, status_parts(s)))
         put(f"services/{s.name}.json",
             json_text(service_json(data, s, figures[s.name]), [latency[s.name]]) + "\n")
         mine = about[s.name]
