@@ -263,8 +263,8 @@ def gather(
               if state.last_ping is not None}
              if any(s.kind == "push" for s in config.services) else {})
     now_hour = now_min // 60
-    hourly = ledger.latency_series(now_hour - 23, now_hour + 1)
-    daily = _daily_latency(ledger, now_hour, now, kept)
+    hourly, today_latency = ledger.latency_recent(now_hour)
+    daily = _daily_latency(ledger, now_hour, now, kept, today_latency)
     by_location = _location_latency(config, ledger, now_hour)
     heard: dict[str, datetime] = {}  # each location's latest check of any service
     for svc in config.services:
@@ -358,13 +358,16 @@ def _location_latency(config: Config, ledger: Ledger,
     return out
 
 
-def _daily_latency(ledger: Ledger, now_hour: int, now: datetime,
-                   kept: Kept | None) -> dict[str, list[LatencyPoint]]:
+def _daily_latency(ledger: Ledger, now_hour: int, now: datetime, kept: Kept | None,
+                   today_so_far: Mapping[str, list[LatencyPoint]],
+                   ) -> dict[str, list[LatencyPoint]]:
     """The last 90 UTC days' response times, per service and day.
 
     Reading them sums 90 days of hourly rows (1,000 services: a second); a rebuild within
-    :data:`LATENCY_KEPT` of the last full read reads today's only and keeps the days before
-    from then (they change only when a check arrives days late: within the hour, then)."""
+    :data:`LATENCY_KEPT` of the last full read takes today's as read with the last 24 hours
+    (``today_so_far``: :meth:`~monitor.store.ledger.Ledger.latency_recent`) and keeps the days
+    before from then (they change only when a check arrives days late: within the hour,
+    then)."""
     today = now_hour // 24
     lo, hi = (today - 89) * 24, (today + 1) * 24
     found = None if kept is None else kept.latency
@@ -375,7 +378,7 @@ def _daily_latency(ledger: Ledger, now_hour: int, now: datetime,
                                       for name, points in series.items()})
         return series
     out = {name: list(points) for name, points in found[2].items()}
-    for name, points in ledger.latency_series(today * 24, hi, 24).items():
+    for name, points in today_so_far.items():
         out.setdefault(name, []).extend(points)
     return out
 

@@ -130,3 +130,21 @@ def test_a_services_slots_come_in_time_order_whatever_order_its_locations_fill_t
         assert len(led.latency_series(hour - 24, hour + 24, 24)["api"]) == 1  # one day
     finally:
         led.close()
+
+
+def test_the_last_24_hours_and_today_read_at_once_are_the_points_read_apart(
+        ledger_target: str | Path) -> None:
+    """Before, across and after a midnight, with open hours at two locations: the same points,
+    to the last bit, as the two reads of the 24 hours by hour and of today as one slot."""
+    led = Ledger(ledger_target)
+    try:
+        led.record(checks())
+        first = int(T0.timestamp()) // 3600
+        for hour in (first - 1, first, first + 2, first + 3, first + 4, first + 29, first + 30,
+                     first + 40, first + 51, first + 52):
+            hours, today = led.latency_recent(hour)
+            assert hours == led.latency_series(hour - 23, hour + 1)
+            assert today == led.latency_series(hour // 24 * 24, hour + 1, 24)
+            assert ("api" in hours) == (hour >= first)  # not an empty comparison
+    finally:
+        led.close()

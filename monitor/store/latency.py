@@ -35,8 +35,8 @@ from monitor.store.database import Database
 
 __all__ = ["BUCKETS", "EDGES", "HOUR_ENTRY", "HOUR_MS", "HourHistogram", "LatencyPoint",
            "LatencyWrites", "add_samples", "bucket_of", "bucket_value", "hours_to_days",
-           "load_open", "pack_day", "read_location_series", "read_series", "save_hours",
-           "unpack_day"]
+           "load_open", "pack_day", "read_location_series", "read_recent", "read_series",
+           "save_hours", "unpack_day"]
 
 HOUR_MS = 3_600_000
 BASE_MS = 0.1
@@ -265,6 +265,29 @@ def read_series(conn: Database, lo_hour: int, hi_hour: int,
     return series
 
 
+def read_recent(conn: Database, now_hour: int
+                ) -> tuple[dict[str, list[LatencyPoint]], dict[str, list[LatencyPoint]]]:
+    """:func:`read_series` of the 24 hours to ``now_hour`` (included) by hour, and of today
+    (UTC) up to it as one point, from one read: the same points as the two calls give.
+    Today's hours are among the last 24, and a status page rebuilt every minute wants both."""
+    first_today = now_hour // 24 * 24
+    found, unsorted, opened = _sums(conn, now_hour - 23, now_hour + 1, 1, False)
+    today: _Closed = {}
+    for key, slots in found.items():
+        sums = [0, 0, 0]
+        for hour, (n, p50, p95) in slots.items():
+            if hour >= first_today:
+                sums[0] += n
+                sums[1] += p50
+                sums[2] += p95
+        if sums[0]:
+            today[key] = {now_hour // 24: sums}
+    open_today = {key: kept for key, rows in opened.items()
+                  if (kept := [row for row in rows if row[0] >= first_today])}
+    return ({name: points for (name, _), points in _points(found, unsorted, opened, 1).items()},
+            {name: points for (name, _), points in _points(today, set(), open_today, 24).items()})
+
+
 def read_location_series(conn: Database, lo_hour: int, hi_hour: int,
                          per: int = 1) -> dict[str, dict[str, list[LatencyPoint]]]:
     """:func:`read_series` of each location apart: service → location name → points."""
@@ -291,9 +314,23 @@ def _day_sums(blob: bytes) -> tuple[int, int, int]:
             sum(map(operator.mul, counts, values[5::7])))
 
 
+#: Per series, by (service, location name) or (service, "") over all locations: the closed
+#: hours' sums by slot ([checks, Σ count · p50, Σ count · p95] in dms, in time order unless the
+#: series is among the unsorted), and the open hours as (hour, checks, Σ p50, Σ p95 in ms), in
+#: the order read.
+_Closed = dict[tuple[str, str], dict[int, list[int]]]
+_Open = dict[tuple[str, str], list[tuple[int, int, float, float]]]
+
+
 def _read(conn: Database, lo_hour: int, hi_hour: int, per: int,
           by_location: bool) -> dict[tuple[str, str], list[LatencyPoint]]:
-    """Points by (service, location name), or by (service, "") over all locations.
+    """Points by (service, location name), or by (service, "") over all locations."""
+    return _points(*_sums(conn, lo_hour, hi_hour, per, by_location), per)
+
+
+def _sums(conn: Database, lo_hour: int, hi_hour: int, per: int,
+          by_location: bool) -> tuple[_Closed, set[tuple[str, str]], _Open]:
+    """What :func:`_points` makes points of (see :data:`_Closed`).
 
     The rows come ordered by service (and location), then day, so each series' slots are
     summed in time order as they come, without sorting every slot of every service (90,000
@@ -301,7 +338,7 @@ def _read(conn: Database, lo_hour: int, hi_hour: int, per: int,
     where = ("JOIN locations l ON l.id = {t}.location_id" if by_location else "")
     loc = "l.name" if by_location else "''"
     # per series: slot → [checks, Σ count · p50, Σ count · p95] of the closed hours (in dms)
-    found: dict[tuple[str, str], dict[int, list[int]]] = {}
+    found: _Closed = {}
     unsorted: set[tuple[str, str]] = set()  # a slot came after a later one (several locations)
     current: tuple[str, str] | None = None  # the series the rows are of
     slots: dict[int, list[int]] = {}
@@ -344,7 +381,7 @@ def _read(conn: Database, lo_hour: int, hi_hour: int, per: int,
                 adding[1] += n * p50
                 adding[2] += n * p95
     # the open hours (in ms), added in the order read to their slot's closed sums, in ms
-    opened: dict[tuple[str, str], list[tuple[int, int, float, float]]] = {}
+    opened: _Open = {}
     for name, location, hour, count, sum_ms, max_ms, last_ms, blob in conn.execute(
             f"SELECT s.name, {loc}, o.hour, o.count, o.sum_ms, o.max_ms, o.last_ms, o.buckets "
             f"FROM latency_open o JOIN services s ON s.id = o.service_id {where.format(t='o')} "
@@ -352,8 +389,14 @@ def _read(conn: Database, lo_hour: int, hi_hour: int, per: int,
         hist = HourHistogram.restore(int(hour), int(count), float(sum_ms), float(max_ms),
                                      int(last_ms), bytes(blob))
         opened.setdefault((name, location), []).append(
-            (int(hour) // per, hist.count, hist.count * hist.percentile(0.50),
+            (int(hour), hist.count, hist.count * hist.percentile(0.50),
              hist.count * hist.percentile(0.95)))
+    return found, unsorted, opened
+
+
+def _points(found: _Closed, unsorted: set[tuple[str, str]], opened: _Open,
+            per: int) -> dict[tuple[str, str], list[LatencyPoint]]:
+    """Each series' points, one per slot of ``per`` hours with checks, in time order."""
     series: dict[tuple[str, str], list[LatencyPoint]] = {}
     for key in sorted(found.keys() | opened.keys()):
         closed = found.get(key, {})
@@ -365,7 +408,8 @@ def _read(conn: Database, lo_hour: int, hi_hour: int, per: int,
         else:
             rows = [[slot, n, p50_dms / 10, p95_dms / 10]  # dms → ms
                     for slot, (n, p50_dms, p95_dms) in in_order]
-            for slot, n, p50_ms, p95_ms in extra:
+            for hour, n, p50_ms, p95_ms in extra:
+                slot = hour // per
                 i = bisect_left(rows, slot, key=operator.itemgetter(0))
                 if i == len(rows) or rows[i][0] != slot:
                     rows.insert(i, [slot, 0, 0.0, 0.0])
