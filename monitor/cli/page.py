@@ -67,6 +67,8 @@ def _build(args: argparse.Namespace, builder: SiteBuilder, config: Config, now: 
               f"{time.monotonic() - started:.1f}s (writing {report.write_s:.1f}s, index.html "
               f"{index_kb:.0f} KB, {report.written} written){tail}\n")
     out.flush()
+    if args.serve:  # the page is out: collect what the build left before the next one
+        builder.settle()
 
 
 def _serve(args: argparse.Namespace, builder: SiteBuilder, requests: IO[str],

@@ -14,6 +14,12 @@ with full collections of 0.3-1.6 s stalling the loop, and under 10 % with this; 
 of 150,000 lines, 6.0-6.6 CPU-s with the defaults and 5.0-5.4 with this.
 ``upwatch build-page`` and ``upwatch import`` tune it for the length of their work
 (:func:`tuned_collector`).
+
+A status page build makes hardly any reference cycles (six objects, for 1,000 services), yet
+its tens of thousands of new objects per hundred services drew collections that scanned them
+again and again: 0.43-0.49 s of a 1,000-service build from nothing, 35-120 ms of each
+minute's rebuild. A build runs with the collector paused (:func:`paused_collector`); a process
+that builds again and again collects after each build, once the page is published.
 """
 
 from __future__ import annotations
@@ -22,7 +28,8 @@ import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["GC_THRESHOLD0", "restore_collector", "tune_collector", "tuned_collector"]
+__all__ = ["GC_THRESHOLD0", "paused_collector", "restore_collector", "tune_collector",
+           "tuned_collector"]
 
 #: The collector's first threshold while running (CPython's default is 700).
 GC_THRESHOLD0 = 20_000
@@ -53,3 +60,17 @@ def tuned_collector() -> Iterator[None]:
         yield
     finally:
         restore_collector(before)
+
+
+@contextmanager
+def paused_collector() -> Iterator[None]:
+    """No automatic collection during the block; the collector as it was after (nested
+    blocks leave it paused until the outermost ends). Objects freed by their reference count
+    are freed as ever: only reference cycles wait for the next collection."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
