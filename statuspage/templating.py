@@ -9,20 +9,25 @@ Jinja ``preprocess`` hook): the very text the call would have put there (a trans
 unescaped, as ``newstyle`` gettext marks it safe). A message with arguments, or whose translation
 holds ``%``, ``{`` or ``}`` or is blank, is left to the call. The templates' sources are
 unchanged, so ``pybabel extract`` finds every message as before.
+
+Compiled templates are kept between processes (:func:`bytecode_cache`): compiling the five
+languages' templates took 0.1 s of every ``upwatch build-page``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from functools import cache
 from pathlib import Path
 
 import jinja2
+from jinja2.bccache import Bucket
 from jinja2.ext import Extension
 
-from statuspage.i18n import translations
+from statuspage.i18n import LOCALE_DIR, translations
 
-__all__ = ["TEMPLATE_DIR", "Translated", "environment"]
+__all__ = ["TEMPLATE_DIR", "Translated", "bytecode_cache", "environment", "make_environment"]
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 
@@ -50,10 +55,51 @@ class Translated(Extension):
         return _CALL.sub(translated, source)
 
 
+class _Kept(jinja2.FileSystemBytecodeCache):
+    """Jinja's cache of compiled templates in files, which never fails a build: a file it
+    cannot read is compiled again, one it cannot write is not kept."""
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        try:
+            super().load_bytecode(bucket)
+        except OSError:
+            bucket.reset()
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        try:
+            super().dump_bytecode(bucket)
+        except OSError:
+            pass  # a full or read-only disk: compiled again next time
+
+
+def bytecode_cache(lang: str, directory: str | None = None) -> jinja2.BytecodeCache | None:
+    """Where ``lang``'s compiled templates are kept: Jinja's own folder in the system's
+    temporary directory (``_jinja2-cache-<uid>``, made for this user alone; Jinja refuses a
+    folder another user could write to), in files named by the language and by everything
+    that goes into the compiled code besides the template's source (which Jinja checks
+    itself): the messages translated into it, this module's rules for doing so, Jinja's
+    version. None when there is no such folder to be had: then templates are compiled.
+    ``directory``: another folder (tests)."""
+    what = hashlib.sha256(jinja2.__version__.encode() + Path(__file__).read_bytes())
+    po = LOCALE_DIR / lang / "LC_MESSAGES" / "messages.po"
+    if po.is_file():
+        what.update(po.read_bytes())
+    try:
+        return _Kept(directory, f"__upwatch_{lang}_{what.hexdigest()[:20]}_%s.cache")
+    except (OSError, RuntimeError):  # no temporary directory, or one that is not safe
+        return None
+
+
 @cache
 def environment(lang: str) -> jinja2.Environment:
     """The Jinja2 environment of one language: autoescape on, gettext installed, argument-less
-    messages translated at compile time (:class:`Translated`)."""
+    messages translated at compile time (:class:`Translated`), compiled templates kept
+    between processes (:func:`bytecode_cache`)."""
+    return make_environment(lang, bytecode_cache(lang))
+
+
+def make_environment(lang: str, kept: jinja2.BytecodeCache | None) -> jinja2.Environment:
+    """A new :func:`environment` of ``lang`` whose compiled templates are ``kept`` there."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
         autoescape=jinja2.select_autoescape(("html", "xml")),
@@ -62,6 +108,7 @@ def environment(lang: str) -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        bytecode_cache=kept,
     )
     env.upwatch_lang = lang  # type: ignore[attr-defined]
     env.install_gettext_translations(translations(lang), newstyle=True)  # type: ignore[attr-defined]
