@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from fractions import Fraction
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -349,3 +352,33 @@ def test_random_months_match_reference(
     u = month_uptime(service="api", sla=s, year=year, month=month, runs=runs, windows=windows,
                      until=until)
     _assert_matches_reference(u, s, (year, month), runs, windows, until)
+
+
+def _fraction_figures(e: int, d: int, target: float) -> tuple[object, ...]:
+    """met, budgets and the report's rounding worked out with ``Fraction``, as they were before
+    the integer arithmetic: the reference the faster code must equal to the last bit."""
+    exact = Fraction(Decimal(repr(target)))
+    budget = e * (100 - exact) / 100
+
+    def rounded(x: Fraction, places: int) -> float:
+        n = math.floor(abs(x) * 10**places + Fraction(1, 2))
+        return math.copysign(float(Fraction(n, 10**places)), x) if n else 0.0
+
+    return (Fraction(100 * (e - d), e) >= exact if e else None, float(budget),
+            float(budget - d), rounded(Fraction(100 * (e - d), e), 4) if e else None,
+            rounded(budget, 2), rounded(budget - d, 2))
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.integers(0, 50_000), st.floats(0, 1), st.sampled_from(
+    [0.0, 50.0, 95.0, 98.765, 99.0, 99.5, 99.9, 99.95, 99.99, 99.995, 99.999, 99.9999, 100.0]))
+def test_met_and_budgets_equal_the_exact_fractions_to_the_last_bit(
+        eligible: int, share: float, target: float) -> None:
+    down = int(eligible * share)
+    u = period_uptime(service="api", target=target, start=0, end=eligible, covered=[(0, eligible)],
+                      runs=[Run(0, down, D), Run(down, eligible, U)], windows=[])
+    report = report_dict(u, "2026-10")
+    met, budget, left, r_uptime, r_budget, r_left = _fraction_figures(eligible, down, target)
+    assert (u.met, u.budget_minutes, u.budget_remaining_minutes) == (met, budget, left)
+    assert (report["uptime_percent"], report["budget_minutes"],
+            report["budget_remaining_minutes"]) == (r_uptime, r_budget, r_left)
