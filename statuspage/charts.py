@@ -18,7 +18,7 @@ from functools import lru_cache
 from markupsafe import Markup
 
 from monitor.store.latency import LatencyPoint
-from statuspage.i18n import Formatter
+from statuspage.i18n import Formatter, millis_parts
 
 __all__ = ["DASHES", "HEIGHT", "WIDTH", "Chart", "Drawing", "chart", "drawing", "forget",
            "words"]
@@ -87,6 +87,15 @@ class Drawing:
     high: float
     p95: float
     places: tuple[tuple[str, float], ...] = ()
+
+    @property
+    def shown(self) -> tuple[object, ...]:
+        """What the chart shows, in no language: the SVG and its figures as every language
+        says them (whole milliseconds…): drawings that show the same are equal here, although
+        their figures moved a little with a new check (:mod:`statuspage.keys`)."""
+        return (self.svg, millis_parts(self.low), millis_parts(self.middle),
+                millis_parts(self.high), millis_parts(self.p95),
+                tuple((name, millis_parts(median)) for name, median in self.places))
 
 
 def drawing(points: Sequence[LatencyPoint], first: int, per: int, slots: int,

@@ -13,12 +13,14 @@ language), the feed's entries, and the charts' drawings (:func:`statuspage.chart
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Generic, TypeVar
 
 import jinja2
+from markupsafe import Markup, escape
 
 from monitor.times import epoch_minute
 from statuspage.badges import Badge, badge_svg
@@ -27,7 +29,7 @@ from statuspage.feed import Entry
 from statuspage.history import ServiceHistory, service_history
 from statuspage.keys import Key, history_key, service_key
 from statuspage.summary import json_text, latency_json
-from statuspage.views import ServiceView, service_view
+from statuspage.views import ServiceView, service_note, service_view
 
 __all__ = ["Fragments", "Pieces", "embed_pages", "history_pieces", "index_pieces"]
 
@@ -67,9 +69,9 @@ class Fragments:
 
     def __init__(self) -> None:
         self._site: Hashable = None
-        self.services: _Kept[tuple[ServiceView, bytes]] = _Kept()
+        self.services: _Kept[tuple[ServiceView, tuple[bytes, ...]]] = _Kept()
         self.embeds: _Kept[str] = _Kept()
-        self.history: _Kept[tuple[ServiceHistory, bytes]] = _Kept()
+        self.history: _Kept[tuple[ServiceHistory, tuple[bytes, ...]]] = _Kept()
         #: Not counted: a service's response times in JSON, its own Atom feed, its badges.
         self.latency: _Kept[str] = _Kept()
         self.feeds: _Kept[str] = _Kept()
@@ -148,34 +150,56 @@ class Fragments:
 
 @dataclass(frozen=True)
 class Pieces(Generic[V]):
-    """Each service's view model and its piece of the page, as UTF-8 (the page is joined as
-    bytes: its megabytes of pieces are not encoded again at every build)."""
+    """Each service's view model and its piece of the page, as UTF-8 parts to be joined in
+    order (the page is joined as bytes: its megabytes of pieces are not encoded again at
+    every build)."""
 
     views: Mapping[str, V]
-    blobs: Mapping[str, bytes]
+    blobs: Mapping[str, tuple[bytes, ...]]
+
+
+#: Where a service's piece of ``index.html`` places its last check's line (a NUL and a random
+#: token, which no text of the page can hold): the piece is kept in two parts around it, and
+#: the line is put between them at every build (:func:`index_pieces`).
+_NOTE = f"\0note {secrets.token_hex(16)}\0"
 
 
 def _pieces(data: PageData, lang: str, template: jinja2.Template,
-            cache: _Kept[tuple[V, bytes]], key: Callable[[str], object],
+            cache: _Kept[tuple[V, tuple[bytes, ...]]], key: Callable[[str], object],
             view_of: Callable[[ServiceData, PageData, str], V],
             counts: dict[str, int]) -> Pieces[V]:
     """Each service's view and piece of a page in ``lang``: kept while ``key`` is the same,
-    else made with ``view_of`` and ``template``."""
+    else made with ``view_of`` and ``template`` (cut in two around :data:`_NOTE`, when the
+    template places it)."""
     views: dict[str, V] = {}
-    blobs: dict[str, bytes] = {}
+    blobs: dict[str, tuple[bytes, ...]] = {}
+    hole = _NOTE.encode()
     for s in data.services:
-        def make(s: ServiceData = s) -> tuple[V, bytes]:
+        def make(s: ServiceData = s) -> tuple[V, tuple[bytes, ...]]:
             view = view_of(s, data, lang)
-            return view, template.render(s=view, days=DAYS).encode()
+            blob = template.render(s=view, days=DAYS, note=Markup(_NOTE)).encode()
+            head, found, tail = blob.partition(hole)
+            return view, ((head, tail) if found else (blob,))
         views[s.name], blobs[s.name] = cache.get((lang, s.name), key(s.name), make, counts)
     return Pieces(views, blobs)
 
 
+def _note(s: ServiceData, now: datetime, lang: str) -> bytes:
+    """The line on ``s``'s last check (:func:`statuspage.views.service_note`), as the piece of
+    ``index.html`` places it."""
+    note = service_note(s, now, lang)
+    return b"" if note is None else f'<p class="note-last muted">{escape(note)}</p>\n'.encode()
+
+
 def index_pieces(data: PageData, lang: str, env: jinja2.Environment,
                  fragments: Fragments) -> Pieces[ServiceView]:
-    """Each service's view and ``<li>`` on ``index.html`` in ``lang``, kept or made."""
-    return _pieces(data, lang, env.get_template("service.html"), fragments.services,
+    """Each service's view and ``<li>`` on ``index.html`` in ``lang``, kept or made, with the
+    line on its last check as it is now (not kept: it changes with nearly every check)."""
+    made = _pieces(data, lang, env.get_template("service.html"), fragments.services,
                    lambda name: fragments.key(name)[0], service_view, fragments.counts)
+    blobs = {s.name: (made.blobs[s.name][0], _note(s, data.now, lang), made.blobs[s.name][1])
+             for s in data.services}
+    return Pieces(made.views, blobs)
 
 
 def embed_pages(views: Mapping[str, ServiceView], lang: str, env: jinja2.Environment,

@@ -28,7 +28,7 @@ from babel.support import NullTranslations, Translations
 from babel.units import format_unit
 
 __all__ = ["LANGUAGES", "LANGUAGE_NAMES", "LOCALE_DIR", "Formatter", "count", "duration_parts",
-           "formatter", "translations", "truncated_percent"]
+           "formatter", "millis_parts", "translations", "truncated_percent"]
 
 Language = Literal["en", "de", "da", "it", "es"]
 LANGUAGES: Final[tuple[str, ...]] = ("en", "de", "da", "it", "es")
@@ -58,6 +58,15 @@ def translations(lang: str) -> NullTranslations:
     write_mo(buf, catalog, use_fuzzy=False)
     buf.seek(0)
     return Translations(fp=buf, domain="messages")
+
+
+def millis_parts(ms: float) -> tuple[int | Decimal, str]:
+    """A response time as :meth:`Formatter.millis` says it in every language: whole
+    milliseconds under a second, else seconds truncated to one decimal; and the unit."""
+    if ms < 1000:
+        return max(int(ms), 0), "millisecond"
+    seconds = _truncate(ms / 1000, 1)
+    return seconds.normalize() if seconds == seconds.to_integral() else seconds, "second"
 
 
 def _truncate(value: float, places: int) -> Decimal:
@@ -146,11 +155,7 @@ class Formatter:
     @lru_cache(maxsize=16384)  # noqa: B019
     def millis(self, ms: float) -> str:
         """A response time: ``87 ms`` under a second, ``1.2 secs`` (one decimal) above."""
-        if ms < 1000:
-            return self._unit(max(int(ms), 0), "millisecond")
-        seconds = _truncate(ms / 1000, 1)
-        return self._unit(seconds.normalize() if seconds == seconds.to_integral() else seconds,
-                          "second")
+        return self._unit(*millis_parts(ms))
 
     def _unit(self, value: int | Decimal, unit: str) -> str:
         return format_unit(value, f"duration-{unit}", length="short", locale=self.locale)

@@ -10,7 +10,11 @@ and this month's grow. So the changing parts (today, this month) are in a key as
 shows of them (:func:`~statuspage.i18n.truncated_percent`, :func:`~statuspage.i18n.duration_parts`:
 the numbers every language formats), never as their raw minutes; the rest (the days before
 today, the months before this one) as they are, which compares in no time when
-:func:`statuspage.data.gather` handed back the very same objects as last time.
+:func:`statuspage.data.gather` handed back the very same objects as last time. The response
+times move with every check too: the charts are in a key as they are drawn and said
+(:attr:`statuspage.charts.Drawing.shown`), not as the points read. And the line on the last
+check ("Answered in 87 ms"), which changes with nearly every check, is no part of a piece at
+all: it is put in at every build (:func:`statuspage.fragments.index_pieces`).
 
 PURE: no I/O, no clock. ``tests/test_statuspage_fragments.py`` checks that a page built from
 kept pieces is byte for byte the page built from nothing.
@@ -18,15 +22,13 @@ kept pieces is byte for byte the page built from nothing.
 
 from __future__ import annotations
 
-from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from monitor.core.checks import ErrorKind
 from monitor.core.sla import Uptime
-from monitor.times import epoch_minute, minute_start
+from monitor.times import minute_start
 from statuspage.data import IncidentData, PageData, ServiceData
 from statuspage.i18n import duration_parts, truncated_percent
-from statuspage.views import percent_places
+from statuspage.views import drawings, percent_places
 
 __all__ = ["history_key", "service_key"]
 
@@ -67,15 +69,6 @@ def _touching(incidents: tuple[IncidentData, ...], u: Uptime) -> tuple[int, ...]
                  if i.started_at < end and (i.resolved_at is None or i.resolved_at > start))
 
 
-def _now_told(s: ServiceData, now: datetime) -> datetime | None:
-    """``now``, when the line on the last check depends on it (a ping's age, a certificate's
-    days left: :func:`statuspage.notes.last_result`); None otherwise."""
-    if s.kind in ("push", "tls") or (s.last is not None
-                                     and s.last.error is ErrorKind.CERT_EXPIRING):
-        return now
-    return None
-
-
 def service_key(s: ServiceData, data: PageData, mine: tuple[IncidentData, ...]) -> Key:
     """Everything ``s``'s piece of ``index.html`` (and its ``embed/`` page) depends on;
     ``mine``: the incidents of ``data`` that affect it."""
@@ -84,11 +77,9 @@ def service_key(s: ServiceData, data: PageData, mine: tuple[IncidentData, ...]) 
     past = s.tally
     eligible = past.eligible + (today.uptime.eligible_minutes if today is not None else 0)
     down = past.down + (today.uptime.down_minutes if today is not None else 0)
-    now_hour = epoch_minute(data.now) // 60
     return (
         s.name, s.title, s.group, s.target, s.state, s.since, s.in_maintenance, s.locations,
-        s.kind, s.last, s.last_ping, _now_told(s, data.now),
-        s.latency_hours, s.latency_days, s.latency_locations, now_hour,
+        s.kind, tuple(None if d is None else d.shown for d in drawings(s, data.now)),
         data.now.astimezone(ZoneInfo(data.site.timezone)).date(),
         # the bar: the days before today as they are, today as the page says it
         s.days[:-1], None if today is None else (

@@ -128,7 +128,8 @@ def _language_files(data: PageData, lang: str, asset_version: str, fragments: Fr
     holes = {g.id: _hole(g.id) for g in iv.groups}
     put(page_href("index", lang, default), _filled(env.get_template("index.html").render(
         c=iv.chrome, v=iv, more=True, svc=holes, **common), [
-            (holes[g.id], [pieces.blobs[s.id] for s in g.services]) for g in iv.groups]))
+            (holes[g.id], [part for s in g.services for part in pieces.blobs[s.id]])
+            for g in iv.groups]))
     if lang == default:  # one line per service for an iframe, in the site's language
         def embed(template: jinja2.Template, sv: ServiceView) -> str:
             return template.render(c=iv.chrome, s=sv, **common)
@@ -139,7 +140,7 @@ def _language_files(data: PageData, lang: str, asset_version: str, fragments: Fr
     hole = _hole("history")
     put(page_href("history", lang, default), _filled(env.get_template("history.html").render(
         c=hv.chrome, v=hv, more=False, svc=hole, **common),
-        [(hole, [months.blobs[s.id] for s in hv.services])]))
+        [(hole, [part for s in hv.services for part in months.blobs[s.id]])]))
     sub = subscribe_view(data, lang)  # with subscriptions: in probes.yaml
     if sub is not None:
         put(page_href("subscribe", lang, default), env.get_template("subscribe.html").render(

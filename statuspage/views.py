@@ -28,7 +28,7 @@ from monitor.core.sla import Uptime
 from monitor.core.windows import Window
 from monitor.times import epoch_minute
 from statuspage.bar import Segment, service_bar
-from statuspage.charts import Chart, drawing, words
+from statuspage.charts import Chart, Drawing, drawing, words
 from statuspage.chrome import Chrome, chrome, page_href
 from statuspage.data import IncidentData, PageData, ServiceData
 from statuspage.days import DayDetail, Events, day_details, eventful
@@ -98,8 +98,6 @@ class ServiceView:
     bar: tuple[Segment, ...]
     #: With several locations, when one does not see it up: "Down from Madrid; up from …".
     where: str | None = None
-    #: Its last check in its kind's words: "Last ping 3 mins ago" (:mod:`statuspage.notes`).
-    note: str | None = None
     #: Response-time charts, the last 24 hours and the last 90 days (:mod:`statuspage.charts`).
     charts: tuple[Chart, ...] = ()
     #: The bar's days with something to tell, newest first (:mod:`statuspage.days`).
@@ -220,7 +218,6 @@ def _service(s: ServiceData, now: datetime, f: Formatter, tz: ZoneInfo,
         verdict_label=result_label, budget=_budget(u, f),
         bar_label=bar.label, bar=bar.segments,
         where=_where(s, f),
-        note=None if state == "maintenance" else last_result(s.kind, s.last, s.last_ping, now, f),
         charts=_charts(s, now, f),
         day_details=day_details(s.name, s.days, bar.summaries, incidents,
                                 history_href, f, _events(s, incidents)),
@@ -238,17 +235,23 @@ def _events(s: ServiceData, incidents: tuple[IncidentData, ...]) -> Events:
     return events
 
 
-def _charts(s: ServiceData, now: datetime, f: Formatter) -> tuple[Chart, ...]:
+def drawings(s: ServiceData, now: datetime) -> tuple[Drawing | None, Drawing | None]:
+    """``s``'s 24-hour and 90-day charts in no language (:func:`statuspage.charts.drawing`),
+    worked out once per build: for the key of its piece (:mod:`statuspage.keys`) and the five
+    languages."""
     now_hour = epoch_minute(now) // 60
     drawn = s.shared.get(f"charts {now_hour}")
-    if drawn is None:  # the first language of this build: the drawings, for all five
+    if drawn is None:
         hours = [(loc.title, loc.hours) for loc in s.latency_locations]
         days = [(loc.title, loc.days) for loc in s.latency_locations]
         drawn = s.shared[f"charts {now_hour}"] = (
             drawing(s.latency_hours, now_hour - 23, 1, 24, hours),
             drawing(s.latency_days, (now_hour // 24 - 89) * 24, 24, 90, days))
-    assert isinstance(drawn, tuple)
-    hours_drawn, days_drawn = drawn
+    return drawn  # type: ignore[return-value]
+
+
+def _charts(s: ServiceData, now: datetime, f: Formatter) -> tuple[Chart, ...]:
+    hours_drawn, days_drawn = drawings(s, now)
     made = (None if hours_drawn is None else words(f.gettext("Last 24 hours"), hours_drawn, f),
             None if days_drawn is None else words(f.gettext("Last 90 days"), days_drawn, f))
     return tuple(c for c in made if c is not None)
@@ -314,6 +317,16 @@ def _legend(f: Formatter) -> tuple[tuple[str, str], ...]:
         ("nd", f.gettext("No data")),
         ("off", f.gettext("Outside service hours")),
     )
+
+
+def service_note(s: ServiceData, now: datetime, lang: str) -> str | None:
+    """The line under a service's state on ``index.html``: its last check in its kind's words
+    ("Answered in 87 ms", "Last ping 3 mins ago": :mod:`statuspage.notes`); none while it is
+    in maintenance. Not part of the service's piece of the page (:mod:`statuspage.fragments`):
+    it changes with nearly every check."""
+    if s.in_maintenance:
+        return None
+    return last_result(s.kind, s.last, s.last_ping, now, formatter(lang))
 
 
 def service_view(s: ServiceData, data: PageData, lang: str) -> ServiceView:

@@ -48,9 +48,9 @@ maintenance:
 """
 
 
-def check(name: str, at: datetime, state: State = State.UP) -> Observation:
+def check(name: str, at: datetime, state: State = State.UP, ms: float = 90.0) -> Observation:
     ok = state != State.DOWN
-    return Observation(CheckResult(name, at, ok, 90.0 if ok else None, 200 if ok else 503),
+    return Observation(CheckResult(name, at, ok, ms if ok else None, 200 if ok else 503),
                        state, 6 * 3600 * 1000)
 
 
@@ -112,6 +112,30 @@ def test_a_rebuild_is_the_build_from_nothing_and_writes_only_what_changed(
     rendered = len(LANGUAGES) + 1
     assert builder.fragments.counts == {"rendered": rendered,
                                         "reused": 3 * (2 * len(LANGUAGES) + 1) - rendered}
+
+
+def test_a_check_that_changes_only_the_line_on_it_renders_no_piece_again(
+    config: Config, ledger: Ledger, tmp_path: Path
+) -> None:
+    """A service probed every minute has a new check at every build: the line on it changes
+    ("Answered in 89 ms"), and its response times a little, but as long as the charts read the
+    same its pieces are kept, and the line is put in anew."""
+    builder = SiteBuilder()
+    ledger.record([check("web", NOW + timedelta(seconds=30), ms=90.0)])
+    builder.build(config, ledger, [], NOW + timedelta(minutes=1), tmp_path / "site")
+    # 89 ms falls in the same bucket of the hour's histogram as 90 ms, below its maximum: the
+    # hour's percentiles, and so the charts, read the same
+    ledger.record([check("web", NOW + timedelta(seconds=90), ms=89.0)])
+    later = NOW + timedelta(minutes=2)
+    builder.build(config, ledger, [], later, tmp_path / "site")
+    assert builder.fragments.counts["rendered"] == 0
+    page = (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
+    web = page[page.index('id="svc-web"'):]
+    web = web[:web.index("</li>")]
+    assert web.count("Answered in 89 ms") == 1 and "Answered in 90" not in web
+    assert "89" in (tmp_path / "site" / "index.de.html").read_text(encoding="utf-8")
+    SiteBuilder().build(config, ledger, [], later, tmp_path / "cold")
+    assert site_bytes(tmp_path / "site") == site_bytes(tmp_path / "cold")
 
 
 def test_the_days_and_months_that_did_not_change_are_kept(
