@@ -29,7 +29,7 @@ from statuspage.feed import Entry
 from statuspage.history import ServiceHistory, service_history
 from statuspage.keys import Key, history_key, service_key
 from statuspage.summary import json_text, latency_json
-from statuspage.views import ServiceView, service_note, service_view
+from statuspage.views import Drawings, ServiceView, drawings, service_note, service_view
 
 __all__ = ["Fragments", "Pieces", "embed_pages", "history_pieces", "index_pieces"]
 
@@ -81,6 +81,8 @@ class Fragments:
         self.outages: dict[tuple[str, date], tuple[Day, str, float, tuple[datetime, Entry]]] = {}
         self._entries: dict[str, tuple[datetime, Entry]] = {}
         self._keys: dict[str, tuple[Key, Key]] = {}
+        #: Each service's charts as drawn (:func:`statuspage.views.drawings`' ``kept``).
+        self._drawn: dict[str, tuple[object, Drawings]] = {}
         self.counts = {"rendered": 0, "reused": 0}
 
     def begin(self, data: PageData, asset_version: str) -> None:
@@ -98,7 +100,10 @@ class Fragments:
                 if name in mine:
                     mine[name].append(inc)
         before, self._keys = self._keys, {}
+        drawn, self._drawn = self._drawn, {}
         for s in data.services:
+            drawings(s, data.now, drawn)  # drawn again only when its response times changed
+            self._drawn[s.name] = drawn[s.name]
             keys = (service_key(s, data, tuple(mine[s.name])), history_key(s))
             # a key equal to the last build's is that very object: the eleven pieces that
             # look it up compare it by identity, not again item by item

@@ -157,6 +157,7 @@ class Formatter:
         """A response time: ``87 ms`` under a second, ``1.2 secs`` (one decimal) above."""
         return self._unit(*millis_parts(ms))
 
+    @lru_cache(maxsize=4096)  # noqa: B019 - a response time in whole ms: a few hundred values
     def _unit(self, value: int | Decimal, unit: str) -> str:
         return format_unit(value, f"duration-{unit}", length="short", locale=self.locale)
 

@@ -235,19 +235,33 @@ def _events(s: ServiceData, incidents: tuple[IncidentData, ...]) -> Events:
     return events
 
 
-def drawings(s: ServiceData, now: datetime) -> tuple[Drawing | None, Drawing | None]:
+Drawings = tuple[Drawing | None, Drawing | None]
+
+
+def drawings(s: ServiceData, now: datetime,
+             kept: dict[str, tuple[object, Drawings]] | None = None) -> Drawings:
     """``s``'s 24-hour and 90-day charts in no language (:func:`statuspage.charts.drawing`),
     worked out once per build: for the key of its piece (:mod:`statuspage.keys`) and the five
-    languages."""
+    languages. ``kept``: the last build's, by service (updated here), used again while the
+    response times and the hour are the same."""
     now_hour = epoch_minute(now) // 60
-    drawn = s.shared.get(f"charts {now_hour}")
-    if drawn is None:
+    slot = f"charts {now_hour}"
+    points = (s.latency_hours, s.latency_days, s.latency_locations, now_hour)
+    found = None if kept is None else kept.get(s.name)
+    drawn = s.shared.get(slot)
+    if drawn is not None:
+        made: Drawings = drawn  # type: ignore[assignment]
+    elif found is not None and found[0] == points:
+        made = found[1]
+    else:
         hours = [(loc.title, loc.hours) for loc in s.latency_locations]
         days = [(loc.title, loc.days) for loc in s.latency_locations]
-        drawn = s.shared[f"charts {now_hour}"] = (
-            drawing(s.latency_hours, now_hour - 23, 1, 24, hours),
-            drawing(s.latency_days, (now_hour // 24 - 89) * 24, 24, 90, days))
-    return drawn  # type: ignore[return-value]
+        made = (drawing(s.latency_hours, now_hour - 23, 1, 24, hours),
+                drawing(s.latency_days, (now_hour // 24 - 89) * 24, 24, 90, days))
+    if kept is not None:
+        kept[s.name] = (points, made)
+    s.shared[slot] = made
+    return made
 
 
 def _charts(s: ServiceData, now: datetime, f: Formatter) -> tuple[Chart, ...]:
