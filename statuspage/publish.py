@@ -21,8 +21,9 @@ is published. When this process made it, the next version *is* that directory, r
 :class:`Published` remembers which build each of its versions holds and, per file, since which
 build its bytes are the same, so the files that did not change since the retired version was
 built are already there, as the very inode the versions after it linked (no system call at all),
-and only the others are put in. Without that, every unchanged file is linked and the retired
-version removed: for 1,000 services, 4,000 links and 5,000 removals a minute.
+and only the others are put in; a file found missing from it (a clean-up of old files took
+it) is written again. Without that, every unchanged file is linked and the retired version
+removed: for 1,000 services, 4,000 links and 5,000 removals a minute.
 
 A file that changed goes in the inode the retired version held it in, overwritten in place, when
 no kept version shares it (one link); else, and for a file the retired version did not hold, in
@@ -160,6 +161,25 @@ def _spare_files(versions: Iterable[Path]) -> Iterator[str]:
                 yield path
 
 
+def _files_in(version: Path) -> frozenset[str]:
+    """The regular files under ``version``, as paths relative to it."""
+    found: set[str] = set()
+    stack = [""]
+    while stack:
+        folder = stack.pop()
+        try:
+            entries = list(os.scandir(f"{version}/{folder}"))
+        except OSError:
+            continue
+        for entry in entries:
+            rel = f"{folder}{entry.name}"
+            if entry.is_dir(follow_symlinks=False):
+                stack.append(rel + "/")
+            elif entry.is_file(follow_symlinks=False):
+                found.add(rel)
+    return frozenset(found)
+
+
 def _unshared(paths: Iterable[str]) -> Iterator[str]:
     """Those of ``paths`` that are regular files no other version links to, lazily."""
     for path in paths:
@@ -275,11 +295,13 @@ class NewVersion:
                 if v.name in self.before.held]
         if not mine:
             return None
-        held, version = max(mine, key=lambda found: found[0][0])
+        (serial, files), version = max(mine, key=lambda found: found[0][0])
         os.rename(version, self.path)  # over an empty directory: allowed, and in one step
         self._retiring.remove(version)
         del self.before.held[version.name]
-        return held
+        # what is there still: a file removed meanwhile (a clean-up of old files in /tmp…)
+        # is written again, not taken for there
+        return serial, files & _files_in(self.path)
 
     def _gone(self) -> Iterator[str]:
         """The files of the version taken over that the version before did not hold, and

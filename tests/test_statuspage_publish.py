@@ -114,3 +114,16 @@ def test_a_file_that_did_not_change_is_not_touched_when_its_version_is_taken_ove
     assert (again.st_ino, again.st_mtime_ns) == (stamp.st_ino, stamp.st_mtime_ns)
     assert again.st_nlink == 3
     assert not (newest.version_dir / "services/s0.json").exists()
+
+
+def test_a_file_removed_from_a_retired_version_meanwhile_is_written_again(
+    tmp_path: Path
+) -> None:
+    out, before = tmp_path / "site", Published()
+    reports = [write_and_publish(_files(i), out, before) for i in range(3)]
+    # a clean-up of old files takes the unchanged stylesheet out of the oldest version
+    (reports[0].version_dir / "static/style.css").unlink()
+
+    write_and_publish(_files(3), out, before)
+
+    assert _site(out) == _files(3)
