@@ -221,7 +221,7 @@ def _in_place(path: str, blob: bytes) -> bool:
     """Overwrite the file at ``path`` with ``blob`` if no other version links to it; False
     (and the file removed, if it was there) when that cannot be."""
     try:
-        fd = os.open(path, os.O_WRONLY)
+        fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW)  # a file, never what a link points to
     except OSError:
         return False
     if os.fstat(fd).st_nlink == 1:
@@ -350,6 +350,9 @@ class NewVersion:
             if not same and _in_place(path, blob):
                 self.written += 1
                 return
+            with suppress(FileNotFoundError):
+                os.unlink(path)
+        elif self._taken is not None:  # whatever else is there (a link planted…) goes first
             with suppress(FileNotFoundError):
                 os.unlink(path)
         if same and self._there is not None:

@@ -127,3 +127,26 @@ def test_a_file_removed_from_a_retired_version_meanwhile_is_written_again(
     write_and_publish(_files(3), out, before)
 
     assert _site(out) == _files(3)
+
+
+def test_a_link_planted_in_a_retired_version_is_replaced_not_written_through(
+    tmp_path: Path
+) -> None:
+    out, before = tmp_path / "site", Published()
+    reports = [write_and_publish(_files(i), out, before) for i in range(3)]
+    target = tmp_path / "elsewhere.txt"
+    target.write_bytes(b"not the site's")
+    oldest = reports[0].version_dir
+    times = oldest.stat()
+    (oldest / "index.html").unlink()
+    (oldest / "index.html").symlink_to(target)  # a file the new version rewrites
+    (oldest / "services/s3.json").symlink_to(target)  # a file the new version adds
+    os.utime(oldest, ns=(times.st_atime_ns, times.st_mtime_ns))  # still the oldest
+
+    newest = write_and_publish(_files(3), out, before)
+
+    assert not oldest.exists()  # taken over
+    assert target.read_bytes() == b"not the site's"
+    assert _site(out) == _files(3)
+    assert not (newest.version_dir / "index.html").is_symlink()
+    assert not (newest.version_dir / "services/s3.json").is_symlink()
