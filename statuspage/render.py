@@ -46,7 +46,7 @@ from statuspage.summary import (
     LATENCY_HOLE,
     json_text,
     service_figures,
-    service_json,
+    service_json_text,
     status_json,
 )
 from statuspage.templating import TEMPLATE_DIR, environment
@@ -159,16 +159,16 @@ def _service_files(data: PageData, fragments: Fragments,
         for name in dict.fromkeys(entry[1].about):  # each entry once per service
             if name in about:
                 about[name].append(entry)
-    # once: status.json and services/*.json share them; the response times are encoded once
-    # an hour (Fragments.latency_text) and put in the place each figures leave for them
-    figures = {s.name: service_figures(s, data.now, LATENCY_HOLE) for s in data.services}
-    latency = {s.name: fragments.latency_text(s, data.now) for s in data.services}
-    put("status.json", json_text(status_json(data, figures), list(latency.values())) + "\n")
+    # each service's figures encoded once, for status.json and services/*.json alike, with its
+    # response times (encoded once an hour: Fragments.latency_text) put in the place they leave
+    figures = {s.name: json_text(service_figures(s, data.now, LATENCY_HOLE),
+                                 [fragments.latency_text(s, data.now)]) for s in data.services}
+    put("status.json", json_text(status_json(data, dict.fromkeys(figures, LATENCY_HOLE)),
+                                 list(figures.values())) + "\n")
     for s in data.services:
         put(f"badges/{s.name}-uptime.svg", fragments.badge("uptime", s.name, uptime_parts(s)))
         put(f"badges/{s.name}-status.svg", fragments.badge("status", s.name, status_parts(s)))
-        put(f"services/{s.name}.json",
-            json_text(service_json(data, s, figures[s.name]), [latency[s.name]]) + "\n")
+        put(f"services/{s.name}.json", service_json_text(data, s, figures[s.name]) + "\n")
         mine = about[s.name]
 
         def own_feed(name: str = s.name, mine: list[tuple[datetime, Entry]] = mine) -> str:

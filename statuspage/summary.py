@@ -22,6 +22,7 @@ import json
 import secrets
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from monitor.core.checks import State
@@ -34,7 +35,7 @@ from statuspage.incident_views import incident_anchor
 from statuspage.views import page_banner
 
 __all__ = ["COMPONENT_STATUSES", "INDICATORS", "LATENCY_HOLE", "component_status", "json_text",
-           "latency_json", "service_figures", "service_json", "status_json"]
+           "latency_json", "service_figures", "service_json", "service_json_text", "status_json"]
 
 COMPONENT_STATUSES = (
     "operational", "under_maintenance", "degraded_performance", "partial_outage", "major_outage",
@@ -77,9 +78,10 @@ def _window_end(w: Window) -> datetime:
 
 
 def status_json(data: PageData,
-                figures: Mapping[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+                figures: Mapping[str, dict[str, Any] | str] | None = None) -> dict[str, Any]:
     """The whole ``status.json`` document (``figures``: :func:`service_figures` of each
-    service by name, when the caller has them)."""
+    service by name, when the caller has them, or :data:`LATENCY_HOLE` for each, when it has
+    them encoded for :func:`json_text`)."""
     site = data.site
     page_id = _hash_id(site.url or site.title)
     updated = iso_utc(data.now)
@@ -202,6 +204,26 @@ def service_json(data: PageData, s: ServiceData,
     return {"schema": 1, "generated_at": iso_utc(data.now), "title": s.title,
             "group": s.group or None,
             **(figures if figures is not None else service_figures(s, data.now))}
+
+
+def service_json_text(data: PageData, s: ServiceData, figures: str) -> str:
+    """:func:`service_json` as :func:`json_text` encodes it, from ``figures``: the service's
+    figures so encoded already (for status.json too). What comes before them is encoded once
+    per build (the time) and once per title and group, not again for each service and build
+    (``tests/test_statuspage_render.py`` holds it to :func:`service_json`)."""
+    if not (figures.startswith("{") and len(figures) > 2):
+        raise ValueError("figures must be a JSON object with members")
+    return f"{_opening(iso_utc(data.now))}{_named(s.title, s.group)}{figures[1:]}"
+
+
+@lru_cache(maxsize=16)
+def _opening(generated_at: str | None) -> str:
+    return json_text({"schema": 1, "generated_at": generated_at})[:-1] + ","
+
+
+@lru_cache(maxsize=65536)
+def _named(title: str, group: str) -> str:
+    return json_text({"title": title, "group": group or None})[1:-1] + ","
 
 
 def service_figures(s: ServiceData, now: datetime,
