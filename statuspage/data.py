@@ -40,7 +40,17 @@ from monitor.store.latency import LatencyPoint
 from monitor.store.ledger import Ledger, StoredCheck
 from monitor.times import ceil_minute, epoch_minute, minute_start
 from statuspage.incident_data import IncidentData, UpdateData, page_incident
-from statuspage.uptimes import Day, Days, Kept, Month, Tally, months, span, tally
+from statuspage.uptimes import (
+    Day,
+    Days,
+    Kept,
+    Month,
+    Tally,
+    months,
+    span,
+    tally,
+    windows_of,
+)
 
 __all__ = [
     "DAYS", "MONTHS", "UPCOMING", "Day", "IncidentData", "Month", "PageData", "ServiceData",
@@ -256,6 +266,7 @@ def gather(
     shown = page_windows(every, now)
     days = Days(dates, day_bounds, every, kept)
     spans = [(*span(w), w) for w in every]
+    mine = kept.spans_of(every) if kept is not None else {}
     month_memo: dict[tuple[object, ...], Uptime] = {}
 
     services = []
@@ -279,7 +290,8 @@ def gather(
         elif check is not None and (check.location not in heard
                                     or check.time > heard[check.location]):
             heard[check.location] = check.time
-        found = months(svc, plans[svc.name], runs, ends, spans, now_min, month_memo, kept)
+        found = months(svc, plans[svc.name], runs, ends, windows_of(svc.name, spans, mine),
+                       now_min, month_memo, kept)
         bar, past = days.uptimes(svc, runs, ends)
         services.append(ServiceData(
             name=svc.name, title=svc.title, group=svc.group, target=svc.sla.target,

@@ -30,7 +30,8 @@ from monitor.core.windows import Window
 from monitor.store.latency import LatencyPoint
 from monitor.times import ceil_minute, epoch_minute
 
-__all__ = ["Day", "Days", "Kept", "Month", "Tally", "months", "overlapping", "span", "tally"]
+__all__ = ["Day", "Days", "Kept", "Month", "Tally", "months", "overlapping", "span", "tally",
+           "windows_of"]
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,9 @@ class Kept:
 
     #: The windows of the last build, each by itself (:meth:`same_windows`).
     windows: dict[Window, Window] = field(default_factory=dict)
+    #: Each service's windows as :func:`months` takes them, and the windows they were taken
+    #: from (:meth:`spans_of`).
+    spans: tuple[tuple[Window, ...], dict[str, list[tuple[int, int, Window]]]] = ((), {})
 
     def same_windows(self, windows: Sequence[Window]) -> list[Window]:
         """``windows``, each one equal to a window of the last build as that very object: the
@@ -99,6 +103,15 @@ class Kept:
         known = self.windows
         self.windows = {w: known.get(w, w) for w in windows}
         return list(self.windows.values())
+
+    def spans_of(self, windows: Sequence[Window]) -> dict[str, list[tuple[int, int, Window]]]:
+        """Each service's windows as :func:`months` takes them (by name, filled in as asked
+        for by :func:`windows_of`), kept while the build's windows are the same: a month's
+        windows of 1,000 services were picked out of every window at every build."""
+        every = tuple(windows)
+        if every != self.spans[0]:
+            self.spans = (every, {})
+        return self.spans[1]
 
     def forget_others(self, names: Sequence[str]) -> None:
         """Drop services no longer configured."""
@@ -240,16 +253,26 @@ class Days:
         return out
 
 
+def windows_of(name: str, windows: Sequence[tuple[int, int, Window]],
+               mine: dict[str, list[tuple[int, int, Window]]]) -> list[tuple[int, int, Window]]:
+    """The ``(lo, hi, window)`` spans of ``windows`` that apply to service ``name``, kept in
+    ``mine`` (:meth:`Kept.spans_of`)."""
+    found = mine.get(name)
+    if found is None:
+        found = mine[name] = [w for w in windows if w[2].applies_to(name)]
+    return found
+
+
 def months(svc: ServiceConfig, plan: list[tuple[int, int]], runs: Sequence[Run],
-           ends: Sequence[int], windows: Sequence[tuple[int, int, Window]], now_min: int,
+           ends: Sequence[int], spans: Sequence[tuple[int, int, Window]], now_min: int,
            memo: dict[tuple[object, ...], Uptime], kept: Kept | None = None) -> list[Month]:
-    """This month to date and the ones before; ``windows`` as ``(lo, hi, window)`` spans.
+    """This month to date and the ones before; ``spans``: the windows that apply to the
+    service, as ``(lo, hi, window)`` (:func:`windows_of`).
 
     Memoized like the days (see :class:`Days`): services with the same SLA, the same runs
     relative to the month's start and the same windows share one :func:`month_uptime`. The
     months before this one are the last build's while nothing they depend on changed.
     """
-    spans = [s for s in windows if s[2].applies_to(svc.name)]
     if kept is None:
         return [_month(svc, i, y, m, runs, ends, spans, now_min, memo)
                 for i, (y, m) in enumerate(plan)]

@@ -17,6 +17,7 @@ from test_statuspage_sample import sample_page
 import statuspage.render
 from monitor.config import Config, parse_config
 from monitor.core.checks import CheckResult, Observation, State
+from monitor.core.windows import Window
 from monitor.store.ledger import Ledger
 from statuspage import charts
 from statuspage.builder import SiteBuilder
@@ -160,6 +161,24 @@ def test_the_days_and_months_that_did_not_change_are_kept(
         assert s.past is not None and s.past == cold[name].past == tally(s.days[:-1])
     assert second["api"].past is first["api"].past
     assert second["web"].past.down_days[-1:] == (len(second["web"].days) - 3,)
+
+
+def test_a_window_declared_between_two_builds_counts_in_the_second(
+    config: Config, ledger: Ledger
+) -> None:
+    builder = SiteBuilder()
+    builder.gather(config, ledger, NOW)
+    window = Window("7", "maintenance", ("api",), NOW - timedelta(days=3),
+                    NOW - timedelta(days=3) + timedelta(hours=2), "Database upgrade",
+                    NOW - timedelta(days=4), "cli:ops")
+    later = NOW + timedelta(minutes=1)
+    second = {s.name: s for s in builder.gather(config, ledger, later, [window]).services}
+    cold = {s.name: s for s in SiteBuilder().gather(config, ledger, later, [window]).services}
+    assert second == cold
+    assert second["api"].month.uptime.maintenance_minutes \
+        >= 120 + cold["web"].month.uptime.maintenance_minutes
+    assert any(w.id == "7" for w in second["api"].month.uptime.maintenance)
+    assert not any(w.id == "7" for w in second["web"].month.uptime.maintenance)
 
 
 def test_a_key_that_did_not_change_is_the_same_object(
