@@ -418,10 +418,8 @@ class Ledger:
         with self._lock:
             return latency.read_series(self._conn, lo_hour, hi_hour, per)
 
-    def latency_recent(self, now_hour: int
-                       ) -> tuple[dict[str, list[LatencyPoint]], dict[str, list[LatencyPoint]]]:
-        """The last 24 hours by hour and today so far, from one read
-        (:func:`monitor.store.latency.read_recent`)."""
+    def latency_recent(self, now_hour: int) -> tuple[dict[str, list[LatencyPoint]], ...]:
+        """The last 24 hours by hour, and today (:func:`monitor.store.latency.read_recent`)."""
         with self._lock:
             return latency.read_recent(self._conn, now_hour)
 
