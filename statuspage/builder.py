@@ -8,7 +8,8 @@ A :class:`SiteBuilder` keeps, between its builds:
 - each service's rendered pieces, per language (:class:`statuspage.fragments.Fragments`): a
   service whose key did not change is not rendered again;
 - what it published (:class:`statuspage.publish.Published`): a file whose bytes did not
-  change is hard-linked from the version before, not written.
+  change is left as it is in the version it takes over, or hard-linked from the version
+  before; it is not written.
 
 A build runs with the collector paused (:func:`monitor.run.collector.paused_collector`);
 :meth:`SiteBuilder.settle` collects what the builds left, once the page is published.

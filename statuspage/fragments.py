@@ -202,8 +202,12 @@ def index_pieces(data: PageData, lang: str, env: jinja2.Environment,
     line on its last check as it is now (not kept: it changes with nearly every check)."""
     made = _pieces(data, lang, env.get_template("service.html"), fragments.services,
                    lambda name: fragments.key(name)[0], service_view, fragments.counts)
-    blobs = {s.name: (made.blobs[s.name][0], _note(s, data.now, lang), made.blobs[s.name][1])
-             for s in data.services}
+    blobs = {}
+    for s in data.services:
+        parts = made.blobs[s.name]
+        if len(parts) != 2:
+            raise AssertionError("service.html does not place the line on the last check")
+        blobs[s.name] = (parts[0], _note(s, data.now, lang), parts[1])
     return Pieces(made.views, blobs)
 
 
