@@ -162,7 +162,9 @@ def _spare_files(versions: Iterable[Path]) -> Iterator[str]:
 
 
 def _files_in(version: Path) -> frozenset[str]:
-    """The regular files under ``version``, as paths relative to it."""
+    """The regular files under ``version``, as paths relative to it. Anything else found there
+    that a build never makes (a symbolic link, to a folder or a file) is removed, so that
+    nothing is ever written through it."""
     found: set[str] = set()
     stack = [""]
     while stack:
@@ -177,6 +179,9 @@ def _files_in(version: Path) -> frozenset[str]:
                 stack.append(rel + "/")
             elif entry.is_file(follow_symlinks=False):
                 found.add(rel)
+            else:
+                with suppress(OSError):
+                    os.unlink(entry.path)
     return frozenset(found)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 from pathlib import Path
 
 from statuspage.publish import BuildReport, Published
@@ -141,6 +142,9 @@ def test_a_link_planted_in_a_retired_version_is_replaced_not_written_through(
     (oldest / "index.html").unlink()
     (oldest / "index.html").symlink_to(target)  # a file the new version rewrites
     (oldest / "services/s3.json").symlink_to(target)  # a file the new version adds
+    shutil.rmtree(oldest / "static")
+    (oldest / "static").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    (tmp_path / "elsewhere").mkdir()  # a folder the new version writes into
     os.utime(oldest, ns=(times.st_atime_ns, times.st_mtime_ns))  # still the oldest
 
     newest = write_and_publish(_files(3), out, before)
@@ -150,3 +154,5 @@ def test_a_link_planted_in_a_retired_version_is_replaced_not_written_through(
     assert _site(out) == _files(3)
     assert not (newest.version_dir / "index.html").is_symlink()
     assert not (newest.version_dir / "services/s3.json").is_symlink()
+    assert not (newest.version_dir / "static").is_symlink()
+    assert not any((tmp_path / "elsewhere").iterdir())
