@@ -115,7 +115,7 @@ class Kept:
 
     def forget_others(self, names: Sequence[str]) -> None:
         """Drop services no longer configured."""
-        for kept in (self.days, self.months):
+        for kept in (self.days, self.months, self.spans[1]):
             for name in set(kept) - set(names):
                 del kept[name]
 
