@@ -12,7 +12,7 @@ rounded up, so 99.996 % is shown as 99.99 %, not as a 100 % that was not reached
 from __future__ import annotations
 
 import io
-from datetime import date, datetime, tzinfo
+from datetime import UTC, date, datetime, tzinfo
 from decimal import ROUND_DOWN, Decimal
 from functools import cache, lru_cache
 from pathlib import Path
@@ -129,21 +129,34 @@ class Formatter:
         """``October 2026``, ``Oktober 2026``, ``octubre de 2026``."""
         return format_skeleton("yMMMM", date(year, month, 1), locale=self.locale)
 
-    @lru_cache(maxsize=16384)  # noqa: B019
+    # The moments are kept by their instant in UTC: two local times of one zone compare equal
+    # when their wall clocks do, fold or not (02:00 CEST and 02:00 CET, the night the clocks
+    # go back), and one would be said as the other.
+
     def moment(self, dt: datetime, tz: tzinfo, *, zone: bool = True) -> str:
         """``1 Oct 2026, 15:05 CEST``: the date as :meth:`day`, the time, the zone."""
-        day = self.day(dt.astimezone(tz).date())
-        text = self._dt_pattern.replace("{1}", day).replace("{0}", self.time(dt, tz))
-        return f"{text} {self.zone(dt, tz)}" if zone else text
+        return self._moment(dt.astimezone(UTC), tz, zone)
 
     @lru_cache(maxsize=16384)  # noqa: B019
+    def _moment(self, dt: datetime, tz: tzinfo, zone: bool) -> str:
+        day = self.day(dt.astimezone(tz).date())
+        text = self._dt_pattern.replace("{1}", day).replace("{0}", self._time(dt, tz))
+        return f"{text} {self._zone(dt, tz)}" if zone else text
+
     def zone(self, dt: datetime, tz: tzinfo) -> str:
         """The abbreviation of ``tz`` at ``dt``: ``CEST``, ``MESZ``, ``UTC``."""
-        return format_datetime(dt, "z", tzinfo=tz, locale=self.locale)
+        return self._zone(dt.astimezone(UTC), tz)
 
     @lru_cache(maxsize=16384)  # noqa: B019
+    def _zone(self, dt: datetime, tz: tzinfo) -> str:
+        return format_datetime(dt, "z", tzinfo=tz, locale=self.locale)
+
     def time(self, dt: datetime, tz: tzinfo) -> str:
         """``15:05`` (``15.05`` in Danish), in ``tz``."""
+        return self._time(dt.astimezone(UTC), tz)
+
+    @lru_cache(maxsize=16384)  # noqa: B019
+    def _time(self, dt: datetime, tz: tzinfo) -> str:
         return format_time(dt, "short", tzinfo=tz, locale=self.locale)
 
     @lru_cache(maxsize=16384)  # noqa: B019

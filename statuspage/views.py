@@ -301,9 +301,11 @@ def _window_span(w: Window, f: Formatter, tz: ZoneInfo) -> str:
     start, end = w.start.astimezone(tz), w.end.astimezone(tz)
     if w.cancelled_at is not None and w.cancelled_at < w.end:
         end = w.cancelled_at.astimezone(tz)
-    if start.date() == end.date():
-        return f"{f.moment(start, tz, zone=False)} – {f.time(end, tz)} {f.zone(end, tz)}"
-    return f"{f.moment(start, tz)} – {f.moment(end, tz)}"
+    if start.date() != end.date():
+        return f"{f.moment(start, tz)} – {f.moment(end, tz)}"
+    if f.zone(start, tz) != f.zone(end, tz):  # the night the clocks change: 02:00 twice
+        return f"{f.moment(start, tz)} – {f.time(end, tz)} {f.zone(end, tz)}"
+    return f"{f.moment(start, tz, zone=False)} – {f.time(end, tz)} {f.zone(end, tz)}"
 
 
 def _maintenance(data: PageData, f: Formatter, tz: ZoneInfo) -> tuple[MaintenanceView, ...]:

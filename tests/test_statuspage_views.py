@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 from babel import Locale
@@ -307,6 +307,23 @@ def test_maintenance_and_outage_lists() -> None:
         ("Database upgrade", False, "Scheduled", "23 Oct 2026, 02:00 – 04:00 CEST",
          "Website and API"),
     ]
+
+
+@pytest.mark.parametrize(("start", "end", "lang", "when"), [
+    (datetime(2026, 10, 25, 0, 0, tzinfo=UTC), datetime(2026, 10, 25, 1, 0, tzinfo=UTC), "en",
+     "25 Oct 2026, 02:00 CEST – 02:00 CET"),
+    (datetime(2026, 10, 25, 0, 30, tzinfo=UTC), datetime(2026, 10, 25, 2, 0, tzinfo=UTC), "de",
+     "25. Okt. 2026, 02:30 MESZ – 03:00 MEZ"),
+    (datetime(2026, 10, 25, 1, 30, tzinfo=UTC), datetime(2026, 10, 25, 3, 0, tzinfo=UTC), "en",
+     "25 Oct 2026, 02:30 – 04:00 CET"),
+], ids=["clocks-go-back-02:00-twice", "across-the-change-de", "after-the-change"])
+def test_a_window_on_the_night_the_clocks_go_back_names_both_zones(
+    start: datetime, end: datetime, lang: str, when: str
+) -> None:
+    window = Window(id="9", kind="maintenance", services=("api",), start=start, end=end,
+                    title="Patching", declared_at=None, declared_by=None)
+    page = replace(sample_page(), maintenance=(window,))
+    assert [m.when for m in index_view(page, lang).maintenance] == [when]
 
 
 def test_language_links() -> None:
