@@ -16,7 +16,11 @@ Then measures, best of ``--repeat``:
 - ``write_s``: the seconds spent writing and publishing the files (the build report's
   ``write_s``), in a thread of their own while the build renders (``statuspage.writing``);
 - ``build_s`` = gather + render: a full first build (goal: < 1 s for 200 services, < 3 s for
-  1,000);
+  1,000), its languages' pages rendered in ``--jobs`` processes (``jobs``; by default, as
+  ``upwatch build-page``'s, one per core this process may use: ``statuspage.forked``);
+  ``build_cpu_s``: the CPU seconds of that build and of its children; with more than one
+  process, the same build in one process too (``JOBS``): ``build_one_process_s``, and
+  ``forked_identical``: whether both made the same site byte for byte;
 - the rebuild ``upwatch run`` does every minute, by one :class:`SiteBuilder` kept between
   builds: one minute later, with 1 % of the services (at least one) given a new, failing
   check, after two such minutes untimed (``WARM_UP``: from the third minute on a rebuild
@@ -58,12 +62,14 @@ import argparse
 import json
 import os
 import random
+import resource
 import subprocess
 import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -74,6 +80,7 @@ from monitor.core.incidents import Impact, IncidentStatus  # noqa: E402
 from monitor.run.collector import paused_collector, tune_collector  # noqa: E402
 from monitor.store.ledger import Ledger  # noqa: E402
 from statuspage.builder import SiteBuilder  # noqa: E402
+from statuspage.forked import cores  # noqa: E402
 
 NOW = datetime(2026, 10, 20, 12, 0, 30, tzinfo=UTC)
 STEP = timedelta(hours=6)
@@ -86,6 +93,8 @@ INTERVAL_MS = 6 * 3600 * 1000
 #: nothing an earlier build worked out (the formatters' and the markup's kept words and pieces,
 #: the compiled templates, the chart drawings) carries over. Repeated in one process, the second
 #: build from nothing of 1,000 services rendered in 1.8 s instead of 2.9 s.
+#: JOBS: with ``--jobs`` above 1, each timed build from nothing is followed by the same build
+#: in one process, in a process of its own too, so that both are measured in the same run.
 #: Rebuilds before the timed ones: from the third on, each retires a version and takes over
 #: its files (statuspage.publish), as every minute of a running ``upwatch run`` does.
 WARM_UP = 2
@@ -246,22 +255,39 @@ def site_bytes(root: Path) -> dict[str, bytes]:
             if p.is_file()}
 
 
-def cold_build(services: int, db: Path, out: Path) -> None:
-    """One build from nothing in this fresh process (see COLD); its times as a JSON line."""
+def _cpu_s() -> float:
+    """CPU seconds of this process and of its children reaped so far."""
+    own, children = (resource.getrusage(who) for who in (resource.RUSAGE_SELF,
+                                                          resource.RUSAGE_CHILDREN))
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def cold_build(services: int, db: Path, out: Path, jobs: int) -> None:
+    """One build from nothing in this fresh process (see COLD), its languages' pages rendered
+    in ``jobs`` processes; its times as a JSON line."""
     config = make_config(services)
     ledger = Ledger(db)
     tune_collector()  # as upwatch build-page does
-    builder = SiteBuilder()
+    builder = SiteBuilder(jobs=jobs)
     os.sync()  # a calm disk (see CALM): the seed's or the last build's writes are out
     with paused_collector():  # as SiteBuilder.build
-        t0 = time.perf_counter()
+        c0, t0 = _cpu_s(), time.perf_counter()
         data = builder.gather(config, ledger, NOW)
         t1 = time.perf_counter()
         report = builder.build_data(data, out)
-        t2 = time.perf_counter()
+        t2, c2 = time.perf_counter(), _cpu_s()
     ledger.close()
     print(json.dumps({"gather_s": t1 - t0, "render_s": t2 - t1, "write_s": report.write_s,
-                      "version_dir": str(report.version_dir)}))
+                      "cpu_s": c2 - c0, "version_dir": str(report.version_dir)}))
+
+
+def _cold(services: int, tmp: Path, jobs: int) -> dict[str, Any]:
+    cold = subprocess.run(
+        [sys.executable, __file__, "--services", str(services), "--jobs", str(jobs),
+         "--cold-build", str(tmp / "bench.db"), str(tmp / "site")],
+        check=True, capture_output=True, text=True)
+    built: dict[str, Any] = json.loads(cold.stdout.splitlines()[-1])
+    return built
 
 
 def main() -> None:
@@ -269,11 +295,14 @@ def main() -> None:
     ap.add_argument("--services", type=int, default=200)
     ap.add_argument("--days", type=int, default=400, help="days of history to seed")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--jobs", type=int, default=cores(),
+                    help="processes a build from nothing renders in (default, as upwatch "
+                         "build-page's: the cores this process may use)")
     ap.add_argument("--cold-build", nargs=2, metavar=("LEDGER", "OUT"), type=Path,
                     help=argparse.SUPPRESS)  # one build from nothing, in a child (see COLD)
     args = ap.parse_args()
     if args.cold_build:
-        cold_build(args.services, *args.cold_build)
+        cold_build(args.services, *args.cold_build, args.jobs)
         return
     rng = random.Random(20261020)
     config = make_config(args.services)
@@ -284,21 +313,23 @@ def main() -> None:
         incidents = seed_incidents(ledger, config, rng)
         seed_s = time.perf_counter() - t0
         tune_collector()  # as upwatch build-page (and its --serve child) does
-        gathers, renders, writes, ios = [], [], [], []
+        gathers, renders, writes, cpus, ios, alone = [], [], [], [], [], []
         files: dict[str, bytes] = {}
+        forked_identical = True
         for _ in range(args.repeat):  # from nothing, as ``upwatch build-page``: see COLD
-            cold = subprocess.run(
-                [sys.executable, __file__, "--services", str(args.services), "--cold-build",
-                 str(Path(tmp) / "bench.db"), str(Path(tmp) / "site")],
-                check=True, capture_output=True, text=True)
-            built = json.loads(cold.stdout.splitlines()[-1])
+            built = _cold(args.services, Path(tmp), args.jobs)
             gathers.append(built["gather_s"])
             renders.append(built["render_s"])
             writes.append(built["write_s"])
+            cpus.append(built["cpu_s"])
             # the disk's reference after each build: the same files, new, bare, on a calm disk
             files = site_bytes(Path(built["version_dir"]))
             os.sync()
             ios.append(io_reference(files, Path(tmp) / f"io-{len(ios)}"))
+            if args.jobs > 1:  # the same build in one process (JOBS)
+                one = _cold(args.services, Path(tmp), 1)
+                alone.append(one["gather_s"] + one["render_s"])
+                forked_identical &= site_bytes(Path(one["version_dir"])) == files
         # minute by minute, as ``upwatch run``: one builder kept between builds
         builder = SiteBuilder()
         builder.build(config, ledger, [], NOW, Path(tmp) / "live")
@@ -344,6 +375,10 @@ def main() -> None:
             "gather_s": round(gather_s, 3),
             "render_s": round(render_s, 3),
             "build_s": round(gather_s + render_s, 3),
+            "jobs": args.jobs,
+            "build_cpu_s": round(cpus[renders.index(render_s)], 3),
+            "build_one_process_s": round(min(alone), 3) if alone else None,
+            "forked_identical": forked_identical,
             "reference_s": round(ref, 4),
             "ratio": round((gather_s + render_s) / ref, 1),
             "index_kb": round(sizes["index.html"] / 1024, 1),
@@ -375,6 +410,10 @@ def main() -> None:
         print(f"full build:  gather {gather_s:.3f}s ({gather_s / ref:.1f}x) + render "
               f"{render_s:.3f}s ({render_s / ref:.1f}x) = {gather_s + render_s:.3f}s "
               f"({(gather_s + render_s) / ref:.1f}x the reference)")
+        if alone:
+            print(f"  in {args.jobs} processes: {cpus[renders.index(render_s)]:.3f} CPU-s; "
+                  f"in one process: {min(alone):.3f}s ({min(alone) / ref:.1f}x); the same "
+                  f"site byte for byte: {forked_identical}")
         print(f"disk: the build wrote for {result['write_s']:.3f}s, alongside its rendering; the "
               f"{len(files)} files written as new files, bare: {io_s:.3f}s; the build "
               f"less that: {gather_s + render_s - io_s:.3f}s")

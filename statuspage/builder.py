@@ -46,11 +46,13 @@ SETTLE_FULL = 60
 
 
 class SiteBuilder:
-    """Builds the site for ``languages`` again and again, keeping what it can (see above)."""
+    """Builds the site for ``languages`` again and again, keeping what it can (see above).
+    ``jobs``: the processes its first build, which keeps nothing, renders in
+    (:mod:`statuspage.forked`); the builds after render in this one."""
 
     def __init__(self, *, languages: Sequence[str] = LANGUAGES,
-                 static_dir: Path = STATIC_DIR) -> None:
-        self.languages, self.static_dir = tuple(languages), static_dir
+                 static_dir: Path = STATIC_DIR, jobs: int = 1) -> None:
+        self.languages, self.static_dir, self.jobs = tuple(languages), static_dir, jobs
         self.kept = Kept()
         self.fragments = Fragments()
         self.published = Published()
@@ -62,7 +64,8 @@ class SiteBuilder:
 
     def build_data(self, data: PageData, out_dir: Path) -> BuildReport:
         return build_site(data, out_dir, languages=self.languages, static_dir=self.static_dir,
-                          fragments=self.fragments, published=self.published)
+                          fragments=self.fragments, published=self.published,
+                          jobs=self.jobs)
 
     def build(self, config: Config, ledger: Ledger, windows: Sequence[Window], now: datetime,
               out_dir: Path) -> BuildReport:

@@ -84,6 +84,8 @@ class Fragments:
         #: Each service's charts as drawn (:func:`statuspage.views.drawings`' ``kept``).
         self._drawn: dict[str, tuple[object, Drawings]] = {}
         self.counts = {"rendered": 0, "reused": 0}
+        #: The processes the latest build rendered in (:mod:`statuspage.forked`).
+        self.processes = 1
 
     def begin(self, data: PageData, asset_version: str) -> None:
         """Start a build: anything site-wide that the pieces depend on (the site's language,
@@ -113,6 +115,11 @@ class Fragments:
                         old[1] if old[1] == keys[1] else keys[1])
             self._keys[s.name] = keys
         self.counts = {"rendered": 0, "reused": 0}
+
+    @property
+    def fresh(self) -> bool:
+        """Whether no piece is kept: the build renders everything (a build from nothing)."""
+        return not (self.services.pieces or self.history.pieces or self.embeds.pieces)
 
     def end(self) -> None:
         for kept in (self.services, self.embeds, self.history, self.latency, self.feeds,

@@ -75,6 +75,9 @@ class BuildReport:
     #: Seconds spent writing and linking the files and publishing them (during a build, in a
     #: thread of its own while the build renders: :mod:`statuspage.writing`).
     write_s: float = 0.0
+    #: Processes the pages were rendered in: more than one when forked children rendered
+    #: some languages' pages (a build from nothing: :mod:`statuspage.forked`).
+    processes: int = 1
 
     @property
     def total_bytes(self) -> int:

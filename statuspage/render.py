@@ -24,6 +24,7 @@ import os
 import secrets
 import shutil
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -37,6 +38,7 @@ from statuspage.badges import status_parts, uptime_parts
 from statuspage.chrome import brand_href, page_href
 from statuspage.data import DAYS, PageData, gather
 from statuspage.feed import Entry, feed_entries, feed_view
+from statuspage.forked import Children, may_fork, shares
 from statuspage.fragments import Fragments, embed_pages, history_pieces, index_pieces
 from statuspage.history import history_view
 from statuspage.i18n import LANGUAGES
@@ -91,6 +93,7 @@ def render_files(
     data: PageData, languages: Sequence[str] = LANGUAGES, *, asset_version: str = "",
     fragments: Fragments | None = None,
     emit: Callable[[str, str | bytes], None] | None = None,
+    jobs: int = 1,
 ) -> dict[str, str]:
     """Every generated file (not the static assets), path → text. Deterministic.
 
@@ -99,7 +102,9 @@ def render_files(
     None: render everything. ``emit``: called with each file as soon as it is rendered, as
     text or, for the pages made of the services' pieces, as UTF-8 (a
     :class:`statuspage.writing.Writer` writes it meanwhile); the per-service files come first,
-    the five languages' pages after. With ``emit`` nothing is kept: the result is empty."""
+    the five languages' pages after. With ``emit`` nothing is kept: the result is empty.
+    ``jobs``: the processes a build that keeps nothing renders in (forked children render
+    some languages' pages: :mod:`statuspage.forked`); 1: this one only."""
     files: dict[str, str] = {}
 
     def put(rel: str, content: str | bytes) -> None:
@@ -110,9 +115,20 @@ def render_files(
 
     fragments = fragments or Fragments()
     fragments.begin(data, asset_version)
-    _service_files(data, fragments, put)
-    for lang in _languages(data.site.language, languages):
+    mine = _languages(data.site.language, languages)
+    theirs: list[list[str]] = []
+    if jobs > 1 and fragments.fresh and may_fork():
+        mine, theirs = shares(mine, jobs)
+    fragments.processes = 1 + len(theirs)
+
+    def language(lang: str, put: Callable[[str, str | bytes], None]) -> None:
         _language_files(data, lang, asset_version, fragments, put)
+    with Children(theirs, language) as children:  # forked before any file is handed over
+        _service_files(data, fragments, put)
+        for lang in mine:
+            language(lang, put)
+        for rel, blob in children.files():
+            put(rel, blob)
     fragments.end()
     return files
 
@@ -211,13 +227,16 @@ def build_site(
     static_dir: Path = STATIC_DIR,
     fragments: Fragments | None = None,
     published: Published | None = None,
+    jobs: int = 1,
 ) -> BuildReport:
     """Render the whole site for ``data`` and publish it at ``out_dir`` atomically.
 
     ``fragments`` and ``published``: what the builds before in this process rendered and
     published (:class:`statuspage.builder.SiteBuilder` keeps them): then only what changed
-    is rendered again, and only files whose bytes changed are written."""
+    is rendered again, and only files whose bytes changed are written. ``jobs``: see
+    :func:`render_files`."""
     out_dir = Path(os.path.abspath(out_dir))  # not resolve(): out_dir itself is the link
+    fragments = fragments if fragments is not None else Fragments()
     if not out_dir.parent.exists():
         raise BuildError(f"{out_dir.parent} does not exist; create it first")
     if not out_dir.parent.is_dir():
@@ -229,7 +248,7 @@ def build_site(
         with writing(out_dir, published,
                      folders=("badges", "services", "embed", "feeds")) as writer:
             render_files(data, languages, asset_version=version_tag, fragments=fragments,
-                         emit=writer.put)
+                         emit=writer.put, jobs=jobs)
             for src in sorted(static_dir.rglob("*")):  # copied as they are
                 if src.is_file():
                     writer.put(f"static/{src.relative_to(static_dir).as_posix()}",
@@ -240,7 +259,7 @@ def build_site(
         raise BuildError(f"cannot write in {out_dir.parent} ({_reason(err)}): choose a folder "
                          "this user can write to, on a disk with free space") from err
     assert writer.report is not None
-    return writer.report
+    return replace(writer.report, processes=fragments.processes)
 
 
 def _reason(err: OSError) -> str:

@@ -12,6 +12,10 @@ While the thread runs, the interpreter switches threads every 0.1 ms instead of 
 thread needs the interpreter for a moment after each system call, and waiting up to 5 ms for it
 each time made writing in a thread slower than writing in line.
 
+The thread starts with the first file, not before: a build from nothing that renders some
+languages in child processes forks them first (:mod:`statuspage.forked`), and a process is
+forked only while it has no other thread.
+
 A rebuild makes almost no file (it links what did not change and takes over the files of the
 version it retires, :mod:`statuspage.publish`); its calls are short, and in a thread each
 waited for the interpreter longer than it took: a rebuild writes in line.
@@ -70,11 +74,13 @@ class Writer:
         self.threaded = not version.links if threaded is None else threaded
         self._queue: queue.SimpleQueue[tuple[str, str | bytes] | None] = queue.SimpleQueue()
         self._error: BaseException | None = None
-        if self.threaded:
-            self._thread = threading.Thread(target=self._run, name="upwatch-site-writer",
-                                            daemon=True)
-            _fast_switching(True)
-            self._thread.start()
+        self._thread: threading.Thread | None = None  # started with the first file
+
+    def _start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="upwatch-site-writer",
+                                        daemon=True)
+        _fast_switching(True)
+        self._thread.start()
 
     def put(self, rel: str, content: str | bytes) -> None:
         """Hand over one file (text is written as UTF-8); raises what stopped the thread."""
@@ -83,6 +89,8 @@ class Writer:
         if not self.threaded:
             self.version.add(rel, content.encode() if isinstance(content, str) else content)
             return
+        if self._thread is None:
+            self._start()
         self._queue.put((rel, content))
 
     def _run(self) -> None:
@@ -97,7 +105,7 @@ class Writer:
 
     def close(self) -> None:
         """Wait for every file handed over; raise what stopped the thread, if anything."""
-        if not self.threaded:
+        if self._thread is None:  # in line, or no file at all
             return
         self._queue.put(None)
         self._thread.join()

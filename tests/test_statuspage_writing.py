@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -21,6 +22,10 @@ from statuspage.writing import writing
 
 def _versions(parent: Path) -> list[Path]:
     return sorted(p for p in parent.iterdir() if p.name.startswith(".site.build-"))
+
+
+def _writer_threads() -> int:
+    return sum(t.name == "upwatch-site-writer" for t in threading.enumerate())
 
 
 def test_the_per_service_files_come_before_the_languages_pages() -> None:
@@ -78,9 +83,12 @@ def test_a_build_that_fails_while_rendering_leaves_no_version_behind(tmp_path: P
 def test_the_thread_switch_interval_is_short_only_while_writing(tmp_path: Path) -> None:
     before = sys.getswitchinterval()
     with writing(tmp_path / "site", Published()) as writer:
-        assert sys.getswitchinterval() == pytest.approx(0.0001)
+        assert _writer_threads() == 0  # no thread before the first file
         writer.put("a.txt", b"a")
+        assert sys.getswitchinterval() == pytest.approx(0.0001)
+        writer.put("b.txt", b"b")
     assert sys.getswitchinterval() == before
+    assert _writer_threads() == 0
 
 
 def test_a_rebuild_writes_in_line_and_links_what_did_not_change(tmp_path: Path) -> None:

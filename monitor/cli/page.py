@@ -1,6 +1,8 @@
 """``upwatch build-page``: the static status page, built once or (``--serve``) on request.
 
-Once: gather from the ledger and build from nothing, as of ``--at`` or now.
+Once: gather from the ledger and build from nothing, as of ``--at`` or now, the languages'
+pages rendered in ``--jobs`` processes (by default one per core this process may use:
+:mod:`statuspage.forked`).
 
 ``--serve`` is how ``upwatch run`` rebuilds its page (:mod:`monitor.run.pages`): one child
 process for the monitor's life, reading one line per build on stdin (the time to build as of,
@@ -35,12 +37,14 @@ __all__ = ["cmd_build_page"]
 
 def cmd_build_page(args: argparse.Namespace) -> int:
     from statuspage.builder import SiteBuilder
+    from statuspage.forked import cores
 
     # A build holds tens of thousands of objects per hundred services at once: with the
     # collector's defaults, its collections took a quarter of a 1,000-service build
     # (bench/page.py). Put back after, for a caller in the same process.
     with tuned_collector():
-        builder = SiteBuilder()
+        jobs = args.jobs if args.jobs is not None else 1 if args.serve else cores()
+        builder = SiteBuilder(jobs=jobs)
         if args.serve:
             return _serve(args, builder, sys.stdin, sys.stdout)
         now = args.at if args.at is not None else SystemClock().now()
@@ -63,8 +67,10 @@ def _build(args: argparse.Namespace, builder: SiteBuilder, config: Config, now: 
     finally:
         ledger.close()
     index_kb = report.sizes.get("index.html", 0) / 1024
+    processes = f"{report.processes} processes, " if report.processes > 1 else ""
     out.write(f"built {len(report.files)} files into {args.out} in "
-              f"{time.monotonic() - started:.1f}s (writing {report.write_s:.1f}s, index.html "
+              f"{time.monotonic() - started:.1f}s ({processes}writing {report.write_s:.1f}s, "
+              f"index.html "
               f"{index_kb:.0f} KB, {report.written} written){tail}\n")
     out.flush()
     if args.serve:  # the page is out: collect what the build left before the next one

@@ -70,7 +70,22 @@ def add_page_parser(sub: Subparsers[argparse.ArgumentParser]) -> None:
                       help="keep running: build once per line read on stdin (the time to "
                            "build as of, ISO 8601), reusing what the builds before computed; "
                            "what `upwatch run` does")
+    page.add_argument("--jobs", type=_jobs, default=None, metavar="N",
+                      help="processes to render the languages' pages in, for a build from "
+                           "nothing (default: the cores this process may use; 1 with "
+                           "--serve, which rebuilds only what changed)")
     page.set_defaults(handler=cmd_build_page)
+
+
+def _jobs(text: str) -> int:
+    """``--jobs``: a whole number, 1 or more."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of 1 or more, got {text!r}")
+    return n
 
 
 def _instant(text: str) -> datetime:
