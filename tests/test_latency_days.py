@@ -1,18 +1,20 @@
 """Latency packed per day (schema version 9): a ledger of version 8, with one row per hour in
 ``latency_hours``, opens with the same latency series as a ledger that recorded the same
-checks, on both engines."""
+checks, on both engines; so does one of version 9, whose days have no sums beside their blobs
+yet (version 10)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from monitor.core.checks import CheckResult, Observation, State
 from monitor.store.connect import open_database
-from monitor.store.latency import unpack_day
+from monitor.store.latency import blob_sums, unpack_day
 from monitor.store.ledger import Ledger
 from monitor.store.schema import MIGRATIONS, transaction
 
@@ -76,6 +78,56 @@ def test_version_8_latency_hours_become_days(new_target: Callable[[], str | Path
         led.close()
 
 
+def _day_rows(led: Ledger) -> list[tuple[Any, ...]]:
+    return led.read_only(lambda x: x._conn.execute(
+        "SELECT service_id, location_id, day, hours, count, p50_sum, p95_sum FROM latency_days "
+        "ORDER BY service_id, location_id, day").fetchall())
+
+
+def _sums_of_blobs(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    return [(*row[:3], *blob_sums(bytes(row[3]))) for row in rows]
+
+
+def test_version_9_days_get_their_sums(new_target: Callable[[], str | Path]) -> None:
+    recorded, legacy = new_target(), new_target()
+    led = Ledger(recorded)
+    led.record(checks())
+    hour = int(T0.timestamp()) // 3600
+    want = [led.latency_series(hour - 48, hour + 48, per) for per in (1, 3, 24)]
+    rows = _day_rows(led)
+    assert [(*r[:3], *r[4:]) for r in rows] == _sums_of_blobs(rows)  # as recorded
+    assert all(r[4] for r in rows)
+    tables = {t: led.read_only(lambda x, t=t: x._conn.execute(f"SELECT * FROM {t}").fetchall())
+              for t in ("services", "locations", "latency_open")}
+    led.close()
+
+    db = open_database(legacy)
+    try:
+        with transaction(db, "a version 9 ledger"):
+            for migration in MIGRATIONS[:9]:
+                for step in migration:
+                    if callable(step):
+                        step(db)
+                        continue
+                    for sql in db.ddl(step):
+                        db.execute(sql)
+            db.set_schema_version(9)
+            for table, content in tables.items():
+                if content:
+                    db.copy_in(table, db.columns(table), content)
+            assert db.columns("latency_days") == ["service_id", "location_id", "day", "hours"]
+            db.copy_in("latency_days", ("service_id", "location_id", "day", "hours"),
+                       [r[:4] for r in rows])
+    finally:
+        db.close()
+    led = Ledger(legacy)
+    try:
+        assert [led.latency_series(hour - 48, hour + 48, per) for per in (1, 3, 24)] == want
+        assert _day_rows(led) == rows  # the sums worked out from the blobs
+    finally:
+        led.close()
+
+
 def test_hours_closed_over_several_commits_fill_their_days(tmp_path: Path) -> None:
     led = Ledger(tmp_path / "ledger.db")
     try:
@@ -86,6 +138,9 @@ def test_hours_closed_over_several_commits_fill_their_days(tmp_path: Path) -> No
         again.record(obs)
         hour = int(T0.timestamp()) // 3600
         assert led.latency_series(hour, hour + 40) == again.latency_series(hour, hour + 40)
+        assert _day_rows(led) == _day_rows(again)
+        rows = _day_rows(led)
+        assert [(*r[:3], *r[4:]) for r in rows] == _sums_of_blobs(rows)  # kept with the blob
         again.close()
     finally:
         led.close()

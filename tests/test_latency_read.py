@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from monitor.store.latency import HOUR_ENTRY, HourHistogram, _day_sums, bucket_value, pack_day
+from monitor.store.latency import HOUR_ENTRY, HourHistogram, blob_sums, bucket_value, pack_day
 
 
 @pytest.mark.parametrize("hours", [0, 1, 7, 24], ids=lambda n: f"{n}-hours")
@@ -19,7 +19,7 @@ def test_a_day_summed_at_once_is_summed_hour_by_hour(hours: int) -> None:
     count = p50 = p95 = 0
     for _hour, n, _mean, _max, a, b, _p99 in HOUR_ENTRY.iter_unpack(blob):
         count, p50, p95 = count + n, p50 + n * a, p95 + n * b
-    assert _day_sums(blob) == (count, p50, p95)
+    assert blob_sums(blob) == (count, p50, p95)
 
 
 def _nearest_rank(h: HourHistogram, q: float) -> float:

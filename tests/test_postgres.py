@@ -93,8 +93,8 @@ def test_every_migration_translates_for_postgresql() -> None:
                 continue  # a function that moves data, the same on both engines
             for sql in pg_ddl.translate(statement):
                 assert "WITHOUT ROWID" not in sql and "BLOB" not in sql
-                # epoch milliseconds need 64 bits; nothing else is widened
-                assert not re.search(r"\w+_ms INTEGER", sql), sql
+                # epoch milliseconds and sums need 64 bits; nothing else is widened
+                assert not re.search(r"\w+_(ms|sum) INTEGER", sql), sql
     [table] = pg_ddl.translate(MIGRATIONS[0][2])
     assert '"end" INTEGER NOT NULL' in table
     [checks] = pg_ddl.translate(MIGRATIONS[0][4])
@@ -110,8 +110,12 @@ def test_every_migration_translates_for_postgresql() -> None:
                         "$$ BEGIN RAISE EXCEPTION 'only once'; END $$")
     assert trigger == ("CREATE TRIGGER t_once BEFORE UPDATE OF a, b ON t FOR EACH ROW "
                        "WHEN (OLD.a IS NOT NULL) EXECUTE FUNCTION t_once()")
+    assert pg_ddl.translate("ALTER TABLE t ADD COLUMN n INTEGER NOT NULL DEFAULT 0") == [
+        "ALTER TABLE t ADD COLUMN n INTEGER NOT NULL DEFAULT 0"]
+    assert pg_ddl.translate("ALTER TABLE t ADD COLUMN p50_sum INTEGER") == [
+        "ALTER TABLE t ADD COLUMN p50_sum BIGINT"]  # a sum of many values: 64 bits
     with pytest.raises(ValueError, match="no PostgreSQL rule"):
-        pg_ddl.translate("ALTER TABLE t ADD COLUMN y")
+        pg_ddl.translate("ALTER TABLE t RENAME COLUMN y TO z")
     assert pg_ddl.translate("DROP TABLE t") == ["DROP TABLE t"]
     only = pg_ddl.PostgresOnly("ALTER TABLE t SET (fillfactor = 50)")
     assert pg_ddl.translate(only) == ["ALTER TABLE t SET (fillfactor = 50)"]

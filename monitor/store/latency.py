@@ -13,8 +13,11 @@ and p99 in tenths of a millisecond) kept in its day's row of ``latency_days``: o
 (service, location, UTC day), the day's closed hours in one blob, in hour order. (A row per
 hour cost PostgreSQL about 100 bytes for 29 of data, its tuple header and index entry: three
 quarters of its ledger.) The bucket layout and the entry are part of the on-disk format:
-changing either needs a schema migration. Only :class:`monitor.store.ledger.Ledger` (and the
-migration, :func:`hours_to_days`) calls the functions over a connection here.
+changing either needs a schema migration. Beside the blob, a day's row keeps its checks and
+the sums its day-long points are made of (:data:`DAY_SUMS`, :func:`blob_sums`): a 90-day chart
+of 1,000 services reads 90,000 days, and unpacking their blobs took 0.6 s when every hour has
+checks. Only :class:`monitor.store.ledger.Ledger` (and the migrations,
+:mod:`monitor.store.latency_upgrades`) calls the functions over a connection here.
 :func:`read_series` reads them back for the status page's response-time charts: per service
 and slot of ``per`` hours, the checks counted and their p50 and p95, each the hours' (and
 locations') values weighted by their counts (a mean of percentiles, not the percentile of the
@@ -33,10 +36,10 @@ from typing import NamedTuple
 
 from monitor.store.database import Database
 
-__all__ = ["BUCKETS", "EDGES", "HOUR_ENTRY", "HOUR_MS", "HourHistogram", "LatencyPoint",
-           "LatencyWrites", "add_samples", "bucket_of", "bucket_value", "hours_to_days",
-           "load_open", "pack_day", "read_location_series", "read_recent", "read_series",
-           "save_hours", "unpack_day"]
+__all__ = ["BUCKETS", "DAY_SUMS", "EDGES", "HOUR_ENTRY", "HOUR_MS", "HourHistogram",
+           "LatencyPoint", "LatencyWrites", "add_samples", "blob_sums", "bucket_of",
+           "bucket_value", "load_open", "pack_day", "read_location_series", "read_recent",
+           "read_series", "save_hours", "unpack_day"]
 
 HOUR_MS = 3_600_000
 BASE_MS = 0.1
@@ -119,9 +122,13 @@ _Key = tuple[int, int]  # (service_id, location_id)
 #: One closed hour in a ``latency_days`` blob: hour of the day, count, mean, max, p50, p95,
 #: p99 (tenths of a millisecond), little-endian.
 HOUR_ENTRY = struct.Struct("<B6I")
-_DAY_COLUMNS = ("service_id", "location_id", "day", "hours")
-_DAY_CONFLICT = ("ON CONFLICT (service_id, location_id, day) DO UPDATE "
-                 "SET hours = excluded.hours")
+#: A ``latency_days`` row's checks, Σ count · p50 and Σ count · p95 of its hours (in dms):
+#: what a point of a day is made of, kept beside the blob (:func:`blob_sums` of it).
+DAY_SUMS = ("count", "p50_sum", "p95_sum")
+_DAY_COLUMNS = ("service_id", "location_id", "day", "hours", *DAY_SUMS)
+_DAY_CONFLICT = ("ON CONFLICT (service_id, location_id, day) DO UPDATE SET hours = "
+                 "excluded.hours, count = excluded.count, p50_sum = excluded.p50_sum, "
+                 "p95_sum = excluded.p95_sum")
 _OPEN_COLUMNS = ("service_id", "location_id", "hour", "count", "sum_ms", "max_ms", "last_ms",
                  "buckets")
 _OPEN_CONFLICT = """ON CONFLICT (service_id, location_id) DO UPDATE SET hour = excluded.hour,
@@ -201,7 +208,8 @@ def save_hours(conn: Database, hours: Sequence[Sequence[int | float]]) -> None:
                     entries.setdefault(hour_of_day, tuple(int(v) for v in values))
     if days:
         conn.insert_many("latency_days", _DAY_COLUMNS, [
-            (sid, lid, day, pack_day(entries)) for (sid, lid, day), entries in days.items()],
+            (sid, lid, day, blob, *blob_sums(blob))
+            for (sid, lid, day), entries in days.items() for blob in (pack_day(entries),)],
             _DAY_CONFLICT)
 
 
@@ -215,30 +223,6 @@ def unpack_day(day: int, blob: bytes) -> Iterator[tuple[int, ...]]:
     ``latency_days`` blob (``hour`` in epoch hours)."""
     for hour_of_day, *values in HOUR_ENTRY.iter_unpack(bytes(blob)):
         yield (day * 24 + hour_of_day, *values)
-
-
-def hours_to_days(conn: Database) -> None:
-    """Schema version 9's conversion: every ``latency_hours`` row into its day's row of
-    ``latency_days``, which replaces that table (read in key order, written in batches)."""
-    batch: list[tuple[int, int, int, bytes]] = []
-    day_key: tuple[int, int, int] | None = None
-    entries: dict[int, tuple[int, ...]] = {}
-    for sid, lid, hour, *values in conn.stream(
-            "SELECT service_id, location_id, hour, count, mean_dms, max_dms, p50_dms, p95_dms, "
-            "p99_dms FROM latency_hours ORDER BY service_id, location_id, hour", 10_000):
-        key = (int(sid), int(lid), int(hour) // 24)
-        if key != day_key:
-            if day_key is not None:
-                batch.append((*day_key, pack_day(entries)))
-            day_key, entries = key, {}
-            if len(batch) >= 10_000:
-                conn.copy_in("latency_days", _DAY_COLUMNS, batch)
-                batch = []
-        entries[int(hour) % 24] = tuple(int(v) for v in values)
-    if day_key is not None:
-        batch.append((*day_key, pack_day(entries)))
-    if batch:
-        conn.copy_in("latency_days", _DAY_COLUMNS, batch)
 
 
 def _row(hist: HourHistogram) -> tuple[int, ...]:
@@ -310,9 +294,9 @@ def read_location_series(conn: Database, lo_hour: int, hi_hour: int,
 _WHOLE_DAY: dict[int, struct.Struct] = {}
 
 
-def _day_sums(blob: bytes) -> tuple[int, int, int]:
+def blob_sums(blob: bytes) -> tuple[int, int, int]:
     """A ``latency_days`` blob's checks, Σ count · p50 and Σ count · p95 (in dms), unpacked in
-    one call rather than hour by hour (the 90-day chart of 1,000 services reads 90,000)."""
+    one call rather than hour by hour: its row's :data:`DAY_SUMS`."""
     k = len(blob) // HOUR_ENTRY.size
     whole = _WHOLE_DAY.get(k)
     if whole is None:
@@ -352,27 +336,32 @@ def _sums(conn: Database, lo_hour: int, hi_hour: int, per: int,
     current: tuple[str, str] | None = None  # the series the rows are of
     slots: dict[int, list[int]] = {}
     last = -1
-    for name, location, day, blob in conn.execute(
-            f"SELECT s.name, {loc}, d.day, d.hours FROM latency_days d JOIN services s "
-            f"ON s.id = d.service_id {where.format(t='d')} WHERE d.day >= ? AND d.day < ? "
-            f"ORDER BY 1, {'2, ' if by_location else ''}3", (lo_hour // 24, (hi_hour + 23) // 24)):
+    # a day wholly in the range, by day: its row's sums, not its blob
+    hours, params = "d.hours", [lo_hour // 24, (hi_hour + 23) // 24]
+    if per == 24:
+        hours = "CASE WHEN d.day >= ? AND d.day < ? THEN NULL ELSE d.hours END"
+        params = [(lo_hour + 23) // 24, hi_hour // 24, *params]
+    for name, location, day, blob, n_day, p50_day, p95_day in conn.execute(
+            f"SELECT s.name, {loc}, d.day, {hours}, d.count, d.p50_sum, d.p95_sum "
+            f"FROM latency_days d JOIN services s ON s.id = d.service_id "
+            f"{where.format(t='d')} WHERE d.day >= ? AND d.day < ? "
+            f"ORDER BY 1, {'2, ' if by_location else ''}3", params):
         if current is None or name != current[0] or location != current[1]:
             current = (name, location)
             slots = found.setdefault(current, {})
             last = max(slots, default=-1)
         base = day * 24
-        if per == 24 and lo_hour <= base and base + 24 <= hi_hour:  # a whole day: one slot
-            sums = _day_sums(bytes(blob))
+        if blob is None:  # a whole day: one slot
             adding = slots.get(day)
             if adding is None:
-                slots[day] = list(sums)
+                slots[day] = [n_day, p50_day, p95_day]
                 if day < last:
                     unsorted.add(current)
                 last = max(last, day)
             else:
-                adding[0] += sums[0]
-                adding[1] += sums[1]
-                adding[2] += sums[2]
+                adding[0] += n_day
+                adding[1] += p50_day
+                adding[2] += p95_day
             continue
         for h, n, _mean, _max, p50, p95, _p99 in HOUR_ENTRY.iter_unpack(bytes(blob)):
             hour = base + h
