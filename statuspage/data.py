@@ -255,7 +255,8 @@ def gather(
 
     split = min(month_bounds(*plans[svc.name][0], svc.sla.tz)[0] for svc in config.services) \
         if config.services else lo
-    all_runs = _runs(config, ledger, lo, split, now_min, now, kept)
+    plan = config.quorum_plan(config.service_names)  # where each service is probed from
+    all_runs = _runs(plan, ledger, lo, split, now_min, now, kept)
     known: dict[str, Window] = {}
     ahead = now + UPCOMING + timedelta(minutes=1)  # a window starting just 7 days ahead too
     for w in [*windows_from_config(config, minute_start(lo), ahead), *windows]:
@@ -284,7 +285,7 @@ def gather(
         check = ledger.last_check(svc.name, until=now)  # not one after ``now`` (--at)
         state = current_state(check, svc, now)
         where: tuple[LocationNow, ...] = ()
-        if len(config.service_locations(svc.name)) > 1:
+        if len(plan[svc.name][0]) > 1:
             state, where = _quorum_now(config, svc, ledger.last_checks(svc.name, until=now),
                                        now, heard)
         elif check is not None and (check.location not in heard
@@ -327,16 +328,16 @@ def gather(
 LATENCY_KEPT = timedelta(hours=1)
 
 
-def _runs(config: Config, ledger: Ledger, lo: int, split: int, now_min: int, now: datetime,
-          kept: Kept | None) -> dict[str, list[Run]]:
+def _runs(plan: dict[str, tuple[tuple[str, ...], int]], ledger: Ledger, lo: int, split: int,
+          now_min: int, now: datetime, kept: Kept | None) -> dict[str, list[Run]]:
     """Each service's runs from minute ``lo`` (13 months back) to ``now_min``.
 
     Reading them all takes a quarter of a rebuild of 1,000 services; a rebuild within
     :data:`LATENCY_KEPT` of the last full read reads them from ``split`` (this month's start)
     only and keeps the ones before from then: they change only when a check arrives after the
     month it belongs to has ended (a prober's backlog, an import), which so reaches the page
-    within the hour. This month, today included, is read at every build."""
-    plan = config.quorum_plan(config.service_names)
+    within the hour. This month, today included, is read at every build. ``plan``: each
+    service's locations and quorum (``Config.quorum_plan``)."""
     key = (lo, split, tuple(sorted(plan.items())))
     found = None if kept is None else kept.runs
     if found is None or found[0] != key or now - found[1] >= LATENCY_KEPT or now < found[1]:

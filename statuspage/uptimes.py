@@ -33,6 +33,9 @@ from monitor.times import ceil_minute, epoch_minute
 __all__ = ["Day", "Days", "Kept", "Month", "Tally", "months", "overlapping", "span", "tally",
            "windows_of"]
 
+#: A service's windows with the span each takes, ``(lo, hi, window)``, in time order.
+Spans = tuple[tuple[int, int, Window], ...]
+
 
 @dataclass(frozen=True)
 class Day:
@@ -94,7 +97,7 @@ class Kept:
     windows: dict[Window, Window] = field(default_factory=dict)
     #: Each service's windows as :func:`months` takes them, and the windows they were taken
     #: from (:meth:`spans_of`).
-    spans: tuple[tuple[Window, ...], dict[str, list[tuple[int, int, Window]]]] = ((), {})
+    spans: tuple[tuple[Window, ...], dict[str, Spans]] = ((), {})
 
     def same_windows(self, windows: Sequence[Window]) -> list[Window]:
         """``windows``, each one equal to a window of the last build as that very object: the
@@ -104,7 +107,7 @@ class Kept:
         self.windows = {w: known.get(w, w) for w in windows}
         return list(self.windows.values())
 
-    def spans_of(self, windows: Sequence[Window]) -> dict[str, list[tuple[int, int, Window]]]:
+    def spans_of(self, windows: Sequence[Window]) -> dict[str, Spans]:
         """Each service's windows as :func:`months` takes them (by name, filled in as asked
         for by :func:`windows_of`), kept while the build's windows are the same: a month's
         windows of 1,000 services were picked out of every window at every build."""
@@ -215,7 +218,9 @@ class Days:
         else:
             past = tuple(self._days(svc, runs, 0, len(self.bounds) - 1))
             counted = tally(past)
-            self._kept.days[name] = (key, past, counted)
+        # kept with this build's key even when equal: its runs are the objects the next build
+        # holds (kept from the last full read), compared by identity then, not field by field
+        self._kept.days[name] = (key, past, counted)
         return [*past, *self._days(svc, runs, len(self.bounds) - 1, len(self.bounds))], counted
 
     def _days(self, svc: ServiceConfig, runs: Sequence[Run], first: int, stop: int) -> list[Day]:
@@ -254,17 +259,18 @@ class Days:
 
 
 def windows_of(name: str, windows: Sequence[tuple[int, int, Window]],
-               mine: dict[str, list[tuple[int, int, Window]]]) -> list[tuple[int, int, Window]]:
+               mine: dict[str, Spans]) -> Spans:
     """The ``(lo, hi, window)`` spans of ``windows`` that apply to service ``name``, kept in
-    ``mine`` (:meth:`Kept.spans_of`)."""
+    ``mine`` (:meth:`Kept.spans_of`): the very same tuple while the windows are the same,
+    which a month's key (:func:`months`) then compares by identity."""
     found = mine.get(name)
     if found is None:
-        found = mine[name] = [w for w in windows if w[2].applies_to(name)]
+        found = mine[name] = tuple(w for w in windows if w[2].applies_to(name))
     return found
 
 
 def months(svc: ServiceConfig, plan: list[tuple[int, int]], runs: Sequence[Run],
-           ends: Sequence[int], spans: Sequence[tuple[int, int, Window]], now_min: int,
+           ends: Sequence[int], spans: Spans, now_min: int,
            memo: dict[tuple[object, ...], Uptime], kept: Kept | None = None) -> list[Month]:
     """This month to date and the ones before; ``spans``: the windows that apply to the
     service, as ``(lo, hi, window)`` (:func:`windows_of`).
@@ -277,15 +283,14 @@ def months(svc: ServiceConfig, plan: list[tuple[int, int]], runs: Sequence[Run],
         return [_month(svc, i, y, m, runs, ends, spans, now_min, memo)
                 for i, (y, m) in enumerate(plan)]
     this_start = month_bounds(*plan[0], svc.sla.tz)[0]
-    key = (tuple(plan), svc.sla, tuple(w for _, _, w in spans),
-           _before(runs, ends, this_start))
+    key = (tuple(plan), svc.sla, spans, _before(runs, ends, this_start))
     found = kept.months.get(svc.name)
     if found is not None and found[0] == key:
         past = found[1]
     else:
         past = tuple(_month(svc, i, y, m, runs, ends, spans, now_min, memo)
                      for i, (y, m) in enumerate(plan) if i)
-        kept.months[svc.name] = (key, past)
+    kept.months[svc.name] = (key, past)  # this build's key: see Days.uptimes
     return [_month(svc, 0, *plan[0], runs, ends, spans, now_min, memo), *past]
 
 
