@@ -7,6 +7,7 @@ Everything is stored and computed in UTC; local time appears only for calendars 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import overload
 
 __all__ = ["EPOCH", "MINUTE", "ceil_minute", "epoch_minute", "iso_utc", "minute_start"]
@@ -41,4 +42,11 @@ def iso_utc(when: datetime | None) -> str | None:
     None. Every timestamp upwatch writes as text (reports, JSON, pages, messages) is this."""
     if when is None:
         return None
-    return when.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return _iso(when.astimezone(UTC))
+
+
+#: Kept by the instant in UTC (two local times compare equal by their wall clocks, fold or
+#: not): a page rebuilt every minute writes the same window times thousands of times.
+@lru_cache(maxsize=8192)
+def _iso(when: datetime) -> str:
+    return when.isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from markupsafe import escape
@@ -219,6 +219,13 @@ def _index(data: PageData, lang: str) -> str:
     return f"{base}index.html" if lang == data.site.language else f"{base}index.{lang}.html"
 
 
+def _day_start(now: datetime) -> datetime:
+    """When a feed with no entry says it was updated: the start of the UTC day. It tells
+    nothing new, so its bytes (and a reader's cached copy) stay the same all day; with the
+    build's own time it was written again, and fetched again, every minute."""
+    return now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
 def feed_view(data: PageData, lang: str | None = None, service: str | None = None,
               entries: Sequence[tuple[datetime, Entry]] | None = None) -> FeedView:
     """The feed in ``lang`` (default: the site's language), newest entries first; with
@@ -244,7 +251,8 @@ def feed_view(data: PageData, lang: str | None = None, service: str | None = Non
         html = f"{index}#svc-{service}"
     return FeedView(
         lang=lang, id=f"urn:uuid:{uuid.uuid5(ns, feed_id)}", title=title,
-        updated=iso_utc(found[0][0] if found else data.now), author=data.site.title,
+        updated=iso_utc(found[0][0] if found else _day_start(data.now)),
+        author=data.site.title,
         html_href=html, self_href=f"{base}{self_path}" if data.site.url else None,
         entries=tuple(kept),
     )

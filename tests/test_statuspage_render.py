@@ -250,6 +250,9 @@ def test_each_service_has_a_feed_of_its_own(files: dict[str, str]) -> None:
     assert api.feed.id != whole.feed.id
     docs = feedparser.parse(files["feeds/docs.atom"])
     assert docs.entries == [] and not docs.bozo  # nothing happened: a valid, empty feed
+    assert docs.feed.updated == "2026-10-20T00:00:00Z"  # the day's start, not the build's time
+    later = render_files(replace(sample_page(), now=NOW + timedelta(hours=3)))
+    assert later["feeds/docs.atom"] == files["feeds/docs.atom"]  # unchanged all day
     assert '<a href="feeds/api.atom" type="application/atom+xml">Atom feed' in files[
         "index.html"]
 
