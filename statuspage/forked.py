@@ -15,9 +15,11 @@ its main one is not forked (a lock that thread holds would stay locked in the ch
 build then renders everything itself. The writer's thread starts with the first file, after
 the children are forked (:mod:`statuspage.writing`).
 
-A child that fails sends its traceback and exits; the parent raises it, naming the
-languages. A child that dies (killed, out of memory) is named with its signal. When the parent
-fails or is interrupted, its children are killed and reaped: none is left behind.
+When the system refuses a child (no process, memory or pipe to spare), the build renders
+those languages itself. A child that fails sends its traceback and exits; the parent raises
+it, naming the languages. A child that dies (killed, out of memory) is named with its signal.
+When the parent fails or is interrupted, its children are killed and reaped: none is left
+behind.
 """
 
 from __future__ import annotations
@@ -76,9 +78,16 @@ class Children:
         self._running: list[tuple[int, int, tuple[str, ...]]] = []  # pid, pipe, languages
         self._read: list[list[bytes]] = []
         self._readers: list[threading.Thread] = []
+        #: The languages of the groups no child could be forked for (the system had no
+        #: process, memory or pipe to spare): the build renders them itself.
+        self.left: list[str] = []
         try:
-            for group in groups:
-                self._fork(tuple(group), render)
+            for i, group in enumerate(groups):
+                try:
+                    self._fork(tuple(group), render)
+                except OSError:  # EAGAIN, ENOMEM, EMFILE: render in the build instead
+                    self.left = [lang for rest in groups[i:] for lang in rest]
+                    break
         except BaseException:
             self.close()
             raise
@@ -104,6 +113,11 @@ class Children:
         os.close(write)
         self._running.append((pid, read, langs))
         self._read.append([])
+
+    @property
+    def forked(self) -> int:
+        """The children forked (and not yet collected)."""
+        return len(self._running)
 
     def files(self) -> Iterator[tuple[str, bytes]]:
         """Each child's files, once it has sent them all; raises what a child failed with."""

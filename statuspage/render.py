@@ -119,13 +119,13 @@ def render_files(
     theirs: list[list[str]] = []
     if jobs > 1 and fragments.fresh and may_fork():
         mine, theirs = shares(mine, jobs)
-    fragments.processes = 1 + len(theirs)
 
     def language(lang: str, put: Callable[[str, str | bytes], None]) -> None:
         _language_files(data, lang, asset_version, fragments, put)
     with Children(theirs, language) as children:  # forked before any file is handed over
+        fragments.processes = 1 + children.forked
         _service_files(data, fragments, put)
-        for lang in mine:
+        for lang in [*mine, *children.left]:
             language(lang, put)
         for rel, blob in children.files():
             put(rel, blob)

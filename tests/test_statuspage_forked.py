@@ -4,6 +4,7 @@ death raised with the languages it rendered, nothing published, no child left be
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -69,6 +70,24 @@ def test_pages_rendered_in_three_processes_are_those_of_one(forks: list[int]) ->
     assert len(forks) == 2 and fragments.processes == 3
     assert render_files(sample_page(), fragments=fragments, jobs=3) == alone  # kept: in line
     assert len(forks) == 2 and fragments.processes == 1
+
+
+@pytest.mark.parametrize("allowed", [0, 1], ids=["no-child", "one-child-of-two"])
+def test_a_child_the_system_refuses_is_rendered_by_the_build_itself(
+    forks: list[int], monkeypatch: pytest.MonkeyPatch, allowed: int
+) -> None:
+    alone = render_files(sample_page())
+    counting = os.fork  # the fixture's, which records the children
+
+    def fork() -> int:
+        if len(forks) >= allowed:
+            raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
+        return counting()
+
+    monkeypatch.setattr(os, "fork", fork)
+    fragments = Fragments()
+    assert render_files(sample_page(), fragments=fragments, jobs=3) == alone
+    assert len(forks) == allowed and fragments.processes == 1 + allowed
 
 
 def _tree(root: Path) -> dict[str, bytes]:
