@@ -5,11 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from monitor.core.checks import CheckResult, Observation, State
 from monitor.core.clock import FakeClock
 from monitor.store.latency import LatencyPoint
 from monitor.store.ledger import Ledger
-from statuspage.charts import chart
+from statuspage.charts import _lines, chart
 from statuspage.i18n import formatter
 
 NOW = datetime(2026, 11, 2, 12, 30, tzinfo=UTC)
@@ -76,3 +79,45 @@ def test_the_words_are_translated_and_the_title_kept_out_of_the_svg() -> None:
                  formatter("de"))
     assert made is not None and "<b>" not in str(made.svg)  # the template escapes the title
     assert made.summary == "Median 12 ms (12 ms – 12 ms); 95. Perzentil bis 30 ms"
+
+
+def _lines_as_drawn_before(points: list[LatencyPoint], first: int, per: int, slots: int,
+                           top: float, value: str) -> list[str]:
+    """The polylines as charts.py first drew them, point by point with f-strings."""
+    runs: list[list[str]] = []
+    last = None
+    step = (300 - 2 * 2) / max(slots - 1, 1)
+    for p in points:
+        slot = (p.hour - first) // per
+        if not 0 <= slot < slots:
+            continue
+        y = 64 - 2 - (64 - 2 * 2) * min(getattr(p, value) / top, 1.0)
+        xy = f"{2 + slot * step:.0f},{y:.0f}"
+        if last is None or slot != last + 1:
+            runs.append([])
+        runs[-1].append(xy)
+        last = slot
+    return [" ".join(run) for run in runs]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 40), st.floats(0.1, 5000.0), st.floats(0.1, 9000.0)),
+                max_size=30),
+       st.sampled_from([(1, 24), (24, 90), (3, 8)]), st.floats(0.5, 10_000.0),
+       st.sampled_from(["p50_ms", "p95_ms"]))
+def test_lines_are_drawn_as_before_to_the_unit(
+    raw: list[tuple[int, float, float]], shape: tuple[int, int], top: float, value: str
+) -> None:
+    """The faster polylines (each slot's x made once, y rounded with ``round``) are the very
+    text the first ones were, halves rounded to even included."""
+    per, slots = shape
+    hours = sorted({h * per for h, _, _ in raw})
+    points = [LatencyPoint(h, 1, p50, p95)
+              for h, (_, p50, p95) in zip(hours, raw[:len(hours)], strict=True)]
+    assert _lines(points, 0, per, slots, top, value) == _lines_as_drawn_before(
+        points, 0, per, slots, top, value)
+    # y = 62 − v with a top of 60: 61.5, 60.5, 59.5 and 31.5, each a half
+    halves = [LatencyPoint(h, 1, v, v) for h, v in enumerate((0.5, 1.5, 2.5, 30.5)[:slots])]
+    assert _lines(halves, 0, 1, slots, 60.0, value) == _lines_as_drawn_before(
+        halves, 0, 1, slots, 60.0, value)
+    assert _lines(halves[:3], 0, 1, 24, 60.0, value) == ["2,62 15,60 28,60"]
