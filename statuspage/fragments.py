@@ -1,7 +1,8 @@
 """The per-service pieces of the pages, rendered once and kept from one build to the next.
 
-Each service has a piece of ``index.html`` (its ``<li>``: state, charts, bar, days), an
-``embed/`` page and a section of ``history.html``, in each language. :class:`Fragments` keeps,
+Each service has a piece of ``index.html`` (its ``<li>``: state, bar, days; the line on its
+last check and its response-time charts are put in at each build, the charts kept apart while
+they show the same), an ``embed/`` page and a section of ``history.html``, in each language. :class:`Fragments` keeps,
 for each (piece, language, service), the view model and the HTML it rendered, with the key
 (:mod:`statuspage.keys`) it was rendered for. A later build in the same process reuses them
 while the key is equal, and renders anew what changed: ``upwatch run``'s rebuilder keeps one
@@ -29,7 +30,14 @@ from statuspage.feed import Entry
 from statuspage.history import ServiceHistory, service_history
 from statuspage.keys import Key, history_key, service_key
 from statuspage.summary import json_text, latency_json
-from statuspage.views import Drawings, ServiceView, drawings, service_note, service_view
+from statuspage.views import (
+    Drawings,
+    ServiceView,
+    drawings,
+    service_charts,
+    service_note,
+    service_view,
+)
 
 __all__ = ["Fragments", "Pieces", "embed_pages", "history_pieces", "index_pieces"]
 
@@ -76,11 +84,14 @@ class Fragments:
         self.latency: _Kept[str] = _Kept()
         self.feeds: _Kept[str] = _Kept()
         self.badges: _Kept[str] = _Kept()
+        #: Each service's response-time charts, per language, put in its piece at each build.
+        self.charts: _Kept[bytes] = _Kept()
         self._uncounted = {"rendered": 0, "reused": 0}
         #: The feed's outage entries (:func:`statuspage.feed.feed_entries`'s ``kept``).
         self.outages: dict[tuple[str, date], tuple[Day, str, float, tuple[datetime, Entry]]] = {}
         self._entries: dict[str, tuple[datetime, Entry]] = {}
         self._keys: dict[str, tuple[Key, Key]] = {}
+        self._shown: dict[str, tuple[object, ...]] = {}  # each service's charts as shown
         #: Each service's charts as drawn (:func:`statuspage.views.drawings`' ``kept``).
         self._drawn: dict[str, tuple[object, Drawings]] = {}
         self.counts = {"rendered": 0, "reused": 0}
@@ -94,6 +105,7 @@ class Fragments:
         if site != self._site:
             self.services, self.embeds, self.history = _Kept(), _Kept(), _Kept()
             self.latency, self.feeds, self.badges, self.outages = _Kept(), _Kept(), _Kept(), {}
+            self.charts = _Kept()
             self._entries = {}
             self._site = site
         mine: dict[str, list[IncidentData]] = {s.name: [] for s in data.services}
@@ -103,9 +115,14 @@ class Fragments:
                     mine[name].append(inc)
         before, self._keys = self._keys, {}
         drawn, self._drawn = self._drawn, {}
+        shown_before, self._shown = self._shown, {}
         for s in data.services:
-            drawings(s, data.now, drawn)  # drawn again only when its response times changed
+            # drawn again only when its response times changed
+            made = drawings(s, data.now, drawn)
             self._drawn[s.name] = drawn[s.name]
+            shown = tuple(None if d is None else d.shown for d in made)
+            old_shown = shown_before.get(s.name)
+            self._shown[s.name] = old_shown if old_shown == shown else shown
             keys = (service_key(s, data, tuple(mine[s.name])), history_key(s))
             # a key equal to the last build's is that very object: the eleven pieces that
             # look it up compare it by identity, not again item by item
@@ -123,11 +140,21 @@ class Fragments:
 
     def end(self) -> None:
         for kept in (self.services, self.embeds, self.history, self.latency, self.feeds,
-                     self.badges):
+                     self.badges, self.charts):
             kept.forget_unused()
 
     def key(self, name: str) -> tuple[Key, Key]:
         return self._keys[name]
+
+    def shown(self, name: str) -> tuple[object, ...]:
+        """What the service's charts show (:attr:`statuspage.charts.Drawing.shown`), the very
+        object of the build before while equal to it."""
+        return self._shown[name]
+
+    @property
+    def uncounted(self) -> dict[str, int]:
+        """The counts of what is not a service's piece (its charts, JSON, feed, badges)."""
+        return self._uncounted
 
     def latency_text(self, s: ServiceData, now: datetime) -> str:
         """:func:`statuspage.summary.latency_json` of ``s`` as JSON text, kept while its points
@@ -206,15 +233,23 @@ def _note(s: ServiceData, now: datetime, lang: str) -> bytes:
 def index_pieces(data: PageData, lang: str, env: jinja2.Environment,
                  fragments: Fragments) -> Pieces[ServiceView]:
     """Each service's view and ``<li>`` on ``index.html`` in ``lang``, kept or made, with the
-    line on its last check as it is now (not kept: it changes with nearly every check)."""
+    line on its last check as it is now (not kept: it changes with nearly every check) and
+    its response-time charts (kept apart, while they show the same: they move with the
+    checks, and a service checked every minute would be rendered again whole for them)."""
     made = _pieces(data, lang, env.get_template("service.html"), fragments.services,
                    lambda name: fragments.key(name)[0], service_view, fragments.counts)
+    template = env.get_template("charts.html")
     blobs = {}
     for s in data.services:
         parts = made.blobs[s.name]
         if len(parts) != 2:
             raise AssertionError("service.html does not place the line on the last check")
-        blobs[s.name] = (parts[0], _note(s, data.now, lang), parts[1])
+
+        def charts(s: ServiceData = s) -> bytes:
+            return template.render(charts=service_charts(s, data.now, lang)).encode()
+        drawn = fragments.charts.get((lang, s.name), fragments.shown(s.name), charts,
+                                     fragments.uncounted)
+        blobs[s.name] = (parts[0], _note(s, data.now, lang) + drawn, parts[1])
     return Pieces(made.views, blobs)
 
 

@@ -10,11 +10,10 @@ and this month's grow. So the changing parts (today, this month) are in a key as
 shows of them (:func:`~statuspage.i18n.truncated_percent`, :func:`~statuspage.i18n.duration_parts`:
 the numbers every language formats), never as their raw minutes; the rest (the days before
 today, the months before this one) as they are, which compares in no time when
-:func:`statuspage.data.gather` handed back the very same objects as last time. The response
-times move with every check too: the charts are in a key as they are drawn and said
-(:attr:`statuspage.charts.Drawing.shown`), not as the points read. And the line on the last
-check ("Answered in 87 ms"), which changes with nearly every check, is no part of a piece at
-all: it is put in at every build (:func:`statuspage.fragments.index_pieces`).
+:func:`statuspage.data.gather` handed back the very same objects as last time. The line on
+the last check ("Answered in 87 ms") and the response-time charts, which move with the checks,
+are no part of a piece at all: they are put in at every build, the charts kept apart while
+they show the same (:func:`statuspage.fragments.index_pieces`).
 
 PURE: no I/O, no clock. ``tests/test_statuspage_fragments.py`` checks that a page built from
 kept pieces is byte for byte the page built from nothing.
@@ -28,7 +27,7 @@ from monitor.core.sla import Uptime
 from monitor.times import minute_start
 from statuspage.data import IncidentData, PageData, ServiceData
 from statuspage.i18n import duration_parts, truncated_percent
-from statuspage.views import drawings, percent_places
+from statuspage.views import percent_places
 
 __all__ = ["history_key", "service_key"]
 
@@ -79,7 +78,7 @@ def service_key(s: ServiceData, data: PageData, mine: tuple[IncidentData, ...]) 
     down = past.down + (today.uptime.down_minutes if today is not None else 0)
     return (
         s.name, s.title, s.group, s.target, s.state, s.since, s.in_maintenance, s.locations,
-        s.kind, tuple(None if d is None else d.shown for d in drawings(s, data.now)),
+        s.kind,
         data.now.astimezone(ZoneInfo(data.site.timezone)).date(),
         # the bar: the days before today as they are, today as the page says it
         s.days[:-1], None if today is None else (

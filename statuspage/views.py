@@ -39,8 +39,8 @@ from statuspage.notes import last_result
 
 __all__ = [
     "BANNER_ORDER", "BannerKind", "IndexView", "decimals",
-    "index_view", "overall", "page_banner", "percent_places", "service_view", "verdict",
-    "verdict_of",
+    "index_view", "overall", "page_banner", "percent_places", "service_charts", "service_view",
+    "verdict", "verdict_of",
 ]
 
 BannerKind = Literal["operational", "degraded", "partial", "major", "maintenance"]
@@ -98,8 +98,6 @@ class ServiceView:
     bar: tuple[Segment, ...]
     #: With several locations, when one does not see it up: "Down from Madrid; up from …".
     where: str | None = None
-    #: Response-time charts, the last 24 hours and the last 90 days (:mod:`statuspage.charts`).
-    charts: tuple[Chart, ...] = ()
     #: The bar's days with something to tell, newest first (:mod:`statuspage.days`).
     day_details: tuple[DayDetail, ...] = ()
 
@@ -218,7 +216,6 @@ def _service(s: ServiceData, now: datetime, f: Formatter, tz: ZoneInfo,
         verdict_label=result_label, budget=_budget(u, f),
         bar_label=bar.label, bar=bar.segments,
         where=_where(s, f),
-        charts=_charts(s, now, f),
         day_details=day_details(s.name, s.days, bar.summaries, incidents,
                                 history_href, f, _events(s, incidents)),
     )
@@ -264,7 +261,11 @@ def drawings(s: ServiceData, now: datetime,
     return made
 
 
-def _charts(s: ServiceData, now: datetime, f: Formatter) -> tuple[Chart, ...]:
+def service_charts(s: ServiceData, now: datetime, lang: str) -> tuple[Chart, ...]:
+    """``s``'s response-time charts in ``lang``, the last 24 hours and the last 90 days
+    (:mod:`statuspage.charts`). Not part of the service's piece of the page
+    (:mod:`statuspage.fragments`): they move with the checks, and are put in at each build."""
+    f = formatter(lang)
     hours_drawn, days_drawn = drawings(s, now)
     made = (None if hours_drawn is None else words(f.gettext("Last 24 hours"), hours_drawn, f),
             None if days_drawn is None else words(f.gettext("Last 90 days"), days_drawn, f))

@@ -5,6 +5,7 @@ five languages share is worked out once; and the site is byte for byte a build f
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -135,6 +136,33 @@ def test_a_check_that_changes_only_the_line_on_it_renders_no_piece_again(
     web = web[:web.index("</li>")]
     assert web.count("Answered in 89 ms") == 1 and "Answered in 90" not in web
     assert "89" in (tmp_path / "site" / "index.de.html").read_text(encoding="utf-8")
+    SiteBuilder().build(config, ledger, [], later, tmp_path / "cold")
+    assert site_bytes(tmp_path / "site") == site_bytes(tmp_path / "cold")
+
+
+def test_a_check_that_moves_only_the_charts_renders_only_the_charts_again(
+    config: Config, ledger: Ledger, tmp_path: Path
+) -> None:
+    """A slow answer moves web's charts (its hour's p95, the top of the chart): its charts are
+    drawn and said again in each language, its pieces are kept."""
+    builder = SiteBuilder()
+    ledger.record([check("web", NOW + timedelta(seconds=30), ms=90.0)])
+    builder.build(config, ledger, [], NOW + timedelta(minutes=1), tmp_path / "site")
+    before = (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
+    ledger.record([check("web", NOW + timedelta(seconds=90), ms=900.0)])
+    later = NOW + timedelta(minutes=2)
+    builder.build(config, ledger, [], later, tmp_path / "site")
+    assert builder.fragments.counts["rendered"] == 0  # no piece: web said nothing else new
+    assert builder.fragments.uncounted["rendered"] >= len(LANGUAGES)  # its charts, each language
+    after = (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
+
+    def charts_of_web(page: str) -> str:
+        web = page[page.index('id="svc-web"'):]
+        return web[web.index('<details class="latency">'):web.index("</details>")]
+    assert charts_of_web(after) != charts_of_web(before)
+    said = re.findall(r"<figcaption><strong>Last 24 hours</strong>: (.*?) <span",
+                      charts_of_web(after))
+    assert said == ["Median 90 ms (90 ms – 93 ms); 95th percentile up to 893 ms"]
     SiteBuilder().build(config, ledger, [], later, tmp_path / "cold")
     assert site_bytes(tmp_path / "site") == site_bytes(tmp_path / "cold")
 

@@ -12,7 +12,7 @@ from monitor.core.clock import FakeClock
 from monitor.store.ledger import Ledger
 from statuspage.data import gather
 from statuspage.render import render_files
-from statuspage.views import index_view
+from statuspage.views import index_view, service_charts
 
 NOW = datetime(2026, 10, 10, 10, 0, 30, tzinfo=UTC)
 CONFIG = parse_config("""
@@ -116,8 +116,7 @@ def test_each_location_draws_its_median_in_the_charts_and_json(tmp_path: Path) -
     assert web.latency_locations == ()  # nobody measured it: no lines
     hours = api.latency_locations[1].hours
     assert [p.count for p in hours] == [1, 1, 1] and all(p.p50_ms > 60 for p in hours)
-    (view,) = [s for g in index_view(data, "en").groups for s in g.services if s.id == "api"]
-    day, month = view.charts
+    day, month = service_charts(api, NOW, "en")
     assert [name for name, _ in day.legend] == ["Frankfurt", "Copenhagen"]
     assert day.summary.endswith("; median by location: Frankfurt 19 ms, Copenhagen 79 ms")
     assert day.svg.count('class="loc"') == 2 and 'stroke-dasharray="1 2"' in day.svg
