@@ -249,7 +249,7 @@ def index_pieces(data: PageData, lang: str, env: jinja2.Environment,
             return template.render(charts=service_charts(s, data.now, lang)).encode()
         drawn = fragments.charts.get((lang, s.name), fragments.shown(s.name), charts,
                                      fragments.uncounted)
-        blobs[s.name] = (parts[0], _note(s, data.now, lang) + drawn, parts[1])
+        blobs[s.name] = (parts[0], _note(s, data.now, lang), drawn, parts[1])
     return Pieces(made.views, blobs)
 
 
