@@ -2,11 +2,12 @@
 
 Each service has a piece of ``index.html`` (its ``<li>``: state, bar, days; the line on its
 last check and its response-time charts are put in at each build, the charts kept apart while
-they show the same), an ``embed/`` page and a section of ``history.html``, in each language. :class:`Fragments` keeps,
-for each (piece, language, service), the view model and the HTML it rendered, with the key
-(:mod:`statuspage.keys`) it was rendered for. A later build in the same process reuses them
-while the key is equal, and renders anew what changed: ``upwatch run``'s rebuilder keeps one
-:class:`Fragments` for its life; ``upwatch build-page`` starts with an empty one.
+they show the same), an ``embed/`` page and a section of ``history.html``, in each language.
+:class:`Fragments` keeps, for each (piece, language, service), the view model and the HTML it
+rendered, with the key (:mod:`statuspage.keys`) it was rendered for. A later build in the same
+process reuses them while the key is equal, and renders anew what changed: ``upwatch run``'s
+rebuilder keeps one :class:`Fragments` for its life; ``upwatch build-page`` starts with an
+empty one.
 
 What the five languages share is worked out once per build: the keys (one per service, in no
 language), the feed's entries, and the charts' drawings (:func:`statuspage.charts.chart`).
@@ -65,8 +66,9 @@ class _Kept(Generic[V]):
 
     def forget_unused(self) -> None:
         """Drop the pieces the last build did not ask for (a service or language gone)."""
-        for slot in [s for s in self.pieces if s not in self.used]:
-            del self.pieces[slot]
+        if len(self.pieces) != len(self.used):  # else every piece was asked for
+            for slot in self.pieces.keys() - self.used:
+                del self.pieces[slot]
         self.used = set()
 
 
