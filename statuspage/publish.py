@@ -344,17 +344,19 @@ class NewVersion:
             self._busy_s += time.monotonic() - started
 
     def _add(self, rel: str, blob: bytes) -> None:
-        self._folder(os.path.dirname(rel))
         self.files[rel] = blob
         same = self._there is not None and self._old_files.get(rel) == blob
         since = self.same_since[rel] = self._old_since.get(rel, self.serial) if same \
             else self.serial
-        path = self._here + rel
         taken = self._taken is not None and rel in self._taken[1]
         if taken:
             assert self._taken is not None
-            if since <= self._taken[0]:  # the same bytes since the version taken over
-                return
+            if since <= self._taken[0]:  # the same bytes since the version taken over,
+                return  # in its folder there
+        self._folder(os.path.dirname(rel))
+        path = self._here + rel
+        if taken:
+            assert self._taken is not None
             if not same and _in_place(path, blob):
                 self.written += 1
                 return
