@@ -5,7 +5,8 @@ yet (version 10)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ import pytest
 
 from monitor.core.checks import CheckResult, Observation, State
 from monitor.store.connect import open_database
+from monitor.store.database import Database
 from monitor.store.latency import blob_sums, unpack_day
 from monitor.store.ledger import Ledger
 from monitor.store.schema import MIGRATIONS, transaction
@@ -33,6 +35,30 @@ def checks() -> list[Observation]:
     return out
 
 
+@contextmanager
+def _ledger_of_version(target: str | Path, version: int,
+                       tables: dict[str, list[Any]]) -> Iterator[Database]:
+    """A ledger at schema ``version`` holding ``tables``' rows; the block adds its own, in the
+    same transaction."""
+    db = open_database(target)
+    try:
+        with transaction(db, f"a version {version} ledger"):
+            for migration in MIGRATIONS[:version]:
+                for step in migration:
+                    if callable(step):
+                        step(db)
+                        continue
+                    for sql in db.ddl(step):
+                        db.execute(sql)
+            db.set_schema_version(version)
+            for table, content in tables.items():
+                if content:
+                    db.copy_in(table, db.columns(table), content)
+            yield db
+    finally:
+        db.close()
+
+
 def test_version_8_latency_hours_become_days(new_target: Callable[[], str | Path]) -> None:
     recorded, legacy = new_target(), new_target()
     led = Ledger(recorded)
@@ -50,23 +76,10 @@ def test_version_8_latency_hours_become_days(new_target: Callable[[], str | Path
               for t in ("services", "locations", "latency_open")}
     led.close()
 
-    db = open_database(legacy)
-    try:
-        with transaction(db, "a version 8 ledger"):
-            for migration in MIGRATIONS[:8]:
-                for step in migration:
-                    assert isinstance(step, str)
-                    for sql in db.ddl(step):
-                        db.execute(sql)
-            db.set_schema_version(8)
-            for table, content in tables.items():
-                if content:
-                    db.copy_in(table, db.columns(table), content)
-            db.copy_in("latency_hours", (
-                "service_id", "location_id", "hour", "count", "mean_dms", "max_dms", "p50_dms",
-                "p95_dms", "p99_dms"), sorted(rows, key=lambda r: (r[2], r[0], r[1])))
-    finally:
-        db.close()
+    with _ledger_of_version(legacy, 8, tables) as db:
+        db.copy_in("latency_hours", (
+            "service_id", "location_id", "hour", "count", "mean_dms", "max_dms", "p50_dms",
+            "p95_dms", "p99_dms"), sorted(rows, key=lambda r: (r[2], r[0], r[1])))
     led = Ledger(legacy)
     try:
         assert [led.latency_series(hour - 48, hour + 48, per) for per in (1, 3, 24)] == want
@@ -101,25 +114,10 @@ def test_version_9_days_get_their_sums(new_target: Callable[[], str | Path]) -> 
               for t in ("services", "locations", "latency_open")}
     led.close()
 
-    db = open_database(legacy)
-    try:
-        with transaction(db, "a version 9 ledger"):
-            for migration in MIGRATIONS[:9]:
-                for step in migration:
-                    if callable(step):
-                        step(db)
-                        continue
-                    for sql in db.ddl(step):
-                        db.execute(sql)
-            db.set_schema_version(9)
-            for table, content in tables.items():
-                if content:
-                    db.copy_in(table, db.columns(table), content)
-            assert db.columns("latency_days") == ["service_id", "location_id", "day", "hours"]
-            db.copy_in("latency_days", ("service_id", "location_id", "day", "hours"),
-                       [r[:4] for r in rows])
-    finally:
-        db.close()
+    with _ledger_of_version(legacy, 9, tables) as db:
+        assert db.columns("latency_days") == ["service_id", "location_id", "day", "hours"]
+        db.copy_in("latency_days", ("service_id", "location_id", "day", "hours"),
+                   [r[:4] for r in rows])
     led = Ledger(legacy)
     try:
         assert [led.latency_series(hour - 48, hour + 48, per) for per in (1, 3, 24)] == want
