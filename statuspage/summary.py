@@ -169,30 +169,61 @@ def _incident(i: IncidentData, page_id: str, history: str,
     }
 
 
-def latency_json(s: ServiceData, now: datetime) -> dict[str, Any]:
+#: Each series' columns before its last slot, kept from one build to the next by the caller of
+#: :func:`latency_json`, by (service, series): the slots' start, the points before the last
+#: slot, and their ``p50_ms``, ``p95_ms`` and ``checks`` columns.
+KeptColumns = dict[tuple[str, str], tuple[int, tuple[LatencyPoint, ...], list[Any], list[Any],
+                                          list[int]]]
+
+
+def _cells(points: Sequence[LatencyPoint], first: int, per: int, slots: int
+           ) -> tuple[list[Any], list[Any], list[int]]:
+    at = {(p.hour - first) // per: p for p in points if first <= p.hour < first + per * slots}
+    cells = [at.get(i) for i in range(slots)]
+    return ([None if p is None else round(p.p50_ms, 1) for p in cells],
+            [None if p is None else round(p.p95_ms, 1) for p in cells],
+            [0 if p is None else p.count for p in cells])
+
+
+def _columns(found: tuple[LatencyPoint, ...], first: int, per: int, slots: int,
+             kept: KeptColumns | None = None, series: tuple[str, str] = ("", "")
+             ) -> dict[str, Any]:
+    """One series as columns. With ``kept``: the slots before the last (the hour or the day
+    under way, the one a check moves) are those of the last build while their points are
+    the same; only the last is worked out again."""
+    if kept is None:
+        p50, p95, checks = _cells(found, first, per, slots)
+    else:
+        last = first + per * (slots - 1)
+        before = tuple(p for p in found if first <= p.hour < last)
+        was = kept.get(series)
+        if was is None or was[0] != first or was[1] != before:
+            was = kept[series] = (first, before, *_cells(before, first, per, slots - 1))
+        p50, p95, checks = _cells([p for p in found if last <= p.hour], last, per, 1)
+        p50, p95, checks = was[2] + p50, was[3] + p95, was[4] + checks
+    return {"start": iso_utc(EPOCH + timedelta(hours=first)), "step_hours": per,
+            "p50_ms": p50, "p95_ms": p95, "checks": checks}
+
+
+def latency_json(s: ServiceData, now: datetime, kept: KeptColumns | None = None
+                 ) -> dict[str, Any]:
     """Response times for widgets, as the charts have them: ``hours`` (the last 24) and
     ``days`` (the last 90, UTC days), each ``{"start", "step_hours", "p50_ms", "p95_ms",
     "checks"}`` with one value per slot from ``start``, ``null`` where there were no checks
     (columns, not a list of points: a third of the bytes). A service that several locations
-    measured also has ``locations``: ``[{"location": title, "hours": …, "days": …}]``."""
+    measured also has ``locations``: ``[{"location": title, "hours": …, "days": …}]``.
+
+    ``kept``: the columns of the builds before (:data:`KeptColumns`, updated here): with a new
+    check every minute, every service's columns were made again, 114 slots each."""
     now_hour = epoch_minute(now) // 60
-
-    def columns(found: tuple[LatencyPoint, ...], first: int, per: int, slots: int
-                ) -> dict[str, Any]:
-        at = {(p.hour - first) // per: p for p in found if first <= p.hour < first + per * slots}
-        cells = [at.get(i) for i in range(slots)]
-        return {"start": iso_utc(EPOCH + timedelta(hours=first)), "step_hours": per,
-                "p50_ms": [None if p is None else round(p.p50_ms, 1) for p in cells],
-                "p95_ms": [None if p is None else round(p.p95_ms, 1) for p in cells],
-                "checks": [0 if p is None else p.count for p in cells]}
-
     first_day = (now_hour // 24 - 89) * 24
-    out: dict[str, Any] = {"hours": columns(s.latency_hours, now_hour - 23, 1, 24),
-                           "days": columns(s.latency_days, first_day, 24, 90)}
+    out: dict[str, Any] = {
+        "hours": _columns(s.latency_hours, now_hour - 23, 1, 24, kept, (s.name, "hours")),
+        "days": _columns(s.latency_days, first_day, 24, 90, kept, (s.name, "days"))}
     if s.latency_locations:
         out["locations"] = [{"location": loc.title,
-                             "hours": columns(loc.hours, now_hour - 23, 1, 24),
-                             "days": columns(loc.days, first_day, 24, 90)}
+                             "hours": _columns(loc.hours, now_hour - 23, 1, 24),
+                             "days": _columns(loc.days, first_day, 24, 90)}
                             for loc in s.latency_locations]
     return out
 
