@@ -20,8 +20,8 @@ from markupsafe import Markup
 from monitor.store.latency import LatencyPoint
 from statuspage.i18n import Formatter, millis_parts
 
-__all__ = ["DASHES", "HEIGHT", "WIDTH", "Chart", "Drawing", "chart", "drawing", "forget",
-           "words"]
+__all__ = ["DASHES", "HEIGHT", "WIDTH", "Chart", "Drawing", "KeptLines", "chart", "drawing",
+           "forget", "words"]
 
 WIDTH, HEIGHT = 300, 64
 _PAD = 2  # room for the stroke at the edges
@@ -52,15 +52,19 @@ def _xs(slots: int) -> tuple[str, ...]:
     return tuple(f"{_PAD + slot * step:.0f}," for slot in range(slots))
 
 
-def _lines(points: Sequence[LatencyPoint], first: int, per: int, slots: int, top: float,
-           value: str) -> list[str]:
-    """Polyline point lists for one series, broken where a slot has no checks. Whole units:
-    a 300×64 box needs no more (``round`` rounds as ``f"{y:.0f}"`` does: half to even). A
-    page rebuilt every minute with a new check for every service draws 2,000 charts."""
-    runs: list[list[str]] = []
-    last = -2
+#: Each series' polyline points before its last slot, kept from one drawing to the next by
+#: the caller of :func:`drawing`, by name: the slots' start, step and number and the scale's
+#: top; the points before the last slot; their runs of ``"x,y"`` and the last slot they reach.
+KeptLines = dict[tuple[str, ...], tuple[tuple[int, int, int, float],
+                                        tuple[LatencyPoint, ...], list[list[str]], int]]
+
+
+def _runs(points: Sequence[LatencyPoint], first: int, per: int, slots: int, top: float,
+          field: int, runs: list[list[str]], last: int = -2) -> int:
+    """Add each point's ``"x,y"`` to ``runs`` (a new run where a slot has no checks); the
+    last slot reached. Whole units: a 300×64 box needs no more (``round`` rounds as
+    ``f"{y:.0f}"`` does: half to even)."""
     xs = _xs(slots)
-    field = LatencyPoint._fields.index(value)
     for p in points:
         slot = (p.hour - first) // per
         if not 0 <= slot < slots:
@@ -71,13 +75,38 @@ def _lines(points: Sequence[LatencyPoint], first: int, per: int, slots: int, top
             runs.append([])
         runs[-1].append(f"{xs[slot]}{y}")
         last = slot
+    return last
+
+
+def _lines(points: Sequence[LatencyPoint], first: int, per: int, slots: int, top: float,
+           value: str, kept: KeptLines | None = None, name: tuple[str, ...] = ()) -> list[str]:
+    """Polyline point lists for one series, broken where a slot has no checks. With ``kept``:
+    the points before the last slot (the hour or the day under way, the one a check moves)
+    are those of the last drawing while they and the scale are the same; only the last is
+    placed again. A page rebuilt every minute with a new check for every service draws
+    2,000 charts."""
+    field = LatencyPoint._fields.index(value)
+    runs: list[list[str]] = []
+    if kept is None:
+        _runs(points, first, per, slots, top, field, runs)
+        return [" ".join(run) for run in runs]
+    end = first + per * (slots - 1)
+    before = tuple(p for p in points if first <= p.hour < end)
+    was = kept.get(name)
+    if was is None or was[0] != (first, per, slots, top) or was[1] != before:
+        made: list[list[str]] = []
+        reached = _runs(before, first, per, slots, top, field, made)
+        was = kept[name] = ((first, per, slots, top), before, made, reached)
+    runs = [*was[2][:-1], list(was[2][-1])] if was[2] else []  # the last run may grow
+    _runs([p for p in points if p.hour >= end], first, per, slots, top, field, runs, was[3])
     return [" ".join(run) for run in runs]
 
 
 def _series(points: Sequence[LatencyPoint], first: int, per: int, slots: int, top: float,
-            value: str, css: str) -> str:
+            value: str, css: str, kept: KeptLines | None = None,
+            name: tuple[str, ...] = ()) -> str:
     out = []
-    for line in _lines(points, first, per, slots, top, value):
+    for line in _lines(points, first, per, slots, top, value, kept, (*name, css)):
         if " " in line:
             out.append(f'<polyline class="{css}" points="{line}"/>')
         else:  # a slot alone: a dot, so it is not lost
@@ -109,12 +138,14 @@ class Drawing:
 
 
 def drawing(points: Sequence[LatencyPoint], first: int, per: int, slots: int,
-            by_location: Sequence[tuple[str, Sequence[LatencyPoint]]] = ()) -> Drawing | None:
+            by_location: Sequence[tuple[str, Sequence[LatencyPoint]]] = (),
+            kept: KeptLines | None = None, series: tuple[str, ...] = ()) -> Drawing | None:
     """The drawing of ``points`` over ``slots`` slots of ``per`` hours from epoch hour
     ``first``; None when no slot has checks. With ``by_location`` (title, points) of two
     locations or more, each location's median is a line of its own, told apart by its dashes
     (:data:`DASHES`, in the legend). The same in every language: a page works it out once per
-    service and build, and says it in each language with :func:`words`."""
+    service and build, and says it in each language with :func:`words`. ``kept``: the lines
+    of the drawings before, by ``series`` (:data:`KeptLines`, updated here)."""
     shown = tuple(p for p in points if first <= p.hour < first + per * slots)
     if not shown:
         return None
@@ -124,7 +155,10 @@ def drawing(points: Sequence[LatencyPoint], first: int, per: int, slots: int,
     if len(places) < 2:
         places = ()
     medians = sorted(p.p50_ms for p in shown)
-    return Drawing(_svg(shown, first, per, slots, tuple(pts for _, pts in places)),
+    lines = tuple(pts for _, pts in places)
+    svg = _svg(shown, first, per, slots, lines) if kept is None or lines else _drawn(
+        shown, first, per, slots, (), kept, series)
+    return Drawing(svg,
                    medians[0], _median(shown), medians[-1], max(p.p95_ms for p in shown),
                    tuple((name, _median(pts)) for name, pts in places))
 
@@ -167,6 +201,12 @@ def _sample(i: int) -> Markup:
 def _svg(shown: tuple[LatencyPoint, ...], first: int, per: int, slots: int,
          places: tuple[tuple[LatencyPoint, ...], ...] = ()) -> Markup:
     """The drawing, the same in every language: made once for the five of them."""
+    return _drawn(shown, first, per, slots, places)
+
+
+def _drawn(shown: tuple[LatencyPoint, ...], first: int, per: int, slots: int,
+           places: tuple[tuple[LatencyPoint, ...], ...] = (), kept: KeptLines | None = None,
+           name: tuple[str, ...] = ()) -> Markup:
     top = max(p.p95_ms for p in shown) * 1.1 or 1.0
     lines = "".join(
         _series(pts, first, per, slots, top, "p50_ms", "loc").replace(
@@ -176,9 +216,9 @@ def _svg(shown: tuple[LatencyPoint, ...], first: int, per: int, slots: int,
         f'<svg class="latency-chart" viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" '
         f'height="{HEIGHT}" aria-hidden="true" preserveAspectRatio="none">'
         f'<line class="axis" x1="0" y1="{HEIGHT - 0.5}" x2="{WIDTH}" y2="{HEIGHT - 0.5}"/>'
-        + _series(shown, first, per, slots, top, "p95_ms", "p95")
+        + _series(shown, first, per, slots, top, "p95_ms", "p95", kept, name)
         + lines
-        + _series(shown, first, per, slots, top, "p50_ms", "p50")
+        + _series(shown, first, per, slots, top, "p50_ms", "p50", kept, name)
         + "</svg>")
 
 

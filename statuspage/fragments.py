@@ -26,11 +26,12 @@ from markupsafe import Markup, escape
 
 from monitor.times import epoch_minute
 from statuspage.badges import Badge, badge_svg
+from statuspage.charts import KeptLines
 from statuspage.data import DAYS, Day, IncidentData, PageData, ServiceData
 from statuspage.feed import Entry
 from statuspage.history import ServiceHistory, service_history
 from statuspage.keys import Key, history_key, service_key
-from statuspage.summary import json_text, latency_json
+from statuspage.summary import KeptColumns, json_text, latency_json
 from statuspage.views import (
     Drawings,
     ServiceView,
@@ -94,6 +95,8 @@ class Fragments:
         self._entries: dict[str, tuple[datetime, Entry]] = {}
         self._keys: dict[str, tuple[Key, Key]] = {}
         self._shown: dict[str, tuple[object, ...]] = {}  # each service's charts as shown
+        self._columns: KeptColumns = {}  # the response times' columns (latency_json)
+        self._lines: KeptLines = {}  # the charts' lines (statuspage.charts.drawing)
         #: Each service's charts as drawn (:func:`statuspage.views.drawings`' ``kept``).
         self._drawn: dict[str, tuple[object, Drawings]] = {}
         self.counts = {"rendered": 0, "reused": 0}
@@ -107,7 +110,7 @@ class Fragments:
         if site != self._site:
             self.services, self.embeds, self.history = _Kept(), _Kept(), _Kept()
             self.latency, self.feeds, self.badges, self.outages = _Kept(), _Kept(), _Kept(), {}
-            self.charts = _Kept()
+            self.charts, self._columns, self._lines = _Kept(), {}, {}
             self._entries = {}
             self._site = site
         mine: dict[str, list[IncidentData]] = {s.name: [] for s in data.services}
@@ -115,12 +118,15 @@ class Fragments:
             for name in dict.fromkeys(inc.services):
                 if name in mine:
                     mine[name].append(inc)
+        names = {s.name for s in data.services}
+        self._columns = {key: kept for key, kept in self._columns.items() if key[0] in names}
+        self._lines = {key: kept for key, kept in self._lines.items() if key[0] in names}
         before, self._keys = self._keys, {}
         drawn, self._drawn = self._drawn, {}
         shown_before, self._shown = self._shown, {}
         for s in data.services:
             # drawn again only when its response times changed
-            made = drawings(s, data.now, drawn)
+            made = drawings(s, data.now, drawn, self._lines)
             self._drawn[s.name] = drawn[s.name]
             shown = tuple(None if d is None else d.shown for d in made)
             old_shown = shown_before.get(s.name)
@@ -163,7 +169,8 @@ class Fragments:
         and the hour are the same."""
         return self.latency.get(("", s.name), (s.latency_hours, s.latency_days,
                                                 s.latency_locations, epoch_minute(now) // 60),
-                                lambda: json_text(latency_json(s, now)), self._uncounted)
+                                lambda: json_text(latency_json(s, now, self._columns)),
+                                self._uncounted)
 
     def same_entries(self, entries: list[tuple[datetime, Entry]]) -> list[tuple[datetime, Entry]]:
         """``entries`` (:func:`statuspage.feed.feed_entries`'), each the very object of the

@@ -28,7 +28,7 @@ from monitor.core.sla import Uptime
 from monitor.core.windows import Window
 from monitor.times import epoch_minute
 from statuspage.bar import Segment, service_bar
-from statuspage.charts import Chart, Drawing, drawing, words
+from statuspage.charts import Chart, Drawing, KeptLines, drawing, words
 from statuspage.chrome import Chrome, chrome, page_href
 from statuspage.data import IncidentData, PageData, ServiceData
 from statuspage.days import DayDetail, Events, day_details, eventful
@@ -236,11 +236,13 @@ Drawings = tuple[Drawing | None, Drawing | None]
 
 
 def drawings(s: ServiceData, now: datetime,
-             kept: dict[str, tuple[object, Drawings]] | None = None) -> Drawings:
+             kept: dict[str, tuple[object, Drawings]] | None = None,
+             lines: KeptLines | None = None) -> Drawings:
     """``s``'s 24-hour and 90-day charts in no language (:func:`statuspage.charts.drawing`),
     worked out once per build: for the key of its piece (:mod:`statuspage.keys`) and the five
     languages. ``kept``: the last build's, by service (updated here), used again while the
-    response times and the hour are the same."""
+    response times and the hour are the same; ``lines``: their lines, drawn again from the
+    point a check moved (:data:`statuspage.charts.KeptLines`)."""
     now_hour = epoch_minute(now) // 60
     slot = f"charts {now_hour}"
     points = (s.latency_hours, s.latency_days, s.latency_locations, now_hour)
@@ -253,8 +255,9 @@ def drawings(s: ServiceData, now: datetime,
     else:
         hours = [(loc.title, loc.hours) for loc in s.latency_locations]
         days = [(loc.title, loc.days) for loc in s.latency_locations]
-        made = (drawing(s.latency_hours, now_hour - 23, 1, 24, hours),
-                drawing(s.latency_days, (now_hour // 24 - 89) * 24, 24, 90, days))
+        made = (drawing(s.latency_hours, now_hour - 23, 1, 24, hours, lines, (s.name, "hours")),
+                drawing(s.latency_days, (now_hour // 24 - 89) * 24, 24, 90, days, lines,
+                        (s.name, "days")))
     if kept is not None:
         kept[s.name] = (points, made)
     s.shared[slot] = made

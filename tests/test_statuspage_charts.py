@@ -12,8 +12,9 @@ from monitor.core.checks import CheckResult, Observation, State
 from monitor.core.clock import FakeClock
 from monitor.store.latency import LatencyPoint
 from monitor.store.ledger import Ledger
-from statuspage.charts import _lines, chart
+from statuspage.charts import KeptLines, _lines, chart, drawing
 from statuspage.i18n import formatter
+from statuspage.summary import KeptColumns, _columns
 
 NOW = datetime(2026, 11, 2, 12, 30, tzinfo=UTC)
 HOUR = int(NOW.timestamp()) // 3600
@@ -121,3 +122,48 @@ def test_lines_are_drawn_as_before_to_the_unit(
     assert _lines(halves, 0, 1, slots, 60.0, value) == _lines_as_drawn_before(
         halves, 0, 1, slots, 60.0, value)
     assert _lines(halves[:3], 0, 1, 24, 60.0, value) == ["2,62 15,60 28,60"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.lists(st.integers(0, 30), max_size=12),
+                          st.floats(1.0, 900.0)), min_size=1, max_size=8),
+       st.sampled_from([(1, 24), (24, 90)]))
+def test_response_time_columns_kept_between_builds_are_those_made_anew(
+    builds: list[tuple[int, list[int], float]], shape: tuple[int, int]
+) -> None:
+    """Build after build, the window moving on and points coming and going, the columns made
+    with the last builds' kept (only the last slot worked out again) are those made anew."""
+    per, slots = shape
+    kept: KeptColumns = {}
+    first = 1000 * per
+    for moved, hours, value in builds:
+        first += moved * per
+        points = tuple(LatencyPoint(first + h * per, h + 1, value + h, 2 * value + h)
+                       for h in sorted(set(hours)))
+        latest = LatencyPoint(first + (slots - 1) * per, 3, value / 2, value)
+        for found in (points, (*points, latest)):
+            assert _columns(found, first, per, slots, kept, ("api", "days")) == _columns(
+                found, first, per, slots)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.lists(st.integers(0, 30), max_size=12),
+                          st.floats(1.0, 900.0), st.floats(0.1, 3.0)), min_size=1, max_size=8),
+       st.sampled_from([(1, 24), (24, 90)]))
+def test_charts_drawn_from_the_lines_kept_are_those_drawn_anew(
+    builds: list[tuple[int, list[int], float, float]], shape: tuple[int, int]
+) -> None:
+    """Build after build, the window moving on, points coming and going and the newest one
+    raising the scale's top or not: a drawing made with the lines kept (only the last slot
+    placed again) is the drawing made anew."""
+    per, slots = shape
+    kept: KeptLines = {}
+    first = 1000 * per
+    for moved, hours, value, newest in builds:
+        first += moved * per
+        points = tuple(LatencyPoint(first + h * per, h + 1, value + h, 2 * value + h)
+                       for h in sorted(set(hours)))
+        latest = LatencyPoint(first + (slots - 1) * per, 3, value * newest, 3 * value * newest)
+        for found in (points, (*points, latest)):
+            assert drawing(found, first, per, slots, (), kept, ("api", "days")) == drawing(
+                found, first, per, slots)
