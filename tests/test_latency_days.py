@@ -18,7 +18,7 @@ from monitor.store.connect import open_database
 from monitor.store.database import Database
 from monitor.store.latency import blob_sums, unpack_day
 from monitor.store.ledger import Ledger
-from monitor.store.schema import MIGRATIONS, transaction
+from monitor.store.schema import apply_migrations, transaction
 
 T0 = datetime(2026, 3, 9, 21, 10, tzinfo=UTC)  # three hours before a midnight
 
@@ -35,6 +35,21 @@ def checks() -> list[Observation]:
     return out
 
 
+def _recorded(target: str | Path) -> tuple[Ledger, int, list[Any]]:
+    """A ledger that recorded :func:`checks`, the hour they end near, and its series around
+    it by 1, 3 and 24 hours."""
+    led = Ledger(target)
+    led.record(checks())
+    hour = int(T0.timestamp()) // 3600
+    return led, hour, [led.latency_series(hour - 48, hour + 48, per) for per in (1, 3, 24)]
+
+
+def _tables(led: Ledger) -> dict[str, list[Any]]:
+    """The rows an older ledger is given as they are: services, locations, open hours."""
+    return {t: led.read_only(lambda x, t=t: x._conn.execute(f"SELECT * FROM {t}").fetchall())
+            for t in ("services", "locations", "latency_open")}
+
+
 @contextmanager
 def _ledger_of_version(target: str | Path, version: int,
                        tables: dict[str, list[Any]]) -> Iterator[Database]:
@@ -43,13 +58,7 @@ def _ledger_of_version(target: str | Path, version: int,
     db = open_database(target)
     try:
         with transaction(db, f"a version {version} ledger"):
-            for migration in MIGRATIONS[:version]:
-                for step in migration:
-                    if callable(step):
-                        step(db)
-                        continue
-                    for sql in db.ddl(step):
-                        db.execute(sql)
+            apply_migrations(db, 0, version)
             db.set_schema_version(version)
             for table, content in tables.items():
                 if content:
@@ -60,11 +69,8 @@ def _ledger_of_version(target: str | Path, version: int,
 
 
 def test_version_8_latency_hours_become_days(new_target: Callable[[], str | Path]) -> None:
-    recorded, legacy = new_target(), new_target()
-    led = Ledger(recorded)
-    led.record(checks())
-    hour = int(T0.timestamp()) // 3600
-    want = [led.latency_series(hour - 48, hour + 48, per) for per in (1, 3, 24)]
+    led, hour, want = _recorded(new_target())
+    legacy = new_target()
     want_open = led.read_only(lambda x: x._conn.execute(
         "SELECT * FROM latency_open ORDER BY service_id, location_id").fetchall())
     rows = [(sid, lid, *entry) for sid, lid, day, blob in led.read_only(
@@ -72,8 +78,7 @@ def test_version_8_latency_hours_become_days(new_target: Callable[[], str | Path
                                   "FROM latency_days").fetchall())
         for entry in unpack_day(int(day), bytes(blob))]
     assert len(rows) == 3 * 30  # of 31 hours, the last is still open
-    tables = {t: led.read_only(lambda x, t=t: x._conn.execute(f"SELECT * FROM {t}").fetchall())
-              for t in ("services", "locations", "latency_open")}
+    tables = _tables(led)
     led.close()
 
     with _ledger_of_version(legacy, 8, tables) as db:
@@ -102,16 +107,12 @@ def _sums_of_blobs(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
 
 
 def test_version_9_days_get_their_sums(new_target: Callable[[], str | Path]) -> None:
-    recorded, legacy = new_target(), new_target()
-    led = Ledger(recorded)
-    led.record(checks())
-    hour = int(T0.timestamp()) // 3600
-    want = [led.latency_series(hour - 48, hour + 48, per) for per in (1, 3, 24)]
+    led, hour, want = _recorded(new_target())
+    legacy = new_target()
     rows = _day_rows(led)
     assert [(*r[:3], *r[4:]) for r in rows] == _sums_of_blobs(rows)  # as recorded
     assert all(r[4] for r in rows)
-    tables = {t: led.read_only(lambda x, t=t: x._conn.execute(f"SELECT * FROM {t}").fetchall())
-              for t in ("services", "locations", "latency_open")}
+    tables = _tables(led)
     led.close()
 
     with _ledger_of_version(legacy, 9, tables) as db:

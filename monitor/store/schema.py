@@ -27,8 +27,8 @@ from monitor.store.latency_upgrades import fill_day_sums, hours_to_days
 from monitor.store.pg_ddl import PostgresOnly
 from monitor.times import EPOCH
 
-__all__ = ["LATEST", "MIGRATIONS", "LedgerError", "Step", "from_ms", "migrate", "to_ms",
-           "transaction"]
+__all__ = ["LATEST", "MIGRATIONS", "LedgerError", "Step", "apply_migrations", "from_ms",
+           "migrate", "to_ms", "transaction"]
 
 _ONE_MS = timedelta(milliseconds=1)
 
@@ -300,15 +300,21 @@ def migrate(db: Database) -> int:
     with transaction(db, f"migrating {db.name} to schema version {LATEST}"):
         found = db.schema_version()  # another process may have migrated meanwhile
         _refuse_newer(found, db.name)
-        for number in range(found + 1, LATEST + 1):
-            for step in MIGRATIONS[number - 1]:
-                if callable(step):
-                    step(db)
-                    continue
-                for sql in db.ddl(step):
-                    db.execute(sql)
+        apply_migrations(db, found, LATEST)
         db.set_schema_version(LATEST)
     return found
+
+
+def apply_migrations(db: Database, found: int, to: int) -> None:
+    """Run the migrations that take ``db`` from version ``found`` to ``to``, in the caller's
+    transaction (the version itself is the caller's to set)."""
+    for number in range(found + 1, to + 1):
+        for step in MIGRATIONS[number - 1]:
+            if callable(step):
+                step(db)
+                continue
+            for sql in db.ddl(step):
+                db.execute(sql)
 
 
 def _refuse_foreign(db: Database) -> None:
